@@ -1,0 +1,1 @@
+"""gan_jax: GANs in JAX/Flax with pure, jitted, data-parallel update functions."""

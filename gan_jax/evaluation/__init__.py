@@ -1,0 +1,1 @@
+"""Evaluation: sample statistics (FID/KID/IS), feature networks and mode counts."""
