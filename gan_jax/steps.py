@@ -1,0 +1,251 @@
+"""GAN state and pure, data-parallel update functions.
+
+The state is an immutable pytree. The update functions are written *per
+device*: each sees its shard of the global batch, averages losses (and so
+gradients) and BatchNorm statistics over the mesh axis 'batch' with
+collectives, and returns a new state that is identical on every device.
+`make_train_step` maps them over all devices with
+`jax.jit(jax.shard_map(...))`, the form `jax.pmap` itself takes in JAX >= 0.10.
+
+All randomness of a step (the real batch, latents) is drawn for the *global*
+batch from `fold_in(state.rng, state.step)` before the mapping, so a step on N
+devices computes the same function as on one device, and a resumed run draws
+exactly what the uninterrupted run would have drawn.
+
+Gradient averaging: inside shard_map, the loss is `pmean`ed over the axis, so
+it is a function of the replicated parameters alone and `jax.grad` of it is
+already the global-batch gradient. (Averaging the per-device gradients again,
+as with pmap, would be wrong: the backward pass of a replicated parameter
+already sums over the axis.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from gan_jax import losses
+
+Array = jax.Array
+PyTree = Any
+AXIS = "batch"
+
+
+@flax.struct.dataclass
+class NetState:
+  """One network's trainable state."""
+
+  params: PyTree
+  batch_stats: PyTree
+  opt_state: PyTree
+
+
+@flax.struct.dataclass
+class GANState:
+  """Everything that determines the future of a run.
+
+  `step` counts generator updates. `rng` is a fixed base key: step t uses
+  fold_in(rng, t), so the state needs no key splitting and resumes exactly.
+  """
+
+  step: Array
+  rng: Array
+  g: NetState
+  d: NetState
+
+
+@dataclasses.dataclass(frozen=True)
+class GAN:
+  """The static parts of a GAN: modules, objective, optimizers, batch geometry."""
+
+  generator: nn.Module
+  discriminator: nn.Module
+  objective: losses.Objective
+  g_tx: optax.GradientTransformation
+  d_tx: optax.GradientTransformation
+  z_dim: int
+  batch_size: int  # global
+  d_steps: int = 1
+  real_label: float = 1.0
+  d_weight_clip: float = 0.0
+
+
+def make_optimizer(cfg) -> optax.GradientTransformation:
+  """optax transformation from an optimizer sub-config (see config.optimizer_config)."""
+  if cfg.name == "adam":
+    tx = optax.adam(cfg.learning_rate, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
+  elif cfg.name == "rmsprop":  # torch.optim.RMSprop semantics (as in the WGAN paper)
+    tx = optax.rmsprop(cfg.learning_rate, decay=cfg.decay, eps=cfg.eps, eps_in_sqrt=False)
+  elif cfg.name == "sgd":
+    tx = optax.sgd(cfg.learning_rate, momentum=cfg.momentum or None)
+  else:
+    raise ValueError(f"unknown optimizer {cfg.name!r}; valid: adam, rmsprop, sgd")
+  if cfg.grad_clip_norm > 0:
+    tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), tx)
+  return tx
+
+
+def init_state(gan: GAN, rng: Array, example_shape: tuple[int, ...]) -> GANState:
+  """Initial parameters, BatchNorm statistics and optimizer states."""
+  k_g, k_d, k_run = jax.random.split(rng, 3)
+  g_vars = gan.generator.init(k_g, jnp.zeros((2, gan.z_dim)), train=False)
+  d_vars = gan.discriminator.init(k_d, jnp.zeros((2, *example_shape)), train=False)
+
+  def net(variables, tx):
+    params = variables["params"]
+    return NetState(params, variables.get("batch_stats", {}), tx.init(params))
+
+  return GANState(
+    step=jnp.zeros((), jnp.int32), rng=k_run, g=net(g_vars, gan.g_tx), d=net(d_vars, gan.d_tx)
+  )
+
+
+def _apply(module: nn.Module, net: NetState, params: PyTree, x: Array) -> tuple[Array, PyTree]:
+  """Runs a module in training mode; returns outputs and updated batch_stats."""
+  out, updates = module.apply(
+    {"params": params, "batch_stats": net.batch_stats}, x, train=True, mutable=["batch_stats"]
+  )
+  return out, updates.get("batch_stats", {})
+
+
+def _global_mean(x: Array) -> Array:
+  return jax.lax.pmean(jnp.mean(x), AXIS)
+
+
+def d_update(gan: GAN, state: GANState, real: Array, z: Array) -> tuple[GANState, dict]:
+  """One discriminator update on this device's shard (real, z)."""
+  fake, g_stats = _apply(gan.generator, state.g, state.g.params, z)
+  fake = jax.lax.stop_gradient(fake)
+
+  def loss_fn(params):
+    real_logits, stats = _apply(gan.discriminator, state.d, params, real)
+    fake_logits, stats = _apply(gan.discriminator, state.d.replace(batch_stats=stats), params, fake)
+    loss = gan.objective.d_loss(real_logits, fake_logits, real_label=gan.real_label)
+    return jax.lax.pmean(loss, AXIS), (stats, real_logits, fake_logits)
+
+  (loss, (stats, real_logits, fake_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+    state.d.params
+  )
+  updates, opt_state = gan.d_tx.update(grads, state.d.opt_state, state.d.params)
+  params = optax.apply_updates(state.d.params, updates)
+  if gan.d_weight_clip > 0:
+    c = gan.d_weight_clip
+    params = jax.tree.map(lambda p: jnp.clip(p, -c, c), params)
+  metrics = {
+    "d_loss": loss,
+    "d_real": _global_mean(gan.objective.d_output(real_logits)),
+    "d_fake": _global_mean(gan.objective.d_output(fake_logits)),
+    "d_grad_norm": optax.global_norm(grads),
+    "d_update_norm": optax.global_norm(updates),
+  }
+  state = state.replace(
+    g=state.g.replace(batch_stats=g_stats), d=NetState(params, stats, opt_state)
+  )
+  return state, metrics
+
+
+def g_update(gan: GAN, state: GANState, z: Array) -> tuple[GANState, dict]:
+  """One generator update on this device's shard of latents z.
+
+  D runs in training mode (batch statistics) but its running statistics are
+  left as they are: the discriminator's state belongs to its own update.
+  """
+
+  def loss_fn(params):
+    fake, g_stats = _apply(gan.generator, state.g, params, z)
+    fake_logits, _ = _apply(gan.discriminator, state.d, state.d.params, fake)
+    return jax.lax.pmean(gan.objective.g_loss(fake_logits), AXIS), g_stats
+
+  (loss, g_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g.params)
+  updates, opt_state = gan.g_tx.update(grads, state.g.opt_state, state.g.params)
+  params = optax.apply_updates(state.g.params, updates)
+  metrics = {
+    "g_loss": loss,
+    "g_grad_norm": optax.global_norm(grads),
+    "g_update_norm": optax.global_norm(updates),
+  }
+  return state.replace(g=NetState(params, g_stats, opt_state)), metrics
+
+
+def local_train_step(
+  gan: GAN, state: GANState, real: Array, z_d: Array, z_g: Array
+) -> tuple[GANState, dict]:
+  """`d_steps` discriminator updates (one per leading slice of real, z_d), then one G update."""
+
+  def d_body(state, batch):
+    return d_update(gan, state, *batch)
+
+  state, d_metrics = jax.lax.scan(d_body, state, (real, z_d))
+  d_metrics = jax.tree.map(lambda m: m[-1], d_metrics)  # report the last D update
+  state, g_metrics = g_update(gan, state, z_g)
+  metrics = {
+    **d_metrics,
+    **g_metrics,
+    "g_param_norm": optax.global_norm(state.g.params),
+    "d_param_norm": optax.global_norm(state.d.params),
+  }
+  return state.replace(step=state.step + 1), metrics
+
+
+def make_mesh(devices=None) -> Mesh:
+  """A 1-D mesh over all (or the given) devices, axis 'batch'."""
+  devices = jax.devices() if devices is None else devices
+  return Mesh(devices, (AXIS,))
+
+
+def replicate(tree: PyTree, mesh: Mesh) -> PyTree:
+  """Places a pytree on every device of the mesh (replicated)."""
+  return jax.device_put(tree, NamedSharding(mesh, P()))
+
+
+def make_train_step(
+  gan: GAN, mesh: Mesh, sample_real: Callable[..., dict], *, steps_per_dispatch: int = 1
+) -> Callable[[GANState, PyTree], tuple[GANState, dict]]:
+  """jit(shard_map(...)) train step `(state, data_arrays) -> (state, metrics)`.
+
+  With steps_per_dispatch = K > 1 it runs K steps in one `lax.scan` and
+  returns the metrics of the last. The state argument is donated.
+  """
+  mapped = jax.shard_map(
+    functools.partial(local_train_step, gan),
+    mesh=mesh,
+    in_specs=(P(), P(None, AXIS), P(None, AXIS), P(AXIS)),
+    out_specs=(P(), P()),
+  )
+
+  def one_step(state, data):
+    rng = jax.random.fold_in(state.rng, state.step)
+    k_real, k_zd, k_zg = jax.random.split(rng, 3)
+    real = sample_real(data, k_real, (gan.d_steps, gan.batch_size))["x"]
+    z_d = jax.random.normal(k_zd, (gan.d_steps, gan.batch_size, gan.z_dim))
+    z_g = jax.random.normal(k_zg, (gan.batch_size, gan.z_dim))
+    return mapped(state, real, z_d, z_g)
+
+  def train_step(state, data):
+    if steps_per_dispatch == 1:
+      return one_step(state, data)
+    state, metrics = jax.lax.scan(
+      lambda s, _: one_step(s, data), state, None, length=steps_per_dispatch
+    )
+    return state, jax.tree.map(lambda m: m[-1], metrics)
+
+  return jax.jit(train_step, donate_argnums=0)
+
+
+def make_generate(gan: GAN) -> Callable[[PyTree, PyTree, Array], Array]:
+  """jit `(params, batch_stats, z) -> samples` in inference mode (running BN statistics)."""
+
+  def generate(params, batch_stats, z):
+    return gan.generator.apply({"params": params, "batch_stats": batch_stats}, z, train=False)
+
+  return jax.jit(generate)

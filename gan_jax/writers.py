@@ -1,0 +1,131 @@
+"""Run outputs: metrics.jsonl rows, TensorBoard event files and PNG images.
+
+TensorBoard events are written with tensorboard's own pure-Python event
+writer rather than tf.summary / clu, so that a run never imports TensorFlow
+(8 s of start-up on a small CPU) just to log scalars.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import time
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+
+def image_grid(images: np.ndarray, *, rows: int | None = None) -> np.ndarray:
+  """(N, H, W, C) float in [-1, 1] -> one uint8 (rows*H+pad, cols*W+pad, C) grid."""
+  n, h, w, c = images.shape
+  rows = rows or int(math.ceil(math.sqrt(n)))
+  cols = int(math.ceil(n / rows))
+  pad = 1
+  grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, np.uint8)
+  pixels = np.clip(np.rint((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+  for i in range(n):
+    r, col = divmod(i, cols)
+    top, left = pad + r * (h + pad), pad + col * (w + pad)
+    grid[top : top + h, left : left + w] = pixels[i]
+  return grid
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+  """uint8 (H, W, 1|3) -> PNG bytes."""
+  mode = "L" if pixels.shape[-1] == 1 else "RGB"
+  buf = io.BytesIO()
+  Image.fromarray(pixels[..., 0] if mode == "L" else pixels, mode).save(buf, format="PNG")
+  return buf.getvalue()
+
+
+def scatter_png(points: np.ndarray, centers: np.ndarray | None = None, *, lim: float) -> np.ndarray:
+  """2-D samples (and the true mode centers) as a uint8 RGB picture."""
+  import matplotlib  # noqa: PLC0415 - only 2-D runs need it
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # noqa: PLC0415
+
+  fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
+  ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5, color="tab:blue")
+  if centers is not None:
+    ax.scatter(centers[:, 0], centers[:, 1], s=20, marker="x", color="tab:red")
+  ax.set_xlim(-lim, lim)
+  ax.set_ylim(-lim, lim)
+  ax.set_aspect("equal")
+  fig.tight_layout()
+  fig.canvas.draw()
+  pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+  plt.close(fig)
+  return pixels
+
+
+class Writer:
+  """Appends metric rows to workdir/metrics.jsonl and TensorBoard events.
+
+  Every row is flushed at once, so a killed run loses nothing it logged.
+  """
+
+  def __init__(self, workdir: str):
+    self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")  # noqa: SIM115
+    self._events = EventFileWriter(workdir)
+
+  def write_scalars(self, step: int, scalars: dict[str, Any]) -> None:
+    row = {"step": int(step)}
+    row.update({k: _plain(v) for k, v in scalars.items()})
+    self._jsonl.write(json.dumps(row) + "\n")
+    self._jsonl.flush()
+    values = [
+      summary_pb2.Summary.Value(tag=k, simple_value=float(v))
+      for k, v in row.items()
+      if k != "step" and isinstance(v, (int, float))
+    ]
+    self._add(step, values)
+
+  def write_image(self, step: int, tag: str, pixels: np.ndarray) -> None:
+    image = summary_pb2.Summary.Image(
+      height=pixels.shape[0],
+      width=pixels.shape[1],
+      colorspace=pixels.shape[2],
+      encoded_image_string=encode_png(pixels),
+    )
+    self._add(step, [summary_pb2.Summary.Value(tag=tag, image=image)])
+
+  def write_text(self, step: int, tag: str, text: str) -> None:
+    tensor = tensor_pb2.TensorProto(
+      dtype=7, string_val=[text.encode()], tensor_shape=tensor_shape_pb2.TensorShapeProto()
+    )  # dtype 7 = DT_STRING
+    meta = summary_pb2.SummaryMetadata(
+      plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="text")
+    )
+    self._add(step, [summary_pb2.Summary.Value(tag=tag, tensor=tensor, metadata=meta)])
+
+  def _add(self, step: int, values) -> None:
+    if values:
+      event = event_pb2.Event(step=int(step), summary=summary_pb2.Summary(value=values))
+      event.wall_time = time.time()
+      self._events.add_event(event)
+      self._events.flush()
+
+  def close(self) -> None:
+    self._jsonl.close()
+    self._events.close()
+
+
+def _plain(v: Any) -> Any:
+  if isinstance(v, (str, bool, int)) or v is None:
+    return v
+  v = float(v)
+  return v if math.isfinite(v) else str(v)
+
+
+def save_png(path: str, pixels: np.ndarray) -> None:
+  """Writes atomically (temp file, then rename) so a kill never leaves half a PNG."""
+  tmp = path + ".tmp"
+  with open(tmp, "wb") as f:
+    f.write(encode_png(pixels))
+  os.replace(tmp, path)

@@ -1,0 +1,47 @@
+r"""Trains, evaluates or samples a GAN described by an ml_collections config.
+
+  python launch.py --config=experiments/dcgan.py
+  python launch.py --config=experiments/dcgan.py --config.loss=wasserstein --workdir=runs/w
+  python launch.py --config=experiments/dcgan.py --workdir=runs/w --mode=sample
+
+Re-running with the same --workdir resumes from its latest checkpoint. All
+logic lives in gan_jax; this file parses flags and reports errors in one line.
+"""
+
+import os
+import time
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Path to an experiments/*.py config.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (default: runs/<name>).")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "sample"], "What to do.")
+
+
+def default_workdir(config_path: str, config) -> str:
+  name = os.path.splitext(os.path.basename(config_path))[0]
+  return os.path.join(
+    "runs", f"{name}_{config.loss}_seed{config.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
+  )
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from gan_jax import errors, train  # heavy imports after flag parsing  # noqa: PLC0415
+
+  errors.quiet_library_logs()
+  config = _CONFIG.value
+  workdir = _WORKDIR.value or default_workdir(flags.FLAGS["config"].config_filename, config)
+  logging.info("workdir: %s", workdir)
+  with errors.one_line_errors():
+    if _MODE.value == "train":
+      train.train_and_evaluate(config, workdir)
+    else:
+      raise errors.UsageError(f"--mode={_MODE.value} is not available yet; use --mode=train")
+
+
+if __name__ == "__main__":
+  flags.mark_flag_as_required("config")
+  app.run(main)
