@@ -9,6 +9,7 @@ logic lives in gan_jax; this file parses flags and reports errors in one line.
 """
 
 import os
+import sys
 import time
 
 from absl import app, flags, logging
@@ -24,6 +25,22 @@ def default_workdir(config_path: str, config) -> str:
   return os.path.join(
     "runs", f"{name}_{config.loss}_seed{config.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
   )
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing, with bad flags and config overrides reported in one line (exit 2)."""
+  try:
+    return flags.FLAGS(argv)
+  except (AttributeError, KeyError) as e:  # an override of a key the config does not have
+    text = " ".join(str(e).replace("\\n", " ").replace("\\'", "").replace("'", "").split())
+    _fail(f"unknown config key {text.strip().replace(' Did', '. Did')} (the config file lists its keys)")
+  except (flags.Error, TypeError, ValueError) as e:
+    _fail(" ".join(str(e).split()))
+
+
+def _fail(message: str) -> None:
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
 
 
 def main(argv):
@@ -44,4 +61,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flag_as_required("config")
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -84,9 +84,10 @@ def default_config() -> ml_collections.ConfigDict:
   return c
 
 
-def _one_of(what: str, value: str, valid) -> None:
+def _one_of(what: str, value: str, valid, plural: str = "") -> None:
   if value not in valid:
-    raise ConfigError(f"unknown {what} {value!r}; valid {what}s: {', '.join(valid)}")
+    raise ConfigError(
+      f"unknown {what} {value!r}; valid {plural or what + 's'}: {', '.join(valid)}")
 
 
 def _positive(config: ml_collections.ConfigDict, *keys: str) -> None:
@@ -100,12 +101,12 @@ def _positive(config: ml_collections.ConfigDict, *keys: str) -> None:
 
 def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None:
   """Raises ConfigError (one line) for values that cannot work."""
-  _one_of("loss", config.loss, tuple(losses.OBJECTIVES))
+  _one_of("loss", config.loss, tuple(losses.OBJECTIVES), "losses")
   _one_of("dataset", config.dataset, data_lib.DATASETS)
   _one_of("model", config.model.name, tuple(models_lib.MODELS))
-  _one_of("data.source", config.data.source, data_lib.SOURCES)
+  _one_of("data.source", config.data.source, data_lib.SOURCES, "sources")
   for opt in ("g_optimizer", "d_optimizer"):
-    _one_of(f"{opt}.name", config[opt].name, OPTIMIZERS)
+    _one_of(f"{opt}.name", config[opt].name, OPTIMIZERS, "optimizers")
     _positive(config, f"{opt}.learning_rate")
   _positive(
     config,
@@ -137,7 +138,7 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
         f"model.image_size {config.model.image_size} is not supported by dcgan; use one of "
         f"{', '.join(map(str, sorted(models_lib.DCGAN_GEOMETRY)))}"
       )
-    _one_of("model.d_norm", config.model.d_norm, models_lib.D_NORMS)
+    _one_of("model.d_norm", config.model.d_norm, models_lib.D_NORMS, "norms")
     _positive(config, "model.base_filters")
   if not 0.0 < config.real_label <= 1.0:
     raise ConfigError(f"real_label must be in (0, 1], got {config.real_label}")

@@ -40,7 +40,7 @@ def _fail(message: str, code: int) -> None:
 class _DropLibraryInfo:
   """absl log filter: keeps INFO lines of this project, drops the chatter of Orbax and friends."""
 
-  _NOISY = ("/orbax/", "/etils/", "/tensorstore/")
+  _NOISY = ("/orbax/", "/etils/", "/tensorstore/", "/jax/_src/xla_bridge")
 
   def filter(self, record) -> bool:
     return record.levelno > 20 or not any(n in record.pathname for n in self._NOISY)

@@ -145,8 +145,8 @@ def d_update(gan: GAN, state: GANState, real: Array, z: Array) -> tuple[GANState
     "d_loss": loss,
     "d_real": _global_mean(gan.objective.d_output(real_logits)),
     "d_fake": _global_mean(gan.objective.d_output(fake_logits)),
-    "d_grad_norm": optax.global_norm(grads),
-    "d_update_norm": optax.global_norm(updates),
+    "d_grad_norm": optax.tree.norm(grads),
+    "d_update_norm": optax.tree.norm(updates),
   }
   state = state.replace(
     g=state.g.replace(batch_stats=g_stats), d=NetState(params, stats, opt_state)
@@ -171,8 +171,8 @@ def g_update(gan: GAN, state: GANState, z: Array) -> tuple[GANState, dict]:
   params = optax.apply_updates(state.g.params, updates)
   metrics = {
     "g_loss": loss,
-    "g_grad_norm": optax.global_norm(grads),
-    "g_update_norm": optax.global_norm(updates),
+    "g_grad_norm": optax.tree.norm(grads),
+    "g_update_norm": optax.tree.norm(updates),
   }
   return state.replace(g=NetState(params, g_stats, opt_state)), metrics
 
@@ -191,8 +191,8 @@ def local_train_step(
   metrics = {
     **d_metrics,
     **g_metrics,
-    "g_param_norm": optax.global_norm(state.g.params),
-    "d_param_norm": optax.global_norm(state.d.params),
+    "g_param_norm": optax.tree.norm(state.g.params),
+    "d_param_norm": optax.tree.norm(state.d.params),
   }
   return state.replace(step=state.step + 1), metrics
 

