@@ -17,7 +17,18 @@ from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to an experiments/*.py config.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (default: runs/<name>).")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval", "sample"], "What to do.")
+_MODE = flags.DEFINE_enum(
+  "mode",
+  "train",
+  ["train", "eval", "sample"],
+  "train; or eval / sample the latest checkpoint of --workdir (its config.json is used).",
+)
+_ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
+  "allow_config_change",
+  False,
+  "Resume a workdir even if the config changes parameter shapes: its old checkpoints are set "
+  "aside and training starts afresh.",
+)
 
 
 def default_workdir(config_path: str, config) -> str:
@@ -33,7 +44,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     return flags.FLAGS(argv)
   except (AttributeError, KeyError) as e:  # an override of a key the config does not have
     text = " ".join(str(e).replace("\\n", " ").replace("\\'", "").replace("'", "").split())
-    _fail(f"unknown config key {text.strip().replace(' Did', '. Did')} (the config file lists its keys)")
+    text = text.strip().replace(" Did", ". Did")
+    _fail(f"unknown config key {text} (the config file lists its keys)")
   except (flags.Error, TypeError, ValueError) as e:
     _fail(" ".join(str(e).split()))
 
@@ -49,16 +61,22 @@ def main(argv):
   from gan_jax import errors, train  # heavy imports after flag parsing  # noqa: PLC0415
 
   errors.quiet_library_logs()
-  config = _CONFIG.value
-  workdir = _WORKDIR.value or default_workdir(flags.FLAGS["config"].config_filename, config)
-  logging.info("workdir: %s", workdir)
   with errors.one_line_errors():
     if _MODE.value == "train":
-      train.train_and_evaluate(config, workdir)
+      if _CONFIG.value is None:
+        raise errors.UsageError("--config is required to train, e.g. --config=experiments/dcgan.py")
+      config = _CONFIG.value
+      workdir = _WORKDIR.value or default_workdir(flags.FLAGS["config"].config_filename, config)
+      logging.info("workdir: %s", workdir)
+      train.train_and_evaluate(config, workdir, allow_config_change=_ALLOW_CONFIG_CHANGE.value)
     else:
-      raise errors.UsageError(f"--mode={_MODE.value} is not available yet; use --mode=train")
+      if not _WORKDIR.value:
+        raise errors.UsageError(f"--mode={_MODE.value} needs --workdir=DIR of a trained run")
+      from gan_jax import inference  # noqa: PLC0415
+
+      run = inference.evaluate_workdir if _MODE.value == "eval" else inference.sample_workdir
+      run(_WORKDIR.value)
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("config")
   app.run(main, flags_parser=parse_flags)

@@ -22,5 +22,6 @@ def get_config():
   config.d_optimizer = optimizer_config("adam", 1e-4, b1=0.8)
   config.log_every = 250
   config.sample_every = 1000
+  config.eval.num_samples = 2500  # the PacGAN protocol
   config.lock()
   return config

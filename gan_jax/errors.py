@@ -25,15 +25,18 @@ def one_line_errors() -> Iterator[None]:
 
   try:
     yield
-  except (config.ConfigError, data.DataUnavailableError, UsageError) as e:
+  except (config.ConfigError, data.DataUnavailableError, UsageError, train.WorkdirError) as e:
     _fail(str(e), EXIT_BAD_INPUT)
   except train.NonFiniteError as e:
     _fail(f"{e}; the last good checkpoint is kept", EXIT_TRAINING_FAILED)
+  except train.Preempted as e:
+    # 128 + signal number, the shell's convention, so schedulers see a signalled stop.
+    _fail(str(e), 128 + e.signum, prefix="stopped")
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int, prefix: str = "error") -> None:
   logging.flush()
-  print(f"error: {message}", file=sys.stderr, flush=True)
+  print(f"{prefix}: {message}", file=sys.stderr, flush=True)
   sys.exit(code)
 
 

@@ -7,9 +7,12 @@ checkpoint and samples). Metrics stay on device between log points.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
+import threading
 import time
 from typing import Any
 
@@ -27,6 +30,18 @@ from gan_jax import models as models_lib
 
 class NonFiniteError(RuntimeError):
   """Training produced NaN or Inf; the message names the step and the quantity."""
+
+
+class Preempted(RuntimeError):  # noqa: N818 - a stop that was asked for, not a failure
+  """SIGTERM/SIGINT arrived; the run checkpointed its current step and stopped."""
+
+  def __init__(self, message: str, signum: int):
+    super().__init__(message)
+    self.signum = signum
+
+
+class WorkdirError(ValueError):
+  """The workdir cannot serve the request (resume with other shapes, eval on nothing)."""
 
 
 # --- setup -------------------------------------------------------------------------------------
@@ -119,40 +134,133 @@ class Sampler:
 # --- the loop ----------------------------------------------------------------------------------
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  """Trains the GAN described by `config`, writing everything under `workdir`.
+class _PreemptionGuard:
+  """Records SIGTERM/SIGINT so the loop can checkpoint and stop between steps.
 
-  Resumes from the newest readable checkpoint in workdir. Returns the last
-  logged metrics.
+  A second SIGINT falls through to the default handler (KeyboardInterrupt),
+  so an impatient user can still stop at once.
   """
-  t_start = time.time()
+
+  def __init__(self):
+    self.signum: int | None = None
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.signum is not None and signum == signal.SIGINT:
+      raise KeyboardInterrupt
+    self.signum = signum
+    logging.warning("received %s: stopping after the current step", signal.Signals(signum).name)
+
+  @contextlib.contextmanager
+  def installed(self):
+    if threading.current_thread() is not threading.main_thread():
+      yield self  # signal handlers live in the main thread only
+      return
+    previous = {s: signal.signal(s, self._handle) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+      yield self
+    finally:
+      for s, handler in previous.items():
+        signal.signal(s, handler)
+
+
+def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
+  """The resolved config a run saved in its workdir (for eval, sample and checks)."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise WorkdirError(f"{workdir} has no config.json: not a gan_jax workdir (train into it first)")
+  with open(path) as f:
+    saved = json.load(f)
+  config = config_lib.default_config()
+  config.update_from_flattened_dict(
+    {
+      k: v
+      for k, v in config_lib.flatten(saved).items()
+      if k in config_lib.flatten(config.to_dict())
+    }
+  )
+  return config
+
+
+def _check_resume(config, workdir: str, allow_config_change: bool) -> bool:
+  """Compares config with the one saved in workdir; True when old checkpoints must be set aside."""
+  path = os.path.join(workdir, "config.json")
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  if not os.path.exists(path) or not os.path.isdir(ckpt_dir) or not os.listdir(ckpt_dir):
+    return False
+  with open(path) as f:
+    saved = json.load(f)
+  structural, other = config_lib.config_changes(saved, config.to_dict())
+  if other:
+    logging.warning("resuming %s with changed settings: %s", workdir, "; ".join(other))
+  if not structural:
+    return False
+  if not allow_config_change:
+    raise WorkdirError(
+      f"{workdir} was trained with a config of other shapes: {'; '.join(structural)}. "
+      "Use a new --workdir, or pass --allow_config_change to start this one afresh"
+    )
+  return True
+
+
+def _set_aside_checkpoints(workdir: str) -> None:
+  src = os.path.join(workdir, "checkpoints")
+  dst = os.path.join(workdir, f"checkpoints_replaced_{time.strftime('%Y%m%d-%H%M%S')}")
+  os.replace(src, dst)
+  logging.warning("config shapes changed: old checkpoints moved to %s; starting at step 0", dst)
+
+
+def setup(config, workdir: str, *, for_training: bool, allow_config_change: bool = False):
+  """Data, GAN, mesh and state (restored when possible): what train, eval and sample share.
+
+  Returns (dataset, gan, mesh, data_arrays, state, manager, restored_step or None).
+  """
   num_devices = jax.device_count()
   config_lib.validate(config, num_devices=num_devices)
+  set_aside = for_training and _check_resume(config, workdir, allow_config_change)
   dataset = data_lib.load_dataset(config)
   with config.unlocked():
     config.data.source = dataset.source
     config.data.examples = dataset.num_examples
-
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
-
+  if for_training:
+    os.makedirs(workdir, exist_ok=True)
+    if set_aside:
+      _set_aside_checkpoints(workdir)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
   gan = build_gan(config, dataset)
   mesh = steps.make_mesh()
   data_arrays = steps.replicate(dataset.arrays, mesh)
   state = steps.replicate(
     steps.init_state(gan, jax.random.PRNGKey(config.seed), dataset.example_shape), mesh
   )
-
   manager = checkpoints.make_manager(workdir, max_to_keep=config.keep_checkpoints)
   restored = checkpoints.restore_latest(manager, state)
-  metrics_path = os.path.join(workdir, "metrics.jsonl")
+  step = None
   if restored is not None:
-    state, start = restored
+    state, step = restored
+  return dataset, gan, mesh, data_arrays, state, manager, step
+
+
+def train_and_evaluate(
+  config: ml_collections.ConfigDict, workdir: str, *, allow_config_change: bool = False
+) -> dict[str, Any]:
+  """Trains the GAN described by `config`, writing everything under `workdir`.
+
+  Resumes from the newest readable checkpoint in workdir. SIGTERM/SIGINT
+  checkpoint the current step and raise Preempted. Returns the last logged
+  metrics.
+  """
+  t_start = time.time()
+  dataset, gan, mesh, data_arrays, state, manager, restored_step = setup(
+    config, workdir, for_training=True, allow_config_change=allow_config_change
+  )
+  start = restored_step or 0
+  metrics_path = os.path.join(workdir, "metrics.jsonl")
+  if restored_step is not None:
     _truncate_rows_after(metrics_path, start)
     logging.info("resuming from the checkpoint at step %d in %s", start, workdir)
-  else:
-    start = 0
+  num_devices = jax.device_count()
   writer = writers.Writer(workdir)
   writer.write_scalars(start, {"event": "start", **dataset.info(), "devices": num_devices})
   writer.write_text(start, "config", "```\n" + config.to_json_best_effort(indent=2) + "\n```")
@@ -175,12 +283,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   def crossed(every: int, before: int, after: int) -> bool:
     return every > 0 and after // every > before // every
 
-  def check_finite(step: int, metrics: dict[str, float], state) -> None:
+  def check_finite(step: int, metrics: dict[str, float]) -> None:
     for name, value in metrics.items():
       if not math.isfinite(value):
         raise NonFiniteError(f"non-finite {name}={value} at step {step}")
     if not bool(_all_finite_jit((state.g.params, state.d.params))):
       raise NonFiniteError(f"non-finite parameters at step {step}")
+
+  def save(step: int) -> None:
+    if not bool(_all_finite_jit((state.g.params, state.d.params))):
+      raise NonFiniteError(f"non-finite parameters at step {step}; not checkpointed")
+    checkpoints.save(manager, step, state)
 
   logging.info(
     "training %s (%s loss) on %s for %d steps, batch %d over %d device(s)",
@@ -197,44 +310,59 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
   first = True
   if start == 0:
     sampler.write(state, 0, writer)
-  while step < config.total_steps:
-    k = min(config.steps_per_dispatch, config.total_steps - step)
-    state, metrics = step_fn(k)(state, data_arrays)
-    before, step = step, step + k
-    if first:
-      jax.block_until_ready(metrics)
-      logging.info("first step done %.1f s after start (compile included)", time.time() - t_start)
-      t_log, step_log, first = time.time(), step, False
-    is_last = step >= config.total_steps
-    if crossed(config.log_every, before, step) or is_last:
-      last_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      check_finite(step, last_metrics, state)
-      now = time.time()
-      rate = (step - step_log) / max(now - t_log, 1e-9) if step > step_log else float("nan")
-      t_log, step_log = now, step
-      eta = (config.total_steps - step) / rate if rate == rate and rate > 0 else float("nan")
-      writer.write_scalars(step, {**last_metrics, "steps_per_s": rate})
-      logging.info(
-        "step %d/%d  d_loss %.4f  g_loss %.4f  d_real %.3f  d_fake %.3f  |  %.1f steps/s  ETA %s",
-        step,
-        config.total_steps,
-        last_metrics["d_loss"],
-        last_metrics["g_loss"],
-        last_metrics["d_real"],
-        last_metrics["d_fake"],
-        rate,
-        _format_duration(eta) if eta == eta else "?",
-      )
-    if crossed(config.sample_every, before, step) or is_last:
-      sampler.write(state, step, writer)
-    if crossed(config.checkpoint_every, before, step) or is_last:
-      if not bool(_all_finite_jit((state.g.params, state.d.params))):
-        raise NonFiniteError(f"non-finite parameters at step {step}; not checkpointed")
-      checkpoints.save(manager, step, state)
-
-  writer.close()
-  manager.close()
+  with _PreemptionGuard().installed() as guard:
+    try:
+      while step < config.total_steps:
+        k = min(config.steps_per_dispatch, config.total_steps - step)
+        state, metrics = step_fn(k)(state, data_arrays)
+        before, step = step, step + k
+        if first:
+          jax.block_until_ready(metrics)
+          logging.info(
+            "first step done %.1f s after start (compile included)", time.time() - t_start
+          )
+          t_log, step_log, first = time.time(), step, False
+        is_last = step >= config.total_steps
+        if crossed(config.log_every, before, step) or is_last:
+          last_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+          check_finite(step, last_metrics)
+          now = time.time()
+          rate = (step - step_log) / max(now - t_log, 1e-9) if step > step_log else float("nan")
+          t_log, step_log = now, step
+          eta = (config.total_steps - step) / rate if rate > 0 else float("nan")
+          writer.write_scalars(step, {**last_metrics, "steps_per_s": rate})
+          logging.info(
+            "step %d/%d  d_loss %.4f  g_loss %.4f  d_real %.3f  d_fake %.3f  |  "
+            "%.1f steps/s  ETA %s",
+            step,
+            config.total_steps,
+            last_metrics["d_loss"],
+            last_metrics["g_loss"],
+            last_metrics["d_real"],
+            last_metrics["d_fake"],
+            rate,
+            _format_duration(eta) if eta == eta else "?",
+          )
+        if crossed(config.sample_every, before, step) or is_last:
+          sampler.write(state, step, writer)
+        if crossed(config.checkpoint_every, before, step) or is_last:
+          save(step)
+        if guard.signum is not None:
+          if not crossed(config.checkpoint_every, before, step) and not is_last:
+            save(step)
+          name = signal.Signals(guard.signum).name
+          raise Preempted(
+            f"stopped by {name} at step {step}: checkpoint saved; re-run the same command "
+            "to resume",
+            guard.signum,
+          )
+    finally:
+      writer.close()
+      manager.close()
   logging.info(
-    "done: %d steps in %s; outputs in %s", step, _format_duration(time.time() - t_start), workdir
+    "done: %d steps in %s; outputs in %s",
+    step,
+    _format_duration(time.time() - t_start),
+    workdir,
   )
   return last_metrics

@@ -1,0 +1,99 @@
+r"""DCGAN training-step throughput of gan_jax's real train step.
+
+The model and step of shared/bench/README.md: the 32x32x1 DCGAN (z 100), a
+non-saturating D update and a G update per step, Adam(2e-4, b1=0.5), batch 64,
+real images drawn at random from a 4,096-image in-memory set.
+
+  python benchmarks/step_throughput.py --steps 30 --batch 64
+
+Prints one JSON line with the peer's fields (steps_per_s, images_per_s) plus
+compile_s, ms_per_step and the compiled step's FLOPs (XLA cost analysis).
+"""
+
+import argparse
+import json
+import time
+
+import jax
+import numpy as np
+
+from gan_jax import config as config_lib
+from gan_jax import data as data_lib
+from gan_jax import steps, train
+
+
+def main():
+  p = argparse.ArgumentParser()
+  p.add_argument("--steps", type=int, default=30)
+  p.add_argument("--warmup", type=int, default=3)
+  p.add_argument("--batch", type=int, default=64)
+  p.add_argument("--size", type=int, default=32)
+  p.add_argument("--channels", type=int, default=1)
+  p.add_argument("--steps_per_dispatch", type=int, default=1)
+  p.add_argument(
+    "--slow_conv_transpose",
+    action="store_true",
+    help="use flax.linen.ConvTranspose instead of the sub-pixel formulation",
+  )
+  a = p.parse_args()
+
+  c = config_lib.default_config()
+  c.batch_size, c.model.image_size = a.batch, a.size
+  c.model.fast_conv_transpose = not a.slow_conv_transpose
+  shape = (a.size, a.size, a.channels)
+  images = np.random.RandomState(0).randint(0, 256, (4096, *shape)).astype(np.uint8)
+  dataset = data_lib.Dataset(
+    "bench",
+    "random",
+    {"images": images, "labels": np.zeros(4096, np.int32)},
+    data_lib._sample_images,
+    shape,
+    4096,
+    0,
+  )
+  gan = train.build_gan(c, dataset)
+  mesh = steps.make_mesh()
+  state = steps.replicate(steps.init_state(gan, jax.random.PRNGKey(0), shape), mesh)
+  arrays = steps.replicate(dataset.arrays, mesh)
+  k = a.steps_per_dispatch
+  step = steps.make_train_step(gan, mesh, dataset.sample, steps_per_dispatch=k)
+
+  t = time.perf_counter()
+  compiled = step.lower(state, arrays).compile()
+  compile_s = time.perf_counter() - t
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  flops = float(cost.get("flops", float("nan"))) / k if cost else float("nan")
+
+  dispatches = max(a.steps // k, 1)
+  for _ in range(max(a.warmup // k, 1)):
+    state, metrics = compiled(state, arrays)
+  jax.block_until_ready(metrics)
+  t = time.perf_counter()
+  for _ in range(dispatches):
+    state, metrics = compiled(state, arrays)
+  jax.block_until_ready(metrics)
+  dt = time.perf_counter() - t
+  n = dispatches * k
+  print(
+    json.dumps(
+      {
+        "impl": "gan_jax",
+        "device": jax.devices()[0].platform,
+        "devices": jax.device_count(),
+        "batch": a.batch,
+        "fast_conv_transpose": not a.slow_conv_transpose,
+        "steps_per_dispatch": k,
+        "steps_per_s": n / dt,
+        "images_per_s": n * a.batch / dt,
+        "ms_per_step": 1000 * dt / n,
+        "compile_s": compile_s,
+        "flops_per_step": flops,
+        "flops_per_s": flops * n / dt,
+      }
+    )
+  )
+
+
+if __name__ == "__main__":
+  main()

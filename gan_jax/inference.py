@@ -1,0 +1,118 @@
+"""Using a trained workdir: `--mode=sample` and `--mode=eval` on its latest checkpoint.
+
+Samples are drawn in fixed-size batches (one compilation), data-parallel over
+all devices, in inference mode (BatchNorm running statistics).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from gan_jax import steps, train, writers
+
+# Keys of their own, apart from the training stream and the fixed grid of train.Sampler.
+EVAL_SEED_OFFSET = 2
+INTERPOLATION_SEED_OFFSET = 3
+
+
+def make_sample_fn(
+  gan: steps.GAN, state: steps.GANState, mesh, *, batch_size: int, seed: int
+) -> Callable[[int], np.ndarray]:
+  """`sample(n) -> (n, ...)` numpy samples from latents drawn from `seed`.
+
+  The batch size is rounded up to a multiple of the device count; the last
+  batch is computed whole and cut, so the step compiles once.
+  """
+  n_dev = mesh.devices.size
+  batch_size = -(-batch_size // n_dev) * n_dev
+  z_sharding = NamedSharding(mesh, P(steps.AXIS))
+  generate = steps.make_generate(gan)
+
+  def sample(n: int) -> np.ndarray:
+    out = []
+    for i in range(-(-n // batch_size)):
+      z = jax.random.normal(
+        jax.random.fold_in(jax.random.PRNGKey(seed), i), (batch_size, gan.z_dim)
+      )
+      out.append(
+        np.asarray(generate(state.g.params, state.g.batch_stats, jax.device_put(z, z_sharding)))
+      )
+    return np.concatenate(out)[:n] if out else np.zeros((0,))
+
+  return sample
+
+
+def slerp(t: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
+  """Spherical interpolation between latents a and b at times t in [0, 1] (one row per t)."""
+  a_n, b_n = (
+    a / jnp.linalg.norm(a, axis=-1, keepdims=True),
+    b / jnp.linalg.norm(b, axis=-1, keepdims=True),
+  )
+  omega = jnp.arccos(jnp.clip(jnp.sum(a_n * b_n, -1, keepdims=True), -1.0, 1.0))
+  so = jnp.sin(omega)
+  t = t[:, None]
+  # Nearly parallel latents: the linear limit of slerp.
+  safe = so > 1e-6
+  wa = jnp.where(safe, jnp.sin((1.0 - t) * omega) / jnp.where(safe, so, 1.0), 1.0 - t)
+  wb = jnp.where(safe, jnp.sin(t * omega) / jnp.where(safe, so, 1.0), t)
+  return wa * a + wb * b
+
+
+def _restore(workdir: str):
+  if not os.path.isdir(workdir):
+    raise train.WorkdirError(f"workdir {workdir} does not exist: train into it first")
+  config = train.load_workdir_config(workdir)
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(ckpt_dir) or not any(name.isdigit() for name in os.listdir(ckpt_dir)):
+    raise train.WorkdirError(f"{workdir} has no checkpoint: train into it first")
+  dataset, gan, mesh, _, state, _, step = train.setup(config, workdir, for_training=False)
+  if step is None:
+    raise train.WorkdirError(f"no checkpoint in {workdir} could be read")
+  return config, dataset, gan, mesh, state, step
+
+
+def sample_workdir(
+  workdir: str, *, num_interpolations: int = 8, interpolation_steps: int = 10
+) -> dict:
+  """Writes samples/grid_<step>.png, interpolation_<step>.png and samples_<step>.npz."""
+  config, dataset, gan, mesh, state, step = _restore(workdir)
+  out_dir = os.path.join(workdir, "samples")
+  os.makedirs(out_dir, exist_ok=True)
+  sample = make_sample_fn(
+    gan, state, mesh, batch_size=config.eval.batch_size, seed=config.seed + EVAL_SEED_OFFSET
+  )
+  x = sample(config.eval.num_samples)
+  npz_path = os.path.join(out_dir, f"samples_{step}.npz")
+  np.savez(npz_path + ".tmp.npz", x=x)
+  os.replace(npz_path + ".tmp.npz", npz_path)
+  paths = {"npz": npz_path}
+  sampler = train.Sampler(gan, config, dataset, workdir)
+  grid = sampler.pixels(state)
+  paths["grid"] = os.path.join(out_dir, f"grid_{step}.png")
+  writers.save_png(paths["grid"], grid)
+  if len(dataset.example_shape) == 3:  # interpolation strips for images
+    key_a, key_b = jax.random.split(jax.random.PRNGKey(config.seed + INTERPOLATION_SEED_OFFSET))
+    a = jax.random.normal(key_a, (num_interpolations, gan.z_dim))
+    b = jax.random.normal(key_b, (num_interpolations, gan.z_dim))
+    t = jnp.linspace(0.0, 1.0, interpolation_steps)
+    z = jax.vmap(
+      lambda za, zb: slerp(
+        t, jnp.broadcast_to(za, (len(t), gan.z_dim)), jnp.broadcast_to(zb, (len(t), gan.z_dim))
+      )
+    )(a, b)
+    images = steps.make_generate(gan)(state.g.params, state.g.batch_stats, z.reshape(-1, gan.z_dim))
+    paths["interpolation"] = os.path.join(out_dir, f"interpolation_{step}.png")
+    writers.save_png(
+      paths["interpolation"], writers.image_grid(np.asarray(images), rows=num_interpolations)
+    )
+  logging.info("step %d: wrote %s", step, ", ".join(paths.values()))
+  print(f"sampled step {step}: {len(x)} samples -> {npz_path}")
+  return paths
