@@ -9,6 +9,7 @@ logic lives in gan_jax; this file parses flags and reports errors in one line.
 """
 
 import os
+import shlex
 import sys
 import time
 
@@ -22,6 +23,15 @@ _MODE = flags.DEFINE_enum(
   "train",
   ["train", "eval", "sample"],
   "train; or eval / sample the latest checkpoint of --workdir (its config.json is used).",
+)
+_SWEEP = flags.DEFINE_bool(
+  "sweep",
+  False,
+  "Run every member of the config file's get_sweep() into WORKDIR/<member>, then write "
+  "WORKDIR/report.md, report.csv and plots/. Finished members are skipped.",
+)
+_SWEEP_DRY_RUN = flags.DEFINE_bool(
+  "sweep_dry_run", False, "Print one launch command per sweep member (for a scheduler)."
 )
 _ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
   "allow_config_change",
@@ -55,6 +65,41 @@ def _fail(message: str) -> None:
   sys.exit(2)
 
 
+def run_sweep(config, config_path: str) -> int:
+  """--sweep / --sweep_dry_run; returns the exit code."""
+  import jax  # noqa: PLC0415
+
+  from gan_jax import config as config_lib  # noqa: PLC0415
+  from gan_jax import errors, sweep, train  # noqa: PLC0415
+
+  members = sweep.load_sweep(config_path)
+  name = os.path.splitext(os.path.basename(config_path))[0]
+  workdir = _WORKDIR.value or os.path.join("runs", f"{name}_sweep_{time.strftime('%Y%m%d-%H%M%S')}")
+  command = shlex.join([sys.executable, *sys.argv])
+  if _SWEEP_DRY_RUN.value:
+    sweep.write_sweep_json(workdir, members, command)  # a later --sweep reports on them
+    overrides = sweep.config_overrides_from_argv(sys.argv)
+    print("\n".join(sweep.dry_run_commands(config_path, members, workdir, overrides)))
+    return 0
+  results = sweep.run_sweep(
+    config,
+    members,
+    workdir,
+    train_fn=train.train_and_evaluate,
+    command=command,
+    validate_fn=lambda c: config_lib.validate(c, num_devices=jax.device_count()),
+  )
+  failed = [r["name"] for r in results if r["status"] == "failed"]
+  print(
+    f"sweep: {len(results) - len(failed)}/{len(results)} members done; report in "
+    f"{os.path.join(workdir, 'report.md')}"
+  )
+  if failed:
+    print(f"error: members failed: {', '.join(failed)}", file=sys.stderr)
+    return errors.EXIT_TRAINING_FAILED
+  return 0
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -66,7 +111,10 @@ def main(argv):
       if _CONFIG.value is None:
         raise errors.UsageError("--config is required to train, e.g. --config=experiments/dcgan.py")
       config = _CONFIG.value
-      workdir = _WORKDIR.value or default_workdir(flags.FLAGS["config"].config_filename, config)
+      config_path = flags.FLAGS["config"].config_filename
+      if _SWEEP.value or _SWEEP_DRY_RUN.value:
+        sys.exit(run_sweep(config, config_path))
+      workdir = _WORKDIR.value or default_workdir(config_path, config)
       logging.info("workdir: %s", workdir)
       train.train_and_evaluate(config, workdir, allow_config_change=_ALLOW_CONFIG_CHANGE.value)
     else:

@@ -46,6 +46,16 @@ def default_config() -> ml_collections.ConfigDict:
   c.d_steps = 1  # discriminator updates per generator update
   c.d_weight_clip = 0.0  # WGAN weight clipping bound c (0 = off)
   c.real_label = 1.0  # one-sided label smoothing: e.g. 0.9
+  # Gradient penalty on D: 'none' | 'gradient_penalty' (WGAN-GP) | 'r1' | 'dragan'.
+  c.penalty = "none"
+  c.penalty_weight = 10.0
+  # Instance noise: N(0, std^2) added to D's real and fake inputs, std annealed
+  # linearly to 0 over `instance_noise_anneal_steps` (0 = constant).
+  c.instance_noise_std = 0.0
+  c.instance_noise_anneal_steps = 0
+  # Exponential moving average of G's weights, used for samples and evaluation.
+  c.ema_decay = 0.0  # 0 = off; e.g. 0.999
+  c.ema_start_step = 0
 
   c.dataset = "mnist"
   c.data = ml_collections.ConfigDict()
@@ -61,6 +71,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.base_filters = 64
   c.model.d_norm = "batch"  # 'batch' | 'layer' | 'none'
   c.model.fast_conv_transpose = True
+  # Discriminator stabilizers (both model families)
+  c.model.d_spectral_norm = False
+  c.model.d_minibatch = "none"  # 'none' | 'stddev' | 'discrimination'
+  c.model.pack = 1  # PacGAN: D judges `pack` samples at once
   # MLP (2-D data) settings
   c.model.output_dim = 2
   c.model.g_hidden_dim = 400
@@ -146,6 +160,26 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
       )
     _one_of("model.d_norm", config.model.d_norm, models_lib.D_NORMS, "norms")
     _positive(config, "model.base_filters")
+  from gan_jax import penalties  # noqa: PLC0415 - keeps this module light to import
+
+  _one_of("penalty", config.penalty, tuple(penalties.PENALTIES), "penalties")
+  _one_of("model.d_minibatch", config.model.d_minibatch, models_lib.D_MINIBATCH, "options")
+  _positive(config, "model.pack")
+  local_batch = config.batch_size // num_devices
+  if local_batch % config.model.pack:
+    raise ConfigError(
+      f"model.pack {config.model.pack} must divide the per-device batch {local_batch}"
+    )
+  if (
+    config.model.d_minibatch == "stddev"
+    and local_batch // config.model.pack % 4
+    and (local_batch // config.model.pack > 4)
+  ):
+    raise ConfigError("minibatch stddev groups of 4: the per-device D batch must divide by 4")
+  if not 0.0 <= config.ema_decay < 1.0:
+    raise ConfigError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
+  if config.penalty_weight < 0 or config.instance_noise_std < 0:
+    raise ConfigError("penalty_weight and instance_noise_std must be >= 0")
   if not 0.0 < config.real_label <= 1.0:
     raise ConfigError(f"real_label must be in (0, 1], got {config.real_label}")
   if config.d_weight_clip < 0:

@@ -21,11 +21,17 @@ EXIT_TRAINING_FAILED = 1
 @contextlib.contextmanager
 def one_line_errors() -> Iterator[None]:
   """Turns the project's expected failures into one stderr line and an exit code."""
-  from gan_jax import config, data, train  # noqa: PLC0415 - avoid import cycles
+  from gan_jax import config, data, sweep, train  # noqa: PLC0415 - avoid import cycles
 
   try:
     yield
-  except (config.ConfigError, data.DataUnavailableError, UsageError, train.WorkdirError) as e:
+  except (
+    config.ConfigError,
+    data.DataUnavailableError,
+    UsageError,
+    train.WorkdirError,
+    sweep.SweepError,
+  ) as e:
     _fail(str(e), EXIT_BAD_INPUT)
   except train.NonFiniteError as e:
     _fail(f"{e}; the last good checkpoint is kept", EXIT_TRAINING_FAILED)

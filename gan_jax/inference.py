@@ -36,15 +36,15 @@ def make_sample_fn(
   z_sharding = NamedSharding(mesh, P(steps.AXIS))
   generate = steps.make_generate(gan)
 
+  params = steps.sampling_params(gan, state)
+
   def sample(n: int) -> np.ndarray:
     out = []
     for i in range(-(-n // batch_size)):
       z = jax.random.normal(
         jax.random.fold_in(jax.random.PRNGKey(seed), i), (batch_size, gan.z_dim)
       )
-      out.append(
-        np.asarray(generate(state.g.params, state.g.batch_stats, jax.device_put(z, z_sharding)))
-      )
+      out.append(np.asarray(generate(params, state.g.batch_stats, jax.device_put(z, z_sharding))))
     return np.concatenate(out)[:n] if out else np.zeros((0,))
 
   return sample
@@ -108,7 +108,9 @@ def sample_workdir(
         t, jnp.broadcast_to(za, (len(t), gan.z_dim)), jnp.broadcast_to(zb, (len(t), gan.z_dim))
       )
     )(a, b)
-    images = steps.make_generate(gan)(state.g.params, state.g.batch_stats, z.reshape(-1, gan.z_dim))
+    images = steps.make_generate(gan)(
+      steps.sampling_params(gan, state), state.g.batch_stats, z.reshape(-1, gan.z_dim)
+    )
     paths["interpolation"] = os.path.join(out_dir, f"interpolation_{step}.png")
     writers.save_png(
       paths["interpolation"], writers.image_grid(np.asarray(images), rows=num_interpolations)

@@ -19,13 +19,34 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from gan_jax import ops
+from gan_jax import layers, ops
 
 Array = jax.Array
 
 # image size -> (spatial size of the first feature map, number of 2x resamplings)
 DCGAN_GEOMETRY = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
 D_NORMS = ("batch", "layer", "none")
+D_MINIBATCH = ("none", "stddev", "discrimination")
+
+
+def _layer(module: nn.Module, x: Array, *, spectral_norm: bool, train: bool) -> Array:
+  """Applies a Dense/Conv, spectrally normalized when asked.
+
+  The power-iteration vector u lives in the 'batch_stats' collection, so it is
+  part of the state pytree and updated only in training mode.
+  """
+  if spectral_norm:
+    return nn.SpectralNorm(module)(x, update_stats=train)
+  return module(x)
+
+
+def _minibatch_features(kind: str, x: Array) -> Array:
+  """Minibatch stddev on a feature map / vector, or minibatch discrimination on vectors."""
+  if kind == "stddev":
+    return layers.MinibatchStdDev()(x)
+  if kind == "discrimination":
+    return layers.MinibatchDiscrimination()(x.reshape(x.shape[0], -1))
+  return x
 
 
 def _batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
@@ -72,26 +93,38 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-  """x -> Conv(4, stride 2) -> LReLU -> [Conv -> norm -> LReLU]* -> Dense(1) logit."""
+  """x -> Conv(4, stride 2) -> LReLU -> [Conv -> norm -> LReLU]* -> Dense(1) logit.
+
+  Options: `pack` m judges m samples concatenated along channels (PacGAN), so
+  the logits have batch/m entries; `spectral_norm` normalizes every weight;
+  `minibatch` adds minibatch stddev (on the last feature map) or minibatch
+  discrimination (on the flattened features) before the output layer.
+  """
 
   image_size: int = 32
   base_filters: int = 64
   norm: str = "batch"
+  spectral_norm: bool = False
+  minibatch: str = "none"
+  pack: int = 1
   axis_name: str | None = None
 
   @nn.compact
   def __call__(self, x: Array, *, train: bool) -> Array:
     _, num_down = _check_size(self.image_size)
+    x = layers.pack(x, self.pack) if self.pack > 1 else x
     for i in range(num_down):
       normalized = i > 0 and self.norm != "none"
-      x = nn.Conv(
+      conv = nn.Conv(
         self.base_filters * 2**i, (4, 4), strides=(2, 2), padding="SAME", use_bias=not normalized
-      )(x)
+      )
+      x = _layer(conv, x, spectral_norm=self.spectral_norm, train=train)
       if normalized:
         x = _batch_norm(train, self.axis_name)(x) if self.norm == "batch" else nn.LayerNorm()(x)
       x = nn.leaky_relu(x, 0.2)
+    x = _minibatch_features(self.minibatch, x)
     x = x.reshape(x.shape[0], -1)
-    return nn.Dense(1)(x)[:, 0]
+    return _layer(nn.Dense(1), x, spectral_norm=self.spectral_norm, train=train)[:, 0]
 
 
 class MLPGenerator(nn.Module):
@@ -127,23 +160,34 @@ class Maxout(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-  """x -> [maxout | leaky ReLU hidden layer] * num_layers -> Dense(1) logit."""
+  """x -> [maxout | leaky ReLU hidden layer] * num_layers -> Dense(1) logit.
+
+  `pack`, `spectral_norm` and `minibatch` as in DCGANDiscriminator.
+  """
 
   hidden_dim: int = 200
   num_layers: int = 3
   activation: str = "maxout"
   maxout_pieces: int = 5
+  spectral_norm: bool = False
+  minibatch: str = "none"
+  pack: int = 1
 
   @nn.compact
   def __call__(self, x: Array, *, train: bool) -> Array:
-    del train  # no batch statistics in this discriminator
     x = x.reshape(x.shape[0], -1)
+    x = layers.pack(x, self.pack) if self.pack > 1 else x
     for _ in range(self.num_layers):
       if self.activation == "maxout":
-        x = Maxout(self.hidden_dim, self.maxout_pieces)(x)
+        dense = nn.Dense(self.hidden_dim * self.maxout_pieces)
+        x = _layer(dense, x, spectral_norm=self.spectral_norm, train=train)
+        x = x.reshape(*x.shape[:-1], self.hidden_dim, self.maxout_pieces).max(axis=-1)
       else:
-        x = nn.leaky_relu(nn.Dense(self.hidden_dim)(x), 0.2)
-    return nn.Dense(1)(x)[:, 0]
+        x = nn.leaky_relu(
+          _layer(nn.Dense(self.hidden_dim), x, spectral_norm=self.spectral_norm, train=train), 0.2
+        )
+    x = _minibatch_features(self.minibatch, x)
+    return _layer(nn.Dense(1), x, spectral_norm=self.spectral_norm, train=train)[:, 0]
 
 
 # --- registry ----------------------------------------------------------------
@@ -164,6 +208,9 @@ def _dcgan(model: ml_collections.ConfigDict, channels: int, axis_name: str | Non
     image_size=model.image_size,
     base_filters=model.base_filters,
     norm=model.d_norm,
+    spectral_norm=model.d_spectral_norm,
+    minibatch=model.d_minibatch,
+    pack=model.pack,
     axis_name=axis_name,
   )
   return g, d
@@ -183,6 +230,9 @@ def _mlp(model: ml_collections.ConfigDict, channels: int, axis_name: str | None)
     num_layers=model.d_num_layers,
     activation=model.d_activation,
     maxout_pieces=model.maxout_pieces,
+    spectral_norm=model.d_spectral_norm,
+    minibatch=model.d_minibatch,
+    pack=model.pack,
   )
   return g, d
 

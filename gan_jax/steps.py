@@ -34,7 +34,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import losses
+from gan_jax import losses, penalties, schedules
 
 Array = jax.Array
 PyTree = Any
@@ -62,6 +62,8 @@ class GANState:
   rng: Array
   g: NetState
   d: NetState
+  # EMA of G's parameters (equal to G's while ema_decay = 0; samples use it when on).
+  ema_params: PyTree
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +80,12 @@ class GAN:
   d_steps: int = 1
   real_label: float = 1.0
   d_weight_clip: float = 0.0
+  penalty: str = "none"
+  penalty_weight: float = 0.0
+  instance_noise_std: float = 0.0
+  instance_noise_anneal_steps: int = 0
+  ema_decay: float = 0.0
+  ema_start_step: int = 0
 
 
 def make_optimizer(cfg) -> optax.GradientTransformation:
@@ -105,9 +113,19 @@ def init_state(gan: GAN, rng: Array, example_shape: tuple[int, ...]) -> GANState
     params = variables["params"]
     return NetState(params, variables.get("batch_stats", {}), tx.init(params))
 
+  g = net(g_vars, gan.g_tx)
   return GANState(
-    step=jnp.zeros((), jnp.int32), rng=k_run, g=net(g_vars, gan.g_tx), d=net(d_vars, gan.d_tx)
+    step=jnp.zeros((), jnp.int32),
+    rng=k_run,
+    g=g,
+    d=net(d_vars, gan.d_tx),
+    ema_params=jax.tree.map(jnp.copy, g.params),
   )
+
+
+def sampling_params(gan: GAN, state: GANState) -> PyTree:
+  """The generator weights to draw samples with: the EMA when it is on."""
+  return state.ema_params if gan.ema_decay > 0 else state.g.params
 
 
 def _apply(module: nn.Module, net: NetState, params: PyTree, x: Array) -> tuple[Array, PyTree]:
@@ -122,48 +140,82 @@ def _global_mean(x: Array) -> Array:
   return jax.lax.pmean(jnp.mean(x), AXIS)
 
 
-def d_update(gan: GAN, state: GANState, real: Array, z: Array) -> tuple[GANState, dict]:
+def _noisy(gan: GAN, state: GANState, rng: Array, x: Array) -> Array:
+  """Instance noise on a discriminator input, with the std of the current step."""
+  if gan.instance_noise_std <= 0:
+    return x
+  std = schedules.instance_noise_std(
+    state.step, initial_std=gan.instance_noise_std, anneal_steps=gan.instance_noise_anneal_steps
+  )
+  return schedules.add_instance_noise(rng, x, std)
+
+
+def _device_key(rng: Array) -> Array:
+  """A key of this device's own: per-example noise differs across shards."""
+  return jax.random.fold_in(rng, jax.lax.axis_index(AXIS))
+
+
+def d_update(gan: GAN, state: GANState, real: Array, z: Array, rng: Array) -> tuple[GANState, dict]:
   """One discriminator update on this device's shard (real, z)."""
   fake, g_stats = _apply(gan.generator, state.g, state.g.params, z)
   fake = jax.lax.stop_gradient(fake)
+  k_real, k_fake, k_penalty = jax.random.split(_device_key(rng), 3)
+  real, fake = _noisy(gan, state, k_real, real), _noisy(gan, state, k_fake, fake)
 
   def loss_fn(params):
     real_logits, stats = _apply(gan.discriminator, state.d, params, real)
     fake_logits, stats = _apply(gan.discriminator, state.d.replace(batch_stats=stats), params, fake)
     loss = gan.objective.d_loss(real_logits, fake_logits, real_label=gan.real_label)
-    return jax.lax.pmean(loss, AXIS), (stats, real_logits, fake_logits)
+    penalty = jnp.zeros(())
+    if gan.penalty != "none":
+      # D on the penalty's points in training mode; its statistics updates are dropped.
+      d_fn = lambda x: _apply(gan.discriminator, state.d.replace(batch_stats=stats), params, x)[0]
+      penalty = penalties.compute_penalty(gan.penalty, d_fn, real, fake, k_penalty)
+    total = jax.lax.pmean(loss + gan.penalty_weight * penalty, AXIS)
+    return total, (
+      stats,
+      real_logits,
+      fake_logits,
+      jax.lax.pmean(loss, AXIS),
+      jax.lax.pmean(penalty, AXIS),
+    )
 
-  (loss, (stats, real_logits, fake_logits)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-    state.d.params
-  )
+  (_, (stats, real_logits, fake_logits, loss, penalty)), grads = jax.value_and_grad(
+    loss_fn, has_aux=True
+  )(state.d.params)
   updates, opt_state = gan.d_tx.update(grads, state.d.opt_state, state.d.params)
   params = optax.apply_updates(state.d.params, updates)
   if gan.d_weight_clip > 0:
     c = gan.d_weight_clip
     params = jax.tree.map(lambda p: jnp.clip(p, -c, c), params)
   metrics = {
-    "d_loss": loss,
+    "d_loss": loss,  # the objective alone; the penalty is logged apart
     "d_real": _global_mean(gan.objective.d_output(real_logits)),
     "d_fake": _global_mean(gan.objective.d_output(fake_logits)),
     "d_grad_norm": optax.tree.norm(grads),
     "d_update_norm": optax.tree.norm(updates),
   }
+  if gan.penalty != "none":
+    metrics["d_penalty"] = penalty
   state = state.replace(
     g=state.g.replace(batch_stats=g_stats), d=NetState(params, stats, opt_state)
   )
   return state, metrics
 
 
-def g_update(gan: GAN, state: GANState, z: Array) -> tuple[GANState, dict]:
+def g_update(gan: GAN, state: GANState, z: Array, rng: Array) -> tuple[GANState, dict]:
   """One generator update on this device's shard of latents z.
 
   D runs in training mode (batch statistics) but its running statistics are
   left as they are: the discriminator's state belongs to its own update.
   """
+  noise_key = _device_key(rng)
 
   def loss_fn(params):
     fake, g_stats = _apply(gan.generator, state.g, params, z)
-    fake_logits, _ = _apply(gan.discriminator, state.d, state.d.params, fake)
+    fake_logits, _ = _apply(
+      gan.discriminator, state.d, state.d.params, _noisy(gan, state, noise_key, fake)
+    )
     return jax.lax.pmean(gan.objective.g_loss(fake_logits), AXIS), g_stats
 
   (loss, g_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.g.params)
@@ -174,20 +226,30 @@ def g_update(gan: GAN, state: GANState, z: Array) -> tuple[GANState, dict]:
     "g_grad_norm": optax.tree.norm(grads),
     "g_update_norm": optax.tree.norm(updates),
   }
-  return state.replace(g=NetState(params, g_stats, opt_state)), metrics
+  ema = state.ema_params
+  if gan.ema_decay > 0:
+    ema = schedules.ema_update(
+      ema, params, decay=gan.ema_decay, step=state.step, start_step=gan.ema_start_step
+    )
+  return state.replace(g=NetState(params, g_stats, opt_state), ema_params=ema), metrics
 
 
 def local_train_step(
-  gan: GAN, state: GANState, real: Array, z_d: Array, z_g: Array
+  gan: GAN, state: GANState, real: Array, z_d: Array, z_g: Array, rng: Array
 ) -> tuple[GANState, dict]:
-  """`d_steps` discriminator updates (one per leading slice of real, z_d), then one G update."""
+  """`d_steps` discriminator updates (one per leading slice of real, z_d), then one G update.
+
+  `rng` (replicated) seeds the per-device noise of penalties and instance noise.
+  """
+  k_d, k_g = jax.random.split(rng)
 
   def d_body(state, batch):
-    return d_update(gan, state, *batch)
+    real_j, z_j, j = batch
+    return d_update(gan, state, real_j, z_j, jax.random.fold_in(k_d, j))
 
-  state, d_metrics = jax.lax.scan(d_body, state, (real, z_d))
+  state, d_metrics = jax.lax.scan(d_body, state, (real, z_d, jnp.arange(gan.d_steps)))
   d_metrics = jax.tree.map(lambda m: m[-1], d_metrics)  # report the last D update
-  state, g_metrics = g_update(gan, state, z_g)
+  state, g_metrics = g_update(gan, state, z_g, k_g)
   metrics = {
     **d_metrics,
     **g_metrics,
@@ -219,17 +281,17 @@ def make_train_step(
   mapped = jax.shard_map(
     functools.partial(local_train_step, gan),
     mesh=mesh,
-    in_specs=(P(), P(None, AXIS), P(None, AXIS), P(AXIS)),
+    in_specs=(P(), P(None, AXIS), P(None, AXIS), P(AXIS), P()),
     out_specs=(P(), P()),
   )
 
   def one_step(state, data):
     rng = jax.random.fold_in(state.rng, state.step)
-    k_real, k_zd, k_zg = jax.random.split(rng, 3)
+    k_real, k_zd, k_zg, k_noise = jax.random.split(rng, 4)
     real = sample_real(data, k_real, (gan.d_steps, gan.batch_size))["x"]
     z_d = jax.random.normal(k_zd, (gan.d_steps, gan.batch_size, gan.z_dim))
     z_g = jax.random.normal(k_zg, (gan.batch_size, gan.z_dim))
-    return mapped(state, real, z_d, z_g)
+    return mapped(state, real, z_d, z_g, k_noise)
 
   def train_step(state, data):
     if steps_per_dispatch == 1:

@@ -63,6 +63,12 @@ def build_gan(config: ml_collections.ConfigDict, dataset: data_lib.Dataset) -> s
     d_steps=config.d_steps,
     real_label=config.real_label,
     d_weight_clip=config.d_weight_clip,
+    penalty=config.penalty,
+    penalty_weight=config.penalty_weight,
+    instance_noise_std=config.instance_noise_std,
+    instance_noise_anneal_steps=config.instance_noise_anneal_steps,
+    ema_decay=config.ema_decay,
+    ema_start_step=config.ema_start_step,
   )
 
 
@@ -107,6 +113,7 @@ class Sampler:
   """Pictures from a fixed z, so grids at different steps are comparable."""
 
   def __init__(self, gan: steps.GAN, config, dataset: data_lib.Dataset, workdir: str):
+    self._gan = gan
     self._generate = steps.make_generate(gan)
     self._dir = os.path.join(workdir, "samples")
     os.makedirs(self._dir, exist_ok=True)
@@ -117,7 +124,8 @@ class Sampler:
     self._centers = dataset.arrays.get("modes") if self._is_2d else None
 
   def pixels(self, state: steps.GANState) -> np.ndarray:
-    x = np.asarray(self._generate(state.g.params, state.g.batch_stats, self._z))
+    params = steps.sampling_params(self._gan, state)
+    x = np.asarray(self._generate(params, state.g.batch_stats, self._z))
     if self._is_2d:
       lim = 1.0 + 0.5 if self._centers is not None and np.abs(self._centers).max() <= 1.5 else 5.5
       return writers.scatter_png(x, self._centers, lim=lim)
