@@ -1,0 +1,191 @@
+"""gan_jax.ops.ConvTranspose must be interchangeable with flax.linen.ConvTranspose."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import linen as nn
+from jax import lax
+
+from gan_jax import ops
+
+_DN = ("NHWC", "HWIO", "NHWC")
+
+
+def _assert_close(actual: jax.Array, expected: jax.Array, tol: float = 1e-5) -> None:
+  # Relative to the array's scale: the kernel gradient sums over batch x positions, so its
+  # entries are O(10-100) and float32 reordering error scales with them.
+  expected = np.asarray(expected)
+  scale = max(1.0, float(np.max(np.abs(expected))))
+  np.testing.assert_allclose(np.asarray(actual), expected, rtol=tol, atol=tol * scale)
+
+
+# (H, C_in, C_out, use_bias): the 32-px DCGAN generator, the 28-px MNIST generator and an
+# RGB output layer. Batch 8, kernel 4x4, stride 2, 'SAME'.
+LAYERS = [
+  (4, 256, 128, False),
+  (8, 128, 64, False),
+  (16, 64, 1, True),
+  (7, 128, 64, True),
+  (14, 64, 1, True),
+  (16, 64, 3, True),
+]
+
+
+def _normal(seed: int, shape: tuple[int, ...]) -> jax.Array:
+  # numpy, not jax.random: every new jax.random shape costs an XLA compile.
+  return jnp.asarray(np.random.default_rng(seed).normal(size=shape), jnp.float32)
+
+
+@pytest.mark.parametrize(("h", "c_in", "c_out", "use_bias"), LAYERS)
+def test_module_matches_flax(h: int, c_in: int, c_out: int, use_bias: bool) -> None:
+  x = _normal(h, (8, h, h, c_in))
+  proj = _normal(h + 1, (8, 2 * h, 2 * h, c_out))
+  kwargs = dict(features=c_out, kernel_size=(4, 4), strides=(2, 2), padding="SAME")
+  ref_mod = nn.ConvTranspose(use_bias=use_bias, **kwargs)
+  # The default, plus both sub-pixel paths explicitly ("auto" is plain lax for C_out == 1 on
+  # CPU and "conv" off CPU, so neither would otherwise be covered everywhere).
+  our_mods = [ops.ConvTranspose(use_bias=use_bias, method=m, **kwargs) for m in ops.METHODS]
+  # One jit per step for all modules: each XLA compile costs ~1 s on a small CPU.
+  key = jax.random.key(c_out)
+  ref_params, our_params = jax.jit(lambda k: (ref_mod.init(k, x), our_mods[0].init(k, x)))(key)
+  # Same tree, shapes and values from the same key: the param trees are interchangeable.
+  assert jax.tree.structure(ref_params) == jax.tree.structure(our_params)
+  jax.tree.map(np.testing.assert_array_equal, our_params, ref_params)
+  assert ref_params["params"]["kernel"].shape == (4, 4, c_in, c_out)
+
+  params = ref_params
+  if use_bias:  # a zero-init bias would not test the bias path
+    params = {"params": {**params["params"], "bias": _normal(c_out, (c_out,))}}
+
+  def value_and_grads(mod: nn.Module, p: dict, x: jax.Array) -> tuple:
+    def loss(p: dict, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+      y = mod.apply(p, x)
+      return jnp.sum(y * proj), y  # random projection: a dense, non-constant cotangent
+
+    return jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(p, x)
+
+  ref, *ours = jax.jit(lambda p, x: [value_and_grads(m, p, x) for m in [ref_mod, *our_mods]])(
+    params, x
+  )
+  (ref_loss, ref_y), (ref_gp, ref_gx) = ref
+  assert ref_y.shape == (8, 2 * h, 2 * h, c_out)
+  for (our_loss, our_y), (our_gp, our_gx) in ours:
+    assert our_y.shape == ref_y.shape
+    _assert_close(our_y, ref_y)
+    _assert_close(our_gx, ref_gx)
+    jax.tree.map(_assert_close, our_gp, ref_gp)
+    _assert_close(our_loss, ref_loss)
+
+
+# Every method against lax.conv_transpose on small inputs, over strides, kernel sizes
+# (odd, even, non-square, smaller than the stride) and paddings (incl. explicit pairs,
+# which lax.conv_transpose applies to the dilated input, and negative ones).
+CONFIGS = [
+  ((5, 4), (4, 4), (2, 2), "SAME"),
+  ((5, 4), (2, 2), (2, 2), "SAME"),
+  ((5, 4), (3, 5), (2, 3), "SAME"),
+  ((3, 3), (1, 1), (2, 2), "SAME"),
+  ((4, 3), (4, 4), (2, 2), "VALID"),
+  ((4, 3), (3, 2), (3, 1), "VALID"),
+  ((4, 4), (3, 3), (1, 1), "SAME"),
+  ((4, 4), (4, 4), (2, 2), [(1, 2), (3, 0)]),
+  ((4, 4), (4, 3), (2, 2), [(0, 0), (-1, 2)]),
+]
+
+
+def _all_configs(fn: Callable, xs: list, kernels: list, projs: list) -> list:
+  """Output and (input, kernel) grads of sum(fn(x, k) * proj) for every config."""
+  results = []
+  for (_, _, strides, padding), x, kernel, proj in zip(CONFIGS, xs, kernels, projs, strict=True):
+
+    def loss(x: jax.Array, k: jax.Array, strides=strides, padding=padding, proj=proj) -> tuple:
+      y = fn(x, k, strides, padding)
+      return jnp.sum(y * proj), y
+
+    (_, y), grads = jax.value_and_grad(loss, (0, 1), has_aux=True)(x, kernel)
+    results.append((y, *grads))
+  return results
+
+
+@pytest.mark.parametrize("method", ops.METHODS)
+def test_function_matches_lax(method: str) -> None:
+  xs = [_normal(i, (2, *hw, 3)) for i, (hw, _, _, _) in enumerate(CONFIGS)]
+  kernels = [_normal(100 + i, (*ks, 3, 5)) for i, (_, ks, _, _) in enumerate(CONFIGS)]
+  out_shapes = [
+    jax.eval_shape(
+      lambda x, k, s=s, p=p: lax.conv_transpose(x, k, s, p, dimension_numbers=_DN), x, k
+    ).shape
+    for x, k, (_, _, s, p) in zip(xs, kernels, CONFIGS, strict=True)
+  ]
+  projs = [_normal(200 + i, shape) for i, shape in enumerate(out_shapes)]
+
+  def ref_fn(x: jax.Array, k: jax.Array, strides: tuple, padding: Any) -> jax.Array:
+    return lax.conv_transpose(x, k, strides, padding, dimension_numbers=_DN)
+
+  def our_fn(x: jax.Array, k: jax.Array, strides: tuple, padding: Any) -> jax.Array:
+    return ops.conv_transpose_subpixel(x, k, strides=strides, padding=padding, method=method)
+
+  # One jit over all configs: one compile instead of one per config.
+  refs = jax.jit(lambda *a: _all_configs(ref_fn, *a))(xs, kernels, projs)
+  ours = jax.jit(lambda *a: _all_configs(our_fn, *a))(xs, kernels, projs)
+  for config, ref, our in zip(CONFIGS, refs, ours, strict=True):
+    assert our[0].shape == ref[0].shape, config
+    for a, b in zip(our, ref, strict=True):
+      _assert_close(a, b)
+
+
+@pytest.mark.parametrize("batch_shape", [(), (2, 3)])
+def test_batch_dims_like_flax(batch_shape: tuple[int, ...]) -> None:
+  x = _normal(2, (*batch_shape, 4, 4, 6))
+  kwargs = dict(features=5, kernel_size=(4, 4), strides=(2, 2))
+  params = {"params": {"kernel": _normal(3, (4, 4, 6, 5)), "bias": _normal(4, (5,))}}
+  ref, out = jax.jit(
+    lambda p, x: (nn.ConvTranspose(**kwargs).apply(p, x), ops.ConvTranspose(**kwargs).apply(p, x))
+  )(params, x)
+  assert out.shape == ref.shape == (*batch_shape, 8, 8, 5)
+  _assert_close(out, ref)
+
+
+def test_dtype_follows_flax() -> None:
+  x = jnp.ones((1, 4, 4, 2), jnp.bfloat16)
+  kwargs = dict(features=3, kernel_size=(4, 4), strides=(2, 2), param_dtype=jnp.float32)
+  params = jax.eval_shape(nn.ConvTranspose(**kwargs).init, jax.random.key(0), x)
+  for dtype in (None, jnp.float32):
+    ref = jax.eval_shape(nn.ConvTranspose(dtype=dtype, **kwargs).apply, params, x)
+    out = jax.eval_shape(ops.ConvTranspose(dtype=dtype, **kwargs).apply, params, x)
+    assert out.dtype == ref.dtype and out.shape == ref.shape
+
+
+@pytest.mark.parametrize(
+  ("kwargs", "match"),
+  [
+    (dict(padding="CIRCULAR"), "padding"),
+    (dict(method="fft"), "method"),
+    (dict(padding="VALID", strides=(1, 1)), None),  # supported: must not raise
+  ],
+)
+def test_unsupported_raise(kwargs: dict, match: str | None) -> None:
+  x = jax.ShapeDtypeStruct((1, 3, 3, 2), jnp.float32)
+  kernel = jax.ShapeDtypeStruct((4, 4, 2, 3), jnp.float32)
+  fn = functools.partial(ops.conv_transpose_subpixel, **kwargs)
+  if match is None:
+    jax.eval_shape(fn, x, kernel)
+    return
+  with pytest.raises(ValueError, match=match):
+    jax.eval_shape(fn, x, kernel)
+
+
+def test_plan_dcgan_case() -> None:
+  """K=4, s=2, SAME: 2-tap sub-kernels, odd phase shifted by one row, input padded by 1."""
+  plan = ops._plan_dim(8, 4, 2, "SAME", shifted=True)
+  assert (plan.out_len, plan.q_len, plan.taps) == (16, 8, 2)
+  assert plan.offsets == (0, 1) and plan.input_pad == (1, 1)
+  # y[2q] = x[q-1] w[0] + x[q] w[2];  y[2q+1] = x[q] w[1] + x[q+1] w[3].
+  assert plan.tap_starts == (0, 1)
