@@ -103,7 +103,15 @@ def run_sweep(config, config_path: str) -> int:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  import jax  # noqa: PLC0415
+
   from gan_jax import errors, train  # heavy imports after flag parsing  # noqa: PLC0415
+
+  # A persistent compilation cache: a second run of the same config skips XLA compilation.
+  if not jax.config.jax_compilation_cache_dir:
+    jax.config.update(
+      "jax_compilation_cache_dir", os.path.join(os.path.expanduser("~"), ".cache", "gan_jax", "xla")
+    )
 
   errors.quiet_library_logs()
   with errors.one_line_errors():

