@@ -51,3 +51,74 @@ def test_bad_input_is_one_line_exit_2(tmp_path, override, expected):
   assert len(errors) == 1 and expected in errors[0], result.stderr[-2000:]
   assert "Traceback" not in result.stderr
   assert not workdir.exists()
+
+
+TINY_RING = [
+  "--config=experiments/gan2d.py",
+  "--config.model.g_hidden_dim=8",
+  "--config.model.d_hidden_dim=8",
+  "--config.total_steps=2",
+  "--config.log_every=1",
+  "--config.eval_every=-1",
+]
+
+
+def run(*args, env=None):
+  return subprocess.run(
+    [sys.executable, "launch.py", *args],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    env=env,
+  )
+
+
+def snapshot(workdir):
+  return {
+    os.path.join(root, n): os.path.getmtime(os.path.join(root, n))
+    for root, _, names in os.walk(workdir)
+    for n in names
+  }
+
+
+def one_error_line(result):
+  lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+  assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+  return lines[0]
+
+
+def test_resume_with_other_shapes_is_refused_and_workdir_untouched(tmp_path):
+  workdir = str(tmp_path / "run")
+  assert run(*TINY_RING, f"--workdir={workdir}").returncode == 0
+  before = snapshot(workdir)
+  result = run(*TINY_RING, "--config.model.g_hidden_dim=16", f"--workdir={workdir}")
+  assert result.returncode == 2
+  line = one_error_line(result)
+  assert "model.g_hidden_dim (8 -> 16)" in line and "--allow_config_change" in line
+  assert snapshot(workdir) == before
+
+
+def test_dataset_not_available_offline(tmp_path):
+  env = {**os.environ, "TFDS_DATA_DIR": str(tmp_path / "empty_tfds")}
+  workdir = tmp_path / "run"
+  result = run(
+    "--config=experiments/dcgan.py", "--config.dataset=cifar10", f"--workdir={workdir}", env=env
+  )
+  assert result.returncode == 2
+  assert "tfds build cifar10" in one_error_line(result)
+  assert not workdir.exists()
+
+
+def test_divergence_exits_non_zero_naming_step_and_quantity(tmp_path):
+  result = run(
+    *TINY_RING,
+    "--config.loss=wasserstein",
+    "--config.d_optimizer.name=sgd",
+    "--config.d_optimizer.learning_rate=1e30",
+    "--config.total_steps=20",
+    f"--workdir={tmp_path}",
+  )
+  assert result.returncode == 1
+  line = one_error_line(result)
+  assert "non-finite" in line and "at step" in line and "last good checkpoint" in line
