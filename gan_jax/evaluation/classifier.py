@@ -148,7 +148,7 @@ class Classifier:
   @functools.cached_property
   def _device_params(self) -> Params:
     # Put on the device once, not re-sent with every batch (host numpy after loading).
-    return jax.device_put(self.params)
+    return inception.replicate(self.params)
 
   def apply(self, images: Any) -> tuple[np.ndarray, np.ndarray]:
     """images (N, H, W, 1) in [-1, 1] (or uint8) -> numpy (features (N, 128), logits (N, 10))."""

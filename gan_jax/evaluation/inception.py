@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 INPUT_SIZE = 299
 NUM_CLASSES = 1008
@@ -547,6 +548,11 @@ def batched_apply(fn: Callable[[jax.Array], Any], images: Any, batch_size: int) 
   """
   if batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+  # Data-parallel like training: each batch is split over all devices (a multiple of the
+  # device count), with `fn`'s parameters replicated (see `replicate`).
+  mesh = Mesh(jax.devices(), ("batch",))
+  batch_size = -(-batch_size // mesh.size) * mesh.size
+  batch_sharding = NamedSharding(mesh, PartitionSpec("batch"))
   n = images.shape[0]
   if n == 0:
     # Shapes of the outputs without computing anything.
@@ -561,8 +567,13 @@ def batched_apply(fn: Callable[[jax.Array], Any], images: Any, batch_size: int) 
       pad = xp.repeat(batch[-1:], batch_size - m, axis=0)
       batch = xp.concatenate([batch, pad], axis=0)
     # Keep device arrays until the end so dispatch of the next batch overlaps this one's compute.
-    outputs.append(jax.tree.map(lambda y, m=m: y[:m], fn(batch)))
+    outputs.append(jax.tree.map(lambda y, m=m: y[:m], fn(jax.device_put(batch, batch_sharding))))
   return jax.tree.map(lambda *ys: np.concatenate([np.asarray(y) for y in ys], axis=0), *outputs)
+
+
+def replicate(tree: Any) -> Any:
+  """Puts `tree` (e.g. network parameters) on every device, for `batched_apply`."""
+  return jax.device_put(tree, NamedSharding(Mesh(jax.devices(), ("batch",)), PartitionSpec()))
 
 
 def make_inception_fn(
@@ -577,7 +588,7 @@ def make_inception_fn(
   H, W, C). The variables are put on the default device once and passed as arguments rather than
   closed over, which would bake ~95 MB of constants into the compiled program.
   """
-  device_vars = jax.device_put(variables)
+  device_vars = replicate(variables)
 
   def fn(batch: jax.Array) -> InceptionOutputs:
     return _inception_features_jit(device_vars, batch, precision)
