@@ -243,12 +243,11 @@ def local_train_step(
   """
   k_d, k_g = jax.random.split(rng)
 
-  def d_body(state, batch):
-    real_j, z_j, j = batch
-    return d_update(gan, state, real_j, z_j, jax.random.fold_in(k_d, j))
-
-  state, d_metrics = jax.lax.scan(d_body, state, (real, z_d, jnp.arange(gan.d_steps)))
-  d_metrics = jax.tree.map(lambda m: m[-1], d_metrics)  # report the last D update
+  # A Python loop, not lax.scan: XLA:CPU runs convolutions inside a while loop
+  # tens of times slower than straight-line code (benchmarks/loop_overhead.py).
+  for j in range(gan.d_steps):
+    state, d_metrics = d_update(gan, state, real[j], z_d[j], jax.random.fold_in(k_d, j))
+  # d_metrics are those of the last D update.
   state, g_metrics = g_update(gan, state, z_g, k_g)
   metrics = {
     **d_metrics,
@@ -296,8 +295,9 @@ def make_train_step(
   def train_step(state, data):
     if steps_per_dispatch == 1:
       return one_step(state, data)
+    # Fully unrolled: a rolled scan is a while loop, which XLA:CPU runs far slower.
     state, metrics = jax.lax.scan(
-      lambda s, _: one_step(s, data), state, None, length=steps_per_dispatch
+      lambda s, _: one_step(s, data), state, None, length=steps_per_dispatch, unroll=True
     )
     return state, jax.tree.map(lambda m: m[-1], metrics)
 
