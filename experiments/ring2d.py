@@ -6,19 +6,22 @@ r"""The PacGAN 2-D ring protocol (Lin et al. 2018): 8 Gaussians, radius 1, std 0
 G: z 2-D standard normal, 4 hidden layers of 400 units with BatchNorm and ReLU.
 D: 3 hidden layers of 200 maxout units with 5 pieces, linear output.
 Adam 1e-4, b1 0.8, batch 100; evaluated on 2,500 samples (modes, high_quality,
-reverse_kl). The sweep crosses the objectives with pack in {1, 2, 3, 4}.
+reverse_kl). The sweep crosses the objectives with pack in {1, 2, 3, 4}. As in
+PacGAN, a packed discriminator still sees 100 (packed) examples per step, so a
+member with pack m draws batch_size = 100 m samples.
 """
 
 from gan_jax.config import default_config, optimizer_config
 
 OBJECTIVES = ("non_saturating", "minimax", "wasserstein", "hinge", "least_squares")
+BATCH = 100  # (packed) discriminator examples per step
 
 
 def get_config():
   config = default_config()
   config.dataset = "ring"
   config.loss = "non_saturating"
-  config.batch_size = 100
+  config.batch_size = BATCH
   config.total_steps = 10000
   config.model.name = "mlp"
   config.model.z_dim = 2
@@ -37,4 +40,13 @@ def get_config():
 
 
 def get_sweep():
-  return [{"loss": loss, "model.pack": pack} for loss in OBJECTIVES for pack in (1, 2, 3, 4)]
+  return [
+    {
+      "name": f"loss={loss},pack={pack}",
+      "loss": loss,
+      "model.pack": pack,
+      "batch_size": BATCH * pack,
+    }
+    for loss in OBJECTIVES
+    for pack in (1, 2, 3, 4)
+  ]

@@ -6,18 +6,21 @@ r"""Stacked MNIST (1,000 modes): a DCGAN with z 100 and 64 base filters, batch 6
 Each image stacks three random MNIST digits as R, G, B. Evaluated on 26,000
 samples: each channel is read by the in-project MNIST classifier and
 stacked_modes counts the distinct digit triples, stacked_kl their KL to uniform.
+The sweep crosses the objectives with pack in {1, 2, 3, 4}; as in PacGAN, a packed
+discriminator still sees 64 (packed) examples per step: batch_size = 64 m.
 """
 
 from gan_jax.config import default_config
 
 OBJECTIVES = ("non_saturating", "minimax", "wasserstein", "hinge", "least_squares")
+BATCH = 64  # (packed) discriminator examples per step
 
 
 def get_config():
   config = default_config()
   config.dataset = "stacked_mnist"
   config.loss = "non_saturating"
-  config.batch_size = 64
+  config.batch_size = BATCH
   config.total_steps = 20000
   config.model.z_dim = 100
   config.model.base_filters = 64
@@ -28,4 +31,13 @@ def get_config():
 
 
 def get_sweep():
-  return [{"loss": loss, "model.pack": pack} for loss in OBJECTIVES for pack in (1, 2, 4)]
+  return [
+    {
+      "name": f"loss={loss},pack={pack}",
+      "loss": loss,
+      "model.pack": pack,
+      "batch_size": BATCH * pack,
+    }
+    for loss in OBJECTIVES
+    for pack in (1, 2, 3, 4)
+  ]

@@ -40,6 +40,9 @@ def default_config() -> ml_collections.ConfigDict:
   """Every key a training run reads, with the DCGAN-on-MNIST defaults."""
   c = ml_collections.ConfigDict()
   c.seed = 0
+  # Independent copies of the run trained together in one program (vmapped over a
+  # leading seed axis), with seeds seed, seed + 1, ..., seed + num_seeds - 1.
+  c.num_seeds = 1
   c.total_steps = 5000  # generator updates
   c.batch_size = 64  # global, split over all devices
   c.loss = "non_saturating"
@@ -56,6 +59,9 @@ def default_config() -> ml_collections.ConfigDict:
   # Exponential moving average of G's weights, used for samples and evaluation.
   c.ema_decay = 0.0  # 0 = off; e.g. 0.999
   c.ema_start_step = 0
+  # Class-conditional GAN on a labeled data set: G(z, y) and D(x, y); fake labels
+  # are drawn uniformly over the classes. See model.g_conditioning / d_conditioning.
+  c.conditional = False
 
   c.dataset = "mnist"
   c.data = ml_collections.ConfigDict()
@@ -75,6 +81,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.d_spectral_norm = False
   c.model.d_minibatch = "none"  # 'none' | 'stddev' | 'discrimination'
   c.model.pack = 1  # PacGAN: D judges `pack` samples at once
+  # Conditioning (used when conditional=True)
+  c.model.g_conditioning = "concat"  # 'concat' (label embedding joins z) | 'cbn' (cond. BatchNorm)
+  c.model.d_conditioning = "projection"  # 'projection' (Miyato & Koyama) | 'concat' (on the input)
+  c.model.class_embed_dim = 50  # label embedding size for 'concat'
   # MLP (2-D data) settings
   c.model.output_dim = 2
   c.model.g_hidden_dim = 400
@@ -134,6 +144,7 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
     "sample_every",
     "checkpoint_every",
     "steps_per_dispatch",
+    "num_seeds",
     "model.z_dim",
     "eval.num_samples",
     "eval.batch_size",
@@ -169,6 +180,17 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
   _one_of("penalty", config.penalty, tuple(penalties.PENALTIES), "penalties")
   _one_of("model.d_minibatch", config.model.d_minibatch, models_lib.D_MINIBATCH, "options")
   _positive(config, "model.pack")
+  _one_of("model.g_conditioning", config.model.g_conditioning, models_lib.G_CONDITIONING, "options")
+  _one_of("model.d_conditioning", config.model.d_conditioning, models_lib.D_CONDITIONING, "options")
+  if config.conditional:
+    _positive(config, "model.class_embed_dim")
+    if config.dataset == "celeb_a":
+      raise ConfigError("conditional=True needs class labels; celeb_a has none here")
+    if config.model.pack > 1 and config.model.d_conditioning == "projection":
+      raise ConfigError(
+        "a projection discriminator judges one sample per label: with model.pack > 1 use "
+        "--config.model.d_conditioning=concat"
+      )
   local_batch = config.batch_size // num_devices
   if local_batch % config.model.pack:
     raise ConfigError(
@@ -194,7 +216,14 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
 
 # Keys whose change alters the shapes or structure of the saved state: a run
 # cannot resume across them.
-_STRUCTURAL_PREFIXES = ("dataset", "model.", "g_optimizer.name", "d_optimizer.name")
+_STRUCTURAL_PREFIXES = (
+  "dataset",
+  "conditional",
+  "num_seeds",
+  "model.",
+  "g_optimizer.name",
+  "d_optimizer.name",
+)
 # Keys that may change between a run and its resumption without comment.
 _FREE_KEYS = (
   "total_steps",

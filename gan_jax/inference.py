@@ -29,7 +29,8 @@ def make_sample_fn(
   """`sample(state, n) -> (n, ...)` numpy samples from latents drawn from `seed`.
 
   The same seed gives the same latents at every call, so evaluations at
-  different steps compare generators on one z. The batch size is rounded up
+  different steps compare generators on one z; a conditional generator gets
+  labels drawn uniformly over its classes. The batch size is rounded up
   to a multiple of the device count; the last batch is computed whole and
   cut, so generation compiles once. The EMA weights are used when on.
   """
@@ -42,11 +43,11 @@ def make_sample_fn(
     params = steps.sampling_params(gan, state)
     out = []
     for i in range(-(-n // batch_size)):
-      z = jax.random.normal(
-        jax.random.fold_in(jax.random.PRNGKey(seed), i), (batch_size, gan.z_dim)
-      )
-      z = jax.device_put(z, z_sharding)
-      out.append(np.asarray(generate(params, state.g.batch_stats, z)))
+      key = jax.random.fold_in(jax.random.PRNGKey(seed), i)
+      z = jax.device_put(jax.random.normal(key, (batch_size, gan.z_dim)), z_sharding)
+      y = steps.sample_labels(gan, jax.random.fold_in(key, 1), (batch_size,))
+      y = jax.device_put(y, z_sharding)
+      out.append(np.asarray(generate(params, state.g.batch_stats, z, y)))
     return np.concatenate(out)[:n]
 
   return sample
@@ -78,8 +79,9 @@ def make_evaluation(config, gan: steps.GAN, mesh) -> Callable[[steps.GANState], 
   return evaluate
 
 
-def summary_line(step: int, metrics: dict) -> str:
-  return f"eval at step {step}: " + "  ".join(
+def summary_line(step: int, metrics: dict, seed: int | None = None) -> str:
+  where = "" if seed is None else f" (seed {seed})"
+  return f"eval at step {step}{where}: " + "  ".join(
     f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(metrics.items())
   )
 
@@ -87,14 +89,16 @@ def summary_line(step: int, metrics: dict) -> str:
 def evaluate_workdir(workdir: str) -> dict:
   """Evaluates the latest checkpoint; appends an eval row to metrics.jsonl and TensorBoard."""
   config, _, gan, mesh, state, step = _restore(workdir)
-  metrics = make_evaluation(config, gan, mesh)(state)
+  evaluate = make_evaluation(config, gan, mesh)
   writer = writers.Writer(workdir)
   try:
-    writer.write_scalars(step, {**metrics, "eval_samples": config.eval.num_samples})
+    for seed, seed_state in train.per_seed(config, state):
+      metrics = evaluate(seed_state)
+      writer.write_scalars(step, {**metrics, "eval_samples": config.eval.num_samples}, seed=seed)
+      print(summary_line(step, metrics, seed))
   finally:
     writer.close()
-  print(summary_line(step, metrics))
-  return metrics
+  return metrics  # the last seed's
 
 
 def slerp(t: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
@@ -131,6 +135,9 @@ def sample_workdir(
 ) -> dict:
   """Writes samples/grid_<step>.png, interpolation_<step>.png and samples_<step>.npz."""
   config, dataset, gan, mesh, state, step = _restore(workdir)
+  if config.num_seeds > 1:
+    logging.info("%d seeds in %s: sampling seed %d", config.num_seeds, workdir, config.seed)
+    state = steps.seed_slice(state, 0)
   out_dir = os.path.join(workdir, "samples")
   os.makedirs(out_dir, exist_ok=True)
   sample = make_sample_fn(
@@ -155,8 +162,13 @@ def sample_workdir(
         t, jnp.broadcast_to(za, (len(t), gan.z_dim)), jnp.broadcast_to(zb, (len(t), gan.z_dim))
       )
     )(a, b)
+    # A conditional generator keeps one class per strip (strip i: class i mod classes).
+    y = np.repeat(np.arange(num_interpolations) % max(gan.num_classes, 1), len(t))
     images = steps.make_generate(gan)(
-      steps.sampling_params(gan, state), state.g.batch_stats, z.reshape(-1, gan.z_dim)
+      steps.sampling_params(gan, state),
+      state.g.batch_stats,
+      z.reshape(-1, gan.z_dim),
+      jnp.asarray(y, jnp.int32),
     )
     paths["interpolation"] = os.path.join(out_dir, f"interpolation_{step}.png")
     writers.save_png(

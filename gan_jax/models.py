@@ -27,6 +27,9 @@ Array = jax.Array
 DCGAN_GEOMETRY = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
 D_NORMS = ("batch", "layer", "none")
 D_MINIBATCH = ("none", "stddev", "discrimination")
+# Class conditioning (config.conditional): how G and D see the label y.
+G_CONDITIONING = ("concat", "cbn")  # embedding concatenated to z | conditional BatchNorm
+D_CONDITIONING = ("projection", "concat")  # projection D | embedding concatenated to the input
 
 
 def _layer(module: nn.Module, x: Array, *, spectral_norm: bool, train: bool) -> Array:
@@ -59,6 +62,57 @@ def _batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
   )
 
 
+class ConditionalBatchNorm(nn.Module):
+  """BatchNorm whose scale and offset are looked up per class (de Vries et al. 2017).
+
+  Normalization as nn.BatchNorm (statistics shared by all classes); gamma(y) starts at 1
+  and beta(y) at 0, so at initialization it equals plain BatchNorm.
+  """
+
+  num_classes: int
+  train: bool
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x: Array, y: Array) -> Array:
+    x = nn.BatchNorm(
+      use_running_average=not self.train,
+      momentum=0.9,
+      epsilon=1e-5,
+      use_scale=False,
+      use_bias=False,
+      axis_name=self.axis_name if self.train else None,
+    )(x)
+    features = x.shape[-1]
+    gamma = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.ones, name="scale")
+    beta = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros, name="bias")
+    shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
+    return x * gamma(y).reshape(shape) + beta(y).reshape(shape)
+
+
+def _check_labels(num_classes: int, y: Array | None) -> None:
+  if num_classes and y is None:
+    raise ValueError("a conditional model needs labels y")
+
+
+def _embed_labels(num_classes: int, dim: int, y: Array, name: str) -> Array:
+  return nn.Embed(num_classes, dim, name=name)(y)
+
+
+def _concat_label_input(x: Array, y: Array, num_classes: int, dim: int) -> Array:
+  """Concatenates a learned label embedding to x: on the channels of every pixel of images."""
+  e = _embed_labels(num_classes, dim, y, "label_embedding")
+  if x.ndim == 4:
+    e = jnp.broadcast_to(e[:, None, None, :], (*x.shape[:3], dim))
+  return jnp.concatenate([x, e.astype(x.dtype)], axis=-1)
+
+
+def _projection(h: Array, y: Array, num_classes: int) -> Array:
+  """The class term <embed(y), h> of a projection discriminator (Miyato & Koyama 2018)."""
+  e = _embed_labels(num_classes, h.shape[-1], y, "projection_embedding")
+  return jnp.sum(e * h, axis=-1)
+
+
 def _check_size(image_size: int) -> tuple[int, int]:
   if image_size not in DCGAN_GEOMETRY:
     raise ValueError(f"DCGAN supports image_size in {sorted(DCGAN_GEOMETRY)}, got {image_size}")
@@ -75,19 +129,33 @@ class DCGANGenerator(nn.Module):
   # outputs as nn.ConvTranspose, several times faster to differentiate on CPU.
   fast_conv_transpose: bool = True
   axis_name: str | None = None
+  # Conditional generation: num_classes > 0 makes y (int labels) an input.
+  num_classes: int = 0
+  conditioning: str = "concat"  # see G_CONDITIONING
+  embed_dim: int = 50
 
   @nn.compact
-  def __call__(self, z: Array, *, train: bool) -> Array:
+  def __call__(self, z: Array, y: Array | None = None, *, train: bool) -> Array:
     start, num_up = _check_size(self.image_size)
+    _check_labels(self.num_classes, y)
     conv_t = ops.ConvTranspose if self.fast_conv_transpose else nn.ConvTranspose
+    cbn = self.num_classes > 0 and self.conditioning == "cbn"
+    if self.num_classes and not cbn:
+      z = _concat_label_input(z, y, self.num_classes, self.embed_dim)
+
+    def norm(x):
+      if cbn:
+        return ConditionalBatchNorm(self.num_classes, train, self.axis_name)(x, y)
+      return _batch_norm(train, self.axis_name)(x)
+
     width = self.base_filters * 2 ** (num_up - 1)
     x = nn.Dense(start * start * width, use_bias=False)(z)
-    x = nn.relu(_batch_norm(train, self.axis_name)(x))
+    x = nn.relu(norm(x))
     x = x.reshape(z.shape[0], start, start, width)
     for _ in range(num_up - 1):
       width //= 2
       x = conv_t(width, (4, 4), strides=(2, 2), padding="SAME", use_bias=False)(x)
-      x = nn.relu(_batch_norm(train, self.axis_name)(x))
+      x = nn.relu(norm(x))
     x = conv_t(self.channels, (4, 4), strides=(2, 2), padding="SAME")(x)
     return jnp.tanh(x)
 
@@ -108,10 +176,16 @@ class DCGANDiscriminator(nn.Module):
   minibatch: str = "none"
   pack: int = 1
   axis_name: str | None = None
+  num_classes: int = 0
+  conditioning: str = "projection"  # see D_CONDITIONING
+  embed_dim: int = 50
 
   @nn.compact
-  def __call__(self, x: Array, *, train: bool) -> Array:
+  def __call__(self, x: Array, y: Array | None = None, *, train: bool) -> Array:
     _, num_down = _check_size(self.image_size)
+    _check_labels(self.num_classes, y)
+    if self.num_classes and self.conditioning == "concat":
+      x = _concat_label_input(x, y, self.num_classes, self.embed_dim)
     x = layers.pack(x, self.pack) if self.pack > 1 else x
     for i in range(num_down):
       normalized = i > 0 and self.norm != "none"
@@ -124,7 +198,10 @@ class DCGANDiscriminator(nn.Module):
       x = nn.leaky_relu(x, 0.2)
     x = _minibatch_features(self.minibatch, x)
     x = x.reshape(x.shape[0], -1)
-    return _layer(nn.Dense(1), x, spectral_norm=self.spectral_norm, train=train)[:, 0]
+    logits = _layer(nn.Dense(1), x, spectral_norm=self.spectral_norm, train=train)[:, 0]
+    if self.num_classes and self.conditioning == "projection":
+      logits = logits + _projection(x, y, self.num_classes)
+    return logits
 
 
 class MLPGenerator(nn.Module):
@@ -135,13 +212,24 @@ class MLPGenerator(nn.Module):
   num_layers: int = 4
   batch_norm: bool = True
   axis_name: str | None = None
+  num_classes: int = 0
+  conditioning: str = "concat"  # see G_CONDITIONING
+  embed_dim: int = 50
 
   @nn.compact
-  def __call__(self, z: Array, *, train: bool) -> Array:
-    x = z
+  def __call__(self, z: Array, y: Array | None = None, *, train: bool) -> Array:
+    _check_labels(self.num_classes, y)
+    cbn = self.num_classes > 0 and self.conditioning == "cbn"
+    x = (
+      _concat_label_input(z, y, self.num_classes, self.embed_dim)
+      if self.num_classes and not cbn
+      else z
+    )
     for _ in range(self.num_layers):
       x = nn.Dense(self.hidden_dim, use_bias=not self.batch_norm)(x)
-      if self.batch_norm:
+      if self.batch_norm and cbn:
+        x = ConditionalBatchNorm(self.num_classes, train, self.axis_name)(x, y)
+      elif self.batch_norm:
         x = _batch_norm(train, self.axis_name)(x)
       x = nn.relu(x)
     return nn.Dense(self.output_dim)(x)
@@ -172,10 +260,16 @@ class MLPDiscriminator(nn.Module):
   spectral_norm: bool = False
   minibatch: str = "none"
   pack: int = 1
+  num_classes: int = 0
+  conditioning: str = "projection"  # see D_CONDITIONING
+  embed_dim: int = 50
 
   @nn.compact
-  def __call__(self, x: Array, *, train: bool) -> Array:
+  def __call__(self, x: Array, y: Array | None = None, *, train: bool) -> Array:
+    _check_labels(self.num_classes, y)
     x = x.reshape(x.shape[0], -1)
+    if self.num_classes and self.conditioning == "concat":
+      x = _concat_label_input(x, y, self.num_classes, self.embed_dim)
     x = layers.pack(x, self.pack) if self.pack > 1 else x
     for _ in range(self.num_layers):
       if self.activation == "maxout":
@@ -187,22 +281,46 @@ class MLPDiscriminator(nn.Module):
           _layer(nn.Dense(self.hidden_dim), x, spectral_norm=self.spectral_norm, train=train), 0.2
         )
     x = _minibatch_features(self.minibatch, x)
-    return _layer(nn.Dense(1), x, spectral_norm=self.spectral_norm, train=train)[:, 0]
+    logits = _layer(nn.Dense(1), x, spectral_norm=self.spectral_norm, train=train)[:, 0]
+    if self.num_classes and self.conditioning == "projection":
+      logits = logits + _projection(x, y, self.num_classes)
+    return logits
 
 
 # --- registry ----------------------------------------------------------------
 
 
-def _dcgan(model: ml_collections.ConfigDict, channels: int, axis_name: str | None):
+def _conditioning(model: ml_collections.ConfigDict, num_classes: int) -> tuple[dict, dict]:
+  """The conditioning fields of (G, D); empty dicts for an unconditional GAN."""
+  if not num_classes:
+    return {}, {}
+  if model.g_conditioning not in G_CONDITIONING:
+    raise ValueError(
+      f"unknown model.g_conditioning {model.g_conditioning!r}; valid: {', '.join(G_CONDITIONING)}"
+    )
+  if model.d_conditioning not in D_CONDITIONING:
+    raise ValueError(
+      f"unknown model.d_conditioning {model.d_conditioning!r}; valid: {', '.join(D_CONDITIONING)}"
+    )
+  common = dict(num_classes=num_classes, embed_dim=model.class_embed_dim)
+  return (
+    dict(common, conditioning=model.g_conditioning),
+    dict(common, conditioning=model.d_conditioning),
+  )
+
+
+def _dcgan(model, channels: int, axis_name: str | None, num_classes: int = 0):
   _check_size(model.image_size)
   if model.d_norm not in D_NORMS:
     raise ValueError(f"unknown model.d_norm {model.d_norm!r}; valid: {', '.join(D_NORMS)}")
+  g_cond, d_cond = _conditioning(model, num_classes)
   g = DCGANGenerator(
     image_size=model.image_size,
     channels=channels,
     base_filters=model.base_filters,
     fast_conv_transpose=model.fast_conv_transpose,
     axis_name=axis_name,
+    **g_cond,
   )
   d = DCGANDiscriminator(
     image_size=model.image_size,
@@ -212,18 +330,21 @@ def _dcgan(model: ml_collections.ConfigDict, channels: int, axis_name: str | Non
     minibatch=model.d_minibatch,
     pack=model.pack,
     axis_name=axis_name,
+    **d_cond,
   )
   return g, d
 
 
-def _mlp(model: ml_collections.ConfigDict, channels: int, axis_name: str | None):
+def _mlp(model, channels: int, axis_name: str | None, num_classes: int = 0):
   del channels
+  g_cond, d_cond = _conditioning(model, num_classes)
   g = MLPGenerator(
     output_dim=model.output_dim,
     hidden_dim=model.g_hidden_dim,
     num_layers=model.g_num_layers,
     batch_norm=model.g_batch_norm,
     axis_name=axis_name,
+    **g_cond,
   )
   d = MLPDiscriminator(
     hidden_dim=model.d_hidden_dim,
@@ -233,6 +354,7 @@ def _mlp(model: ml_collections.ConfigDict, channels: int, axis_name: str | None)
     spectral_norm=model.d_spectral_norm,
     minibatch=model.d_minibatch,
     pack=model.pack,
+    **d_cond,
   )
   return g, d
 
@@ -241,12 +363,20 @@ MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {"dcgan": _dcgan
 
 
 def make_models(
-  model: ml_collections.ConfigDict, *, channels: int, axis_name: str | None = None
+  model: ml_collections.ConfigDict,
+  *,
+  channels: int,
+  axis_name: str | None = None,
+  num_classes: int = 0,
 ) -> tuple[nn.Module, nn.Module]:
-  """Builds (generator, discriminator) from the config's `model` sub-config."""
+  """Builds (generator, discriminator) from the config's `model` sub-config.
+
+  num_classes > 0 builds a class-conditional pair: both then take int labels y,
+  `G(z, y)` and `D(x, y)`, conditioned as model.g_conditioning / d_conditioning say.
+  """
   if model.name not in MODELS:
     raise ValueError(f"unknown model {model.name!r}; valid models: {', '.join(MODELS)}")
-  return MODELS[model.name](model, channels, axis_name)
+  return MODELS[model.name](model, channels, axis_name, num_classes)
 
 
 def sample_latents(rng: Array, batch_size: int, z_dim: int) -> Array:

@@ -77,7 +77,9 @@ METRIC_ORDER = (
   "d_fake",
 )
 # Row keys that are bookkeeping, not metrics (time-like keys are recognised by name too).
-NON_METRIC_KEYS = frozenset({"step", "steps_per_s", "event", "devices", "dataset_examples"})
+NON_METRIC_KEYS = frozenset(
+  {"step", "seed", "steps_per_s", "event", "devices", "dataset_examples", "eval_samples"}
+)
 NUM_RESAMPLES = 2000
 CONFIDENCE = 0.95
 BOOTSTRAP_SEED = 0
@@ -166,6 +168,23 @@ def _seed_of(overrides: dict[str, Any], member_workdir: str) -> Any:
     return None
 
 
+def _runs_of(member: dict[str, Any], member_dir: str):
+  """(seed, name, rows) per run in a member's workdir.
+
+  A member trained with num_seeds > 1 holds several runs: its rows carry a "seed"
+  field, and each seed counts as a run of its own (named member/seed=S). Rows
+  without one (start events) belong to every run.
+  """
+  rows = read_metrics(member_dir)
+  seeds = sorted({r["seed"] for r in rows if isinstance(r.get("seed"), int)})
+  if not seeds:
+    return [(_seed_of(member["overrides"], member_dir), member["name"], rows)]
+  return [
+    (seed, f"{member['name']}/seed={seed}", [r for r in rows if r.get("seed", seed) == seed])
+    for seed in seeds
+  ]
+
+
 # --- statistics --------------------------------------------------------------------------------
 
 
@@ -227,20 +246,20 @@ def summarize(workdir: str, members: Sequence[dict[str, Any]]) -> dict[str, Any]
   records = []
   for m in members:
     member_dir = os.path.join(workdir, m["name"])
-    rows = read_metrics(member_dir)
-    records.append(
-      {
-        "name": m["name"],
-        "overrides": m["overrides"],
-        "variant": sweep_lib.variant_name(m["overrides"], shorten),
-        "seed": _seed_of(m["overrides"], member_dir),
-        "workdir": member_dir,
-        "finished": sweep_lib.read_done(member_dir) is not None,
-        "last_step": _last_step(rows),
-        "finals": final_values(rows),
-        "series": metric_series(rows),
-      }
-    )
+    for seed, name, rows in _runs_of(m, member_dir):
+      records.append(
+        {
+          "name": name,
+          "overrides": m["overrides"],
+          "variant": sweep_lib.variant_name(m["overrides"], shorten),
+          "seed": seed,
+          "workdir": member_dir,
+          "finished": sweep_lib.read_done(member_dir) is not None,
+          "last_step": _last_step(rows),
+          "finals": final_values(rows),
+          "series": metric_series(rows),
+        }
+      )
 
   variants: dict[str, list[dict[str, Any]]] = {}
   for r in records:

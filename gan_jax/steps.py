@@ -86,6 +86,15 @@ class GAN:
   instance_noise_anneal_steps: int = 0
   ema_decay: float = 0.0
   ema_start_step: int = 0
+  # > 0: class-conditional G(z, y) and D(x, y); fake labels uniform over the classes.
+  num_classes: int = 0
+
+
+def sample_labels(gan: GAN, rng: Array, shape: tuple[int, ...]) -> Array:
+  """Labels for generated samples: uniform over the classes (zeros when unconditional)."""
+  if not gan.num_classes:
+    return jnp.zeros(shape, jnp.int32)
+  return jax.random.randint(rng, shape, 0, gan.num_classes, jnp.int32)
 
 
 def make_optimizer(cfg) -> optax.GradientTransformation:
@@ -106,8 +115,9 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
 def init_state(gan: GAN, rng: Array, example_shape: tuple[int, ...]) -> GANState:
   """Initial parameters, BatchNorm statistics and optimizer states."""
   k_g, k_d, k_run = jax.random.split(rng, 3)
-  g_vars = gan.generator.init(k_g, jnp.zeros((2, gan.z_dim)), train=False)
-  d_vars = gan.discriminator.init(k_d, jnp.zeros((2, *example_shape)), train=False)
+  labels = jnp.zeros((2,), jnp.int32)
+  g_vars = gan.generator.init(k_g, jnp.zeros((2, gan.z_dim)), labels, train=False)
+  d_vars = gan.discriminator.init(k_d, jnp.zeros((2, *example_shape)), labels, train=False)
 
   def net(variables, tx):
     params = variables["params"]
@@ -123,15 +133,35 @@ def init_state(gan: GAN, rng: Array, example_shape: tuple[int, ...]) -> GANState
   )
 
 
+def init_seed_states(gan: GAN, seeds: list[int], example_shape: tuple[int, ...]) -> GANState:
+  """States of independent runs stacked on a leading seed axis (config.num_seeds).
+
+  Slice i is `init_state(gan, PRNGKey(seeds[i]), example_shape)`: the state a
+  single run with seed seeds[i] starts from.
+  """
+  keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+  return jax.vmap(lambda k: init_state(gan, k, example_shape))(keys)
+
+
+def seed_slice(state: PyTree, i: int) -> PyTree:
+  """Seed i's state (or metrics) out of a seed-stacked pytree."""
+  return jax.tree.map(lambda x: x[i], state)
+
+
 def sampling_params(gan: GAN, state: GANState) -> PyTree:
   """The generator weights to draw samples with: the EMA when it is on."""
   return state.ema_params if gan.ema_decay > 0 else state.g.params
 
 
-def _apply(module: nn.Module, net: NetState, params: PyTree, x: Array) -> tuple[Array, PyTree]:
-  """Runs a module in training mode; returns outputs and updated batch_stats."""
+def _apply(
+  module: nn.Module, net: NetState, params: PyTree, x: Array, y: Array
+) -> tuple[Array, PyTree]:
+  """Runs a module on (x, labels y) in training mode; returns outputs and updated batch_stats.
+
+  Unconditional modules ignore y.
+  """
   out, updates = module.apply(
-    {"params": params, "batch_stats": net.batch_stats}, x, train=True, mutable=["batch_stats"]
+    {"params": params, "batch_stats": net.batch_stats}, x, y, train=True, mutable=["batch_stats"]
   )
   return out, updates.get("batch_stats", {})
 
@@ -155,21 +185,27 @@ def _device_key(rng: Array) -> Array:
   return jax.random.fold_in(rng, jax.lax.axis_index(AXIS))
 
 
-def d_update(gan: GAN, state: GANState, real: Array, z: Array, rng: Array) -> tuple[GANState, dict]:
-  """One discriminator update on this device's shard (real, z)."""
-  fake, g_stats = _apply(gan.generator, state.g, state.g.params, z)
+def d_update(
+  gan: GAN, state: GANState, real: Array, y_real: Array, z: Array, y_fake: Array, rng: Array
+) -> tuple[GANState, dict]:
+  """One discriminator update on this device's shard (real, y_real, z, y_fake)."""
+  fake, g_stats = _apply(gan.generator, state.g, state.g.params, z, y_fake)
   fake = jax.lax.stop_gradient(fake)
   k_real, k_fake, k_penalty = jax.random.split(_device_key(rng), 3)
   real, fake = _noisy(gan, state, k_real, real), _noisy(gan, state, k_fake, fake)
 
   def loss_fn(params):
-    real_logits, stats = _apply(gan.discriminator, state.d, params, real)
-    fake_logits, stats = _apply(gan.discriminator, state.d.replace(batch_stats=stats), params, fake)
+    real_logits, stats = _apply(gan.discriminator, state.d, params, real, y_real)
+    fake_logits, stats = _apply(
+      gan.discriminator, state.d.replace(batch_stats=stats), params, fake, y_fake
+    )
     loss = gan.objective.d_loss(real_logits, fake_logits, real_label=gan.real_label)
     penalty = jnp.zeros(())
     if gan.penalty != "none":
       # D on the penalty's points in training mode; its statistics updates are dropped.
-      d_fn = lambda x: _apply(gan.discriminator, state.d.replace(batch_stats=stats), params, x)[0]
+      # The points are real, perturbed real or real/fake interpolates: the real labels.
+      d_net = state.d.replace(batch_stats=stats)
+      d_fn = lambda x: _apply(gan.discriminator, d_net, params, x, y_real)[0]
       penalty = penalties.compute_penalty(gan.penalty, d_fn, real, fake, k_penalty)
     total = jax.lax.pmean(loss + gan.penalty_weight * penalty, AXIS)
     return total, (
@@ -203,8 +239,8 @@ def d_update(gan: GAN, state: GANState, real: Array, z: Array, rng: Array) -> tu
   return state, metrics
 
 
-def g_update(gan: GAN, state: GANState, z: Array, rng: Array) -> tuple[GANState, dict]:
-  """One generator update on this device's shard of latents z.
+def g_update(gan: GAN, state: GANState, z: Array, y: Array, rng: Array) -> tuple[GANState, dict]:
+  """One generator update on this device's shard of latents z (and labels y).
 
   D runs in training mode (batch statistics) but its running statistics are
   left as they are: the discriminator's state belongs to its own update.
@@ -212,9 +248,9 @@ def g_update(gan: GAN, state: GANState, z: Array, rng: Array) -> tuple[GANState,
   noise_key = _device_key(rng)
 
   def loss_fn(params):
-    fake, g_stats = _apply(gan.generator, state.g, params, z)
+    fake, g_stats = _apply(gan.generator, state.g, params, z, y)
     fake_logits, _ = _apply(
-      gan.discriminator, state.d, state.d.params, _noisy(gan, state, noise_key, fake)
+      gan.discriminator, state.d, state.d.params, _noisy(gan, state, noise_key, fake), y
     )
     return jax.lax.pmean(gan.objective.g_loss(fake_logits), AXIS), g_stats
 
@@ -235,9 +271,17 @@ def g_update(gan: GAN, state: GANState, z: Array, rng: Array) -> tuple[GANState,
 
 
 def local_train_step(
-  gan: GAN, state: GANState, real: Array, z_d: Array, z_g: Array, rng: Array
+  gan: GAN,
+  state: GANState,
+  real: Array,
+  y_real: Array,
+  z_d: Array,
+  y_d: Array,
+  z_g: Array,
+  y_g: Array,
+  rng: Array,
 ) -> tuple[GANState, dict]:
-  """`d_steps` discriminator updates (one per leading slice of real, z_d), then one G update.
+  """`d_steps` discriminator updates (one per leading slice of real, z_d, ...), then one G update.
 
   `rng` (replicated) seeds the per-device noise of penalties and instance noise.
   """
@@ -246,9 +290,11 @@ def local_train_step(
   # A Python loop, not lax.scan: XLA:CPU runs convolutions inside a while loop
   # tens of times slower than straight-line code (benchmarks/loop_overhead.py).
   for j in range(gan.d_steps):
-    state, d_metrics = d_update(gan, state, real[j], z_d[j], jax.random.fold_in(k_d, j))
+    state, d_metrics = d_update(
+      gan, state, real[j], y_real[j], z_d[j], y_d[j], jax.random.fold_in(k_d, j)
+    )
   # d_metrics are those of the last D update.
-  state, g_metrics = g_update(gan, state, z_g, k_g)
+  state, g_metrics = g_update(gan, state, z_g, y_g, k_g)
   metrics = {
     **d_metrics,
     **g_metrics,
@@ -270,44 +316,64 @@ def replicate(tree: PyTree, mesh: Mesh) -> PyTree:
 
 
 def make_train_step(
-  gan: GAN, mesh: Mesh, sample_real: Callable[..., dict], *, steps_per_dispatch: int = 1
+  gan: GAN,
+  mesh: Mesh,
+  sample_real: Callable[..., dict],
+  *,
+  steps_per_dispatch: int = 1,
+  num_seeds: int = 1,
 ) -> Callable[[GANState, PyTree], tuple[GANState, dict]]:
   """jit(shard_map(...)) train step `(state, data_arrays) -> (state, metrics)`.
 
   With steps_per_dispatch = K > 1 it runs K steps in one `lax.scan` and
-  returns the metrics of the last. The state argument is donated.
+  returns the metrics of the last. With num_seeds = S > 1 the state is S
+  independent runs stacked on a leading axis (`init_seed_states`) and the step
+  is vmapped over it: one program trains all seeds, each drawing its own
+  batches, latents and noise from its own rng, and the metrics gain a leading
+  seed axis. The state argument is donated.
   """
   mapped = jax.shard_map(
     functools.partial(local_train_step, gan),
     mesh=mesh,
-    in_specs=(P(), P(None, AXIS), P(None, AXIS), P(AXIS), P()),
+    in_specs=(P(), *[P(None, AXIS)] * 4, P(AXIS), P(AXIS), P()),
     out_specs=(P(), P()),
   )
 
   def one_step(state, data):
     rng = jax.random.fold_in(state.rng, state.step)
     k_real, k_zd, k_zg, k_noise = jax.random.split(rng, 4)
-    real = sample_real(data, k_real, (gan.d_steps, gan.batch_size))["x"]
+    real = sample_real(data, k_real, (gan.d_steps, gan.batch_size))
     z_d = jax.random.normal(k_zd, (gan.d_steps, gan.batch_size, gan.z_dim))
     z_g = jax.random.normal(k_zg, (gan.batch_size, gan.z_dim))
-    return mapped(state, real, z_d, z_g, k_noise)
+    # A key of its own (not a 5th split) keeps the unconditional streams as they were.
+    k_yd, k_yg = jax.random.split(jax.random.fold_in(rng, 1))
+    y_d = sample_labels(gan, k_yd, (gan.d_steps, gan.batch_size))
+    y_g = sample_labels(gan, k_yg, (gan.batch_size,))
+    y_real = real["y"].astype(jnp.int32) if gan.num_classes else jnp.zeros_like(y_d)
+    return mapped(state, real["x"], y_real, z_d, y_d, z_g, y_g, k_noise)
+
+  seed_step = one_step if num_seeds == 1 else jax.vmap(one_step, in_axes=(0, None))
 
   def train_step(state, data):
     if steps_per_dispatch == 1:
-      return one_step(state, data)
+      return seed_step(state, data)
     # Fully unrolled: a rolled scan is a while loop, which XLA:CPU runs far slower.
     state, metrics = jax.lax.scan(
-      lambda s, _: one_step(s, data), state, None, length=steps_per_dispatch, unroll=True
+      lambda s, _: seed_step(s, data), state, None, length=steps_per_dispatch, unroll=True
     )
     return state, jax.tree.map(lambda m: m[-1], metrics)
 
   return jax.jit(train_step, donate_argnums=0)
 
 
-def make_generate(gan: GAN) -> Callable[[PyTree, PyTree, Array], Array]:
-  """jit `(params, batch_stats, z) -> samples` in inference mode (running BN statistics)."""
+def make_generate(gan: GAN) -> Callable[[PyTree, PyTree, Array, Array], Array]:
+  """jit `(params, batch_stats, z, y) -> samples` in inference mode (running BN statistics).
 
-  def generate(params, batch_stats, z):
-    return gan.generator.apply({"params": params, "batch_stats": batch_stats}, z, train=False)
+  y (int labels) matters only for a conditional generator; pass zeros otherwise.
+  """
+
+  def generate(params, batch_stats, z, y):
+    variables = {"params": params, "batch_stats": batch_stats}
+    return gan.generator.apply(variables, z, y, train=False)
 
   return jax.jit(generate)

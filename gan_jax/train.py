@@ -49,8 +49,15 @@ class WorkdirError(ValueError):
 
 def build_gan(config: ml_collections.ConfigDict, dataset: data_lib.Dataset) -> steps.GAN:
   channels = dataset.example_shape[-1] if len(dataset.example_shape) == 3 else 0
+  num_classes = 0
+  if config.conditional:
+    if not dataset.num_classes:
+      raise config_lib.ConfigError(
+        f"conditional=True needs class labels, and {dataset.name!r} has none here"
+      )
+    num_classes = dataset.num_classes
   generator, discriminator = models_lib.make_models(
-    config.model, channels=channels, axis_name=steps.AXIS
+    config.model, channels=channels, axis_name=steps.AXIS, num_classes=num_classes
   )
   return steps.GAN(
     generator=generator,
@@ -69,7 +76,27 @@ def build_gan(config: ml_collections.ConfigDict, dataset: data_lib.Dataset) -> s
     instance_noise_anneal_steps=config.instance_noise_anneal_steps,
     ema_decay=config.ema_decay,
     ema_start_step=config.ema_start_step,
+    num_classes=num_classes,
   )
+
+
+def run_seeds(config: ml_collections.ConfigDict) -> list[int]:
+  """The seeds of the runs one training program holds: seed, ..., seed + num_seeds - 1."""
+  return [config.seed + i for i in range(config.num_seeds)]
+
+
+def init_run_state(config, gan: steps.GAN, example_shape: tuple[int, ...]) -> steps.GANState:
+  """The initial state: one run's, or num_seeds runs' stacked on a leading axis."""
+  if config.num_seeds == 1:
+    return steps.init_state(gan, jax.random.PRNGKey(config.seed), example_shape)
+  return steps.init_seed_states(gan, run_seeds(config), example_shape)
+
+
+def per_seed(config, tree) -> list[tuple[int | None, Any]]:
+  """[(seed, slice)]: one entry per run; the seed is None for a single-seed run."""
+  if config.num_seeds == 1:
+    return [(None, tree)]
+  return [(s, steps.seed_slice(tree, i)) for i, s in enumerate(run_seeds(config))]
 
 
 def _format_duration(seconds: float) -> str:
@@ -109,8 +136,22 @@ _all_finite_jit = jax.jit(_all_finite)
 # --- samples -----------------------------------------------------------------------------------
 
 
+MAX_CLASS_ROWS = 10  # rows of a conditional grid; more classes: evenly spaced ones
+
+
+def class_grid_labels(num_classes: int, columns: int) -> np.ndarray:
+  """Labels of a per-class grid: row r shows class r (evenly spaced classes beyond 10)."""
+  rows = min(num_classes, MAX_CLASS_ROWS)
+  classes = np.round(np.linspace(0, num_classes - 1, rows)).astype(np.int32)
+  return np.repeat(classes, columns)
+
+
 class Sampler:
-  """Pictures from a fixed z, so grids at different steps are comparable."""
+  """Pictures from a fixed z, so grids at different steps are comparable.
+
+  A conditional image GAN gets a per-class grid: one row per class, and the same
+  latent in every row of a column, so a column varies the class alone.
+  """
 
   def __init__(self, gan: steps.GAN, config, dataset: data_lib.Dataset, workdir: str):
     self._gan = gan
@@ -120,22 +161,35 @@ class Sampler:
     self._is_2d = len(dataset.example_shape) == 1
     n = 2500 if self._is_2d else config.num_sample_images
     # A key of its own, not the training stream: sampling never changes training.
-    self._z = jax.random.normal(jax.random.PRNGKey(config.seed + 1), (n, gan.z_dim))
+    key = jax.random.PRNGKey(config.seed + 1)
+    self._rows = None
+    if gan.num_classes and not self._is_2d:
+      columns = 10
+      self._y = jnp.asarray(class_grid_labels(gan.num_classes, columns))
+      self._rows = len(self._y) // columns
+      self._z = jnp.tile(jax.random.normal(key, (columns, gan.z_dim)), (self._rows, 1))
+    else:
+      self._z = jax.random.normal(key, (n, gan.z_dim))
+      self._y = steps.sample_labels(gan, jax.random.fold_in(key, 1), (n,))
     self._centers = dataset.arrays.get("modes") if self._is_2d else None
 
   def pixels(self, state: steps.GANState) -> np.ndarray:
     params = steps.sampling_params(self._gan, state)
-    x = np.asarray(self._generate(params, state.g.batch_stats, self._z))
+    x = np.asarray(self._generate(params, state.g.batch_stats, self._z, self._y))
     if self._is_2d:
       lim = 1.0 + 0.5 if self._centers is not None and np.abs(self._centers).max() <= 1.5 else 5.5
       return writers.scatter_png(x, self._centers, lim=lim)
-    return writers.image_grid(x)
+    return writers.image_grid(x, rows=self._rows)
 
-  def write(self, state: steps.GANState, step: int, writer: writers.Writer) -> str:
+  def write(
+    self, state: steps.GANState, step: int, writer: writers.Writer, seed: int | None = None
+  ) -> str:
+    """samples/step_<step>.png (step_<step>_seed_<seed>.png for one run of several)."""
     pixels = self.pixels(state)
-    path = os.path.join(self._dir, f"step_{step}.png")
+    suffix = "" if seed is None else f"_seed_{seed}"
+    path = os.path.join(self._dir, f"step_{step}{suffix}.png")
     writers.save_png(path, pixels)
-    writer.write_image(step, "samples", pixels)
+    writer.write_image(step, f"samples{suffix}", pixels)
     return path
 
 
@@ -239,9 +293,7 @@ def setup(config, workdir: str, *, for_training: bool, allow_config_change: bool
   gan = build_gan(config, dataset)
   mesh = steps.make_mesh()
   data_arrays = steps.replicate(dataset.arrays, mesh)
-  state = steps.replicate(
-    steps.init_state(gan, jax.random.PRNGKey(config.seed), dataset.example_shape), mesh
-  )
+  state = steps.replicate(init_run_state(config, gan, dataset.example_shape), mesh)
   manager = checkpoints.make_manager(workdir, max_to_keep=config.keep_checkpoints)
   restored = checkpoints.restore_latest(manager, state)
   step = None
@@ -291,16 +343,20 @@ def train_and_evaluate(
 
   def step_fn(k: int):
     if k not in step_fns:
-      step_fns[k] = steps.make_train_step(gan, mesh, dataset.sample, steps_per_dispatch=k)
+      step_fns[k] = steps.make_train_step(
+        gan, mesh, dataset.sample, steps_per_dispatch=k, num_seeds=config.num_seeds
+      )
     return step_fns[k]
 
   def crossed(every: int, before: int, after: int) -> bool:
     return every > 0 and after // every > before // every
 
-  def check_finite(step: int, metrics: dict[str, float]) -> None:
-    for name, value in metrics.items():
-      if not math.isfinite(value):
-        raise NonFiniteError(f"non-finite {name}={value} at step {step}")
+  def check_finite(step: int, metrics: dict[str, np.ndarray]) -> None:
+    for seed, values in per_seed(config, metrics):
+      for name, value in values.items():
+        if not math.isfinite(value):
+          where = "" if seed is None else f" (seed {seed})"
+          raise NonFiniteError(f"non-finite {name}={value} at step {step}{where}")
     if not bool(_all_finite_jit((state.g.params, state.d.params))):
       raise NonFiniteError(f"non-finite parameters at step {step}")
 
@@ -310,20 +366,28 @@ def train_and_evaluate(
     checkpoints.save(manager, step, state)
 
   logging.info(
-    "training %s (%s loss) on %s for %d steps, batch %d over %d device(s)",
+    "training %s (%s loss) on %s for %d steps, batch %d over %d device(s)%s",
     config.model.name,
     config.loss,
     dataset.name,
     config.total_steps,
     config.batch_size,
     num_devices,
+    f", {config.num_seeds} seeds {run_seeds(config)} in one program"
+    if config.num_seeds > 1
+    else "",
   )
+
+  def write_samples(step: int) -> None:
+    for seed, seed_state in per_seed(config, state):
+      sampler.write(seed_state, step, writer, seed)
+
   step = start
   last_metrics: dict[str, float] = {}
   t_log, step_log = time.time(), step
   first = True
   if start == 0:
-    sampler.write(state, 0, writer)
+    write_samples(0)
   with _PreemptionGuard().installed() as guard:
     try:
       while step < config.total_steps:
@@ -338,13 +402,17 @@ def train_and_evaluate(
           t_log, step_log, first = time.time(), step, False
         is_last = step >= config.total_steps
         if crossed(config.log_every, before, step) or is_last:
-          last_metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-          check_finite(step, last_metrics)
+          host_metrics = jax.device_get(metrics)
+          check_finite(step, host_metrics)
           now = time.time()
           rate = (step - step_log) / max(now - t_log, 1e-9) if step > step_log else float("nan")
           t_log, step_log = now, step
           eta = (config.total_steps - step) / rate if rate > 0 else float("nan")
-          writer.write_scalars(step, {**last_metrics, "steps_per_s": rate})
+          for seed, values in per_seed(config, host_metrics):
+            row = {k: float(v) for k, v in values.items()}
+            writer.write_scalars(step, {**row, "steps_per_s": rate}, seed=seed)
+          # The console shows the mean over seeds.
+          last_metrics = {k: float(np.mean(v)) for k, v in host_metrics.items()}
           logging.info(
             "step %d/%d  d_loss %.4f  g_loss %.4f  d_real %.3f  d_fake %.3f  |  "
             "%.1f steps/s  ETA %s",
@@ -358,11 +426,14 @@ def train_and_evaluate(
             _format_duration(eta) if eta == eta else "?",
           )
         if crossed(config.sample_every, before, step) or is_last:
-          sampler.write(state, step, writer)
+          write_samples(step)
         if evaluation is not None and (crossed(config.eval_every, before, step) or is_last):
-          eval_metrics = evaluation(state)
-          writer.write_scalars(step, {**eval_metrics, "eval_samples": config.eval.num_samples})
-          logging.info("%s", inference.summary_line(step, eval_metrics))
+          for seed, seed_state in per_seed(config, state):
+            eval_metrics = evaluation(seed_state)
+            writer.write_scalars(
+              step, {**eval_metrics, "eval_samples": config.eval.num_samples}, seed=seed
+            )
+            logging.info("%s", inference.summary_line(step, eval_metrics, seed))
         if crossed(config.checkpoint_every, before, step) or is_last:
           save(step)
         if guard.signum is not None:

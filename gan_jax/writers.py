@@ -74,15 +74,23 @@ class Writer:
     self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")  # noqa: SIM115
     self._events = EventFileWriter(workdir)
 
-  def write_scalars(self, step: int, scalars: dict[str, Any]) -> None:
+  def write_scalars(self, step: int, scalars: dict[str, Any], seed: int | None = None) -> None:
+    """One metrics.jsonl row (and TensorBoard scalars) for `step`.
+
+    `seed` marks the row of one run of several trained together (config.num_seeds):
+    the row gets a "seed" field and the TensorBoard tags a "/seed_<seed>" suffix.
+    """
     row = {"step": int(step)}
+    if seed is not None:
+      row["seed"] = int(seed)
     row.update({k: _plain(v) for k, v in scalars.items()})
     self._jsonl.write(json.dumps(row) + "\n")
     self._jsonl.flush()
+    suffix = "" if seed is None else f"/seed_{seed}"
     values = [
-      summary_pb2.Summary.Value(tag=k, simple_value=float(v))
+      summary_pb2.Summary.Value(tag=k + suffix, simple_value=float(v))
       for k, v in row.items()
-      if k != "step" and isinstance(v, (int, float))
+      if k not in ("step", "seed") and isinstance(v, (int, float))
     ]
     self._add(step, values)
 

