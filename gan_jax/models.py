@@ -189,7 +189,7 @@ class DCGANDiscriminator(nn.Module):
     x = layers.pack(x, self.pack) if self.pack > 1 else x
     for i in range(num_down):
       normalized = i > 0 and self.norm != "none"
-      conv = nn.Conv(
+      conv = ops.Conv(
         self.base_filters * 2**i, (4, 4), strides=(2, 2), padding="SAME", use_bias=not normalized
       )
       x = _layer(conv, x, spectral_norm=self.spectral_norm, train=train)

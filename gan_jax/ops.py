@@ -29,8 +29,9 @@ The output length is ``s * (n - 1) + 1 + pad_lo + pad_hi - k + 1``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -188,7 +189,10 @@ def _canonical_padding(padding: PaddingLike, ndim: int) -> str | list[tuple[int,
 # then skinny); from 2 channels on the sub-pixel path wins (benchmarks/conv_transpose_micro.py).
 _LAX_MAX_FEATURES = 1
 
-METHODS = ("auto", "dots", "conv", "lax")
+# What "auto" means on CPU (see conv_transpose_subpixel). Read at trace time.
+AUTO_CONV_TRANSPOSE = "fast"
+
+METHODS = ("auto", "fast", "winograd", "col2im", "dots", "conv", "lax")
 
 
 def _pad(x: Array, pads: Sequence[tuple[int, int, int]]) -> Array:
@@ -251,8 +255,13 @@ def conv_transpose_subpixel(
         computed as one matmul per tap over shifted views, followed by depth-to-space.
       "conv": the same correlation as a single `lax.conv_general_dilated`.
       "lax": `lax.conv_transpose` itself (the reference).
-      "auto": on CPU "lax" if C_out == 1 else "dots" (measured on XLA:CPU); on other
-        backends "conv" (not benchmarked there; plain convs are what cuDNN/TPU do best).
+      "col2im": x @ W' (all taps at once) then the adjoint of space-to-depth im2col, with a
+        custom VJP of plain matmuls + im2col (`conv_transpose_col2im`).
+      "winograd": the transpose of the Winograd F(2x2, 2x2) form of the adjoint stride-s
+        conv (9 matmuls instead of 16); "col2im" where it does not apply.
+      "fast": "winograd" where `_winograd_pays`, else "col2im".
+      "auto": on CPU `AUTO_CONV_TRANSPOSE` ("fast", measured on XLA:CPU with
+        benchmarks/step_variants.py); on other backends "conv" (not benchmarked there).
 
   Returns:
     (N, H_out, W_out, C_out) with H_out = sh * H for 'SAME'.
@@ -273,10 +282,13 @@ def conv_transpose_subpixel(
     for d in range(2)
   ]
   if method == "auto":
-    if jax.default_backend() == "cpu":
-      method = "lax" if kernel.shape[-1] <= _LAX_MAX_FEATURES else "dots"
-    else:
-      method = "conv"
+    method = AUTO_CONV_TRANSPOSE if jax.default_backend() == "cpu" else "conv"
+    if method == "dots" and kernel.shape[-1] <= _LAX_MAX_FEATURES:
+      method = "lax"
+  if method in ("fast", "winograd", "col2im"):
+    pairs = [_transpose_padding(kernel.shape[d], strides[d], dim_pads[d]) for d in range(2)]
+    winograd = {"fast": None, "winograd": True, "col2im": False}[method]
+    return conv_transpose_col2im(x, kernel, strides, pairs, precision, vjp=True, winograd=winograd)
   if method == "lax":
     return lax.conv_transpose(
       x, kernel, strides, pads, dimension_numbers=_DIMENSION_NUMBERS, precision=precision
@@ -342,3 +354,425 @@ class ConvTranspose(nn.Module):
     if len(batch_shape) != 1:
       y = y.reshape(batch_shape + y.shape[1:])
     return y
+
+
+# --- Strided convolutions as space-to-depth + matmul ---------------------------------------
+#
+# A stride-s convolution with a K-tap kernel, y[o] = sum_{t<K} xpad[s o + t] w[t], only ever
+# reads xpad in blocks of s: with t = s a + r (a < A = ceil(K / s), r < s; taps t >= K are
+# zero) it is y[o] = sum_{a, r} xs[o + a, r] w[s a + r] where xs = space-to-depth(xpad). So
+# its patches are A0 * A1 plain (unstrided) shifted views of the space-to-depth input, and
+# the conv is one matmul patches @ W with K = A0 A1 s0 s1 C_in rows (exactly K0 K1 C_in when
+# the kernel size is a multiple of the stride: no wasted FLOPs). Its input gradient is the
+# adjoint `_col2im`: shifted adds then depth-to-space, no lhs-dilated conv.
+#
+# The transposed conv of `conv_transpose_subpixel` is that adjoint applied to x @ W': with
+# t' = K - 1 - t (the flipped kernel), tap t' of input i lands on output s i + t' - lo where
+# lo = K - 1 - pad_lo, i.e. it is the transpose of the stride-s conv with padding lo.
+
+
+@dataclasses.dataclass(frozen=True)
+class _S2DPlan:
+  """One spatial dim of a stride-s conv in space-to-depth form."""
+
+  stride: int
+  length: int  # input length of the conv (output length of the transposed conv)
+  out_len: int  # conv output length
+  taps: int  # A = ceil(K / s) block taps
+  blocks: int  # out_len + taps - 1 space-to-depth blocks of the padded input
+  pad: tuple[int, int]  # padding of the input to exactly stride * blocks (may be negative)
+
+
+def _s2d_plan(length: int, k: int, s: int, lo: int, out_len: int) -> _S2DPlan:
+  taps = -(-k // s)
+  blocks = out_len + taps - 1
+  return _S2DPlan(s, length, out_len, taps, blocks, (lo, s * blocks - length - lo))
+
+
+def _im2col(x: Array, plans: Sequence[_S2DPlan]) -> Array:
+  """(N, L0, L1, C) -> patches (N, O0, O1, A0 * A1 * s0 * s1 * C), ordered (a0, a1, r0, r1, c)."""
+  p0, p1 = plans
+  n, c = x.shape[0], x.shape[-1]
+  xp = _pad(x, [(0, 0, 0), (*p0.pad, 0), (*p1.pad, 0), (0, 0, 0)])
+  xs = xp.reshape(n, p0.blocks, p0.stride, p1.blocks, p1.stride, c).transpose(0, 1, 3, 2, 4, 5)
+  xs = xs.reshape(n, p0.blocks, p1.blocks, p0.stride * p1.stride * c)
+  if p0.taps == p1.taps == 1:
+    return xs
+  cols = [
+    xs[:, a0 : a0 + p0.out_len, a1 : a1 + p1.out_len]
+    for a0 in range(p0.taps)
+    for a1 in range(p1.taps)
+  ]
+  return jnp.concatenate(cols, axis=-1)
+
+
+def _col2im(u: Array, plans: Sequence[_S2DPlan]) -> Array:
+  """Adjoint of `_im2col`: (N, O0, O1, A0 * A1 * s0 * s1 * C) -> (N, L0, L1, C)."""
+  p0, p1 = plans
+  n = u.shape[0]
+  c = u.shape[-1] // (p0.taps * p1.taps * p0.stride * p1.stride)
+  u = u.reshape(n, p0.out_len, p1.out_len, p0.taps * p1.taps, p0.stride * p1.stride * c)
+  z = None
+  for a0 in range(p0.taps):
+    for a1 in range(p1.taps):
+      part = _pad(
+        u[:, :, :, a0 * p1.taps + a1],
+        [
+          (0, 0, 0),
+          (a0, p0.blocks - p0.out_len - a0, 0),
+          (a1, p1.blocks - p1.out_len - a1, 0),
+          (0, 0, 0),
+        ],
+      )
+      z = part if z is None else z + part
+  z = z.reshape(n, p0.blocks, p1.blocks, p0.stride, p1.stride, c).transpose(0, 1, 3, 2, 4, 5)
+  z = z.reshape(n, p0.blocks * p0.stride, p1.blocks * p1.stride, c)
+  return _pad(z, [(0, 0, 0), *((-p.pad[0], -p.pad[1], 0) for p in plans), (0, 0, 0)])
+
+
+def _s2d_kernel(kernel: Array, plans: Sequence[_S2DPlan]) -> Array:
+  """(K0, K1, Ci, Co) -> (A0 * A1 * s0 * s1 * Ci, Co), rows ordered like `_im2col`'s patches."""
+  p0, p1 = plans
+  k0, k1, ci, co = kernel.shape
+  w = _pad(
+    kernel,
+    [(0, p0.taps * p0.stride - k0, 0), (0, p1.taps * p1.stride - k1, 0), (0, 0, 0), (0, 0, 0)],
+  )
+  w = w.reshape(p0.taps, p0.stride, p1.taps, p1.stride, ci, co).transpose(0, 2, 1, 3, 4, 5)
+  return w.reshape(-1, co)
+
+
+def _conv_pads(
+  shape: Sequence[int], kernel_shape: Sequence[int], strides: Sequence[int], padding: Any
+) -> list[tuple[int, int]]:
+  if isinstance(padding, str):
+    return [tuple(p) for p in lax.padtype_to_pads(shape, kernel_shape, strides, padding)]
+  return [(int(lo), int(hi)) for lo, hi in padding]
+
+
+def conv_s2d(
+  x: Array,
+  kernel: Array,
+  strides: Sequence[int] = (2, 2),
+  padding: str | Sequence[tuple[int, int]] = "SAME",
+  precision: lax.PrecisionLike = None,
+  method: str = "matmul",
+) -> Array:
+  """`lax.conv_general_dilated(x, kernel, strides, padding)` (NHWC / HWIO / NHWC, no dilation)
+  as space-to-depth + matmul: patches of `_im2col` times the reshaped kernel.
+
+  method "im2col": one matmul with all A0 * A1 block taps concatenated on channels, with a
+  custom VJP made of matmuls and the adjoint `_col2im`; "matmul": the same, differentiated
+  by JAX; "dots": one matmul per block tap on shifted views (no patch copy), summed.
+  """
+  strides = tuple(int(s) for s in strides)
+  pads = _conv_pads(x.shape[1:3], kernel.shape[:2], strides, padding)
+  plans = []
+  for d in range(2):
+    n, k, s, (lo, hi) = x.shape[1 + d], kernel.shape[d], strides[d], pads[d]
+    out_len = (n + lo + hi - k) // s + 1
+    if out_len <= 0:
+      raise ValueError(f"conv output would be empty (n={n}, k={k}, s={s}, pads={pads[d]}).")
+    plans.append(_s2d_plan(n, k, s, lo, out_len))
+  w = _s2d_kernel(kernel, plans)
+  if method == "fast":
+    if not _winograd_pays(plans, *kernel.shape[2:]):
+      # Measured on XLA:CPU: its own conv is then as fast as the im2col matmuls.
+      return lax.conv_general_dilated(
+        x, kernel, strides, pads, dimension_numbers=_DIMENSION_NUMBERS, precision=precision
+      )
+    method = "winograd"
+  if method == "winograd" and _winograd_ok(plans):
+    xs = _im2col(x, [dataclasses.replace(p, taps=1, out_len=p.blocks) for p in plans])
+    return _wino_corr(xs, _wino_filter(w.reshape(2, 2, -1, w.shape[-1])), precision)
+  if method in ("im2col", "winograd"):
+    return _conv_im2col(x, _vary_like(w, x), tuple(plans), precision)
+  if method == "matmul":
+    patches = _im2col(x, plans)
+    return jnp.einsum("nhwf,fo->nhwo", patches, w, precision=precision)
+  p0, p1 = plans
+  xs = _im2col(x, [dataclasses.replace(p, taps=1, out_len=p.blocks) for p in plans])
+  w = w.reshape(p0.taps * p1.taps, -1, w.shape[-1])
+  y = None
+  for a0 in range(p0.taps):
+    for a1 in range(p1.taps):
+      part = jnp.einsum(
+        "nhwf,fo->nhwo",
+        xs[:, a0 : a0 + p0.out_len, a1 : a1 + p1.out_len],
+        w[a0 * p1.taps + a1],
+        precision=precision,
+      )
+      y = part if y is None else y + part
+  return y
+
+
+def conv_transpose_col2im(
+  x: Array,
+  kernel: Array,
+  strides: Sequence[int],
+  pads: Sequence[tuple[int, int]],
+  precision: lax.PrecisionLike = None,
+  vjp: bool = False,
+  winograd: bool | None = False,
+) -> Array:
+  """`lax.conv_transpose` with explicit (dilated-input) pads as x @ W' then `_col2im`."""
+  plans = []
+  for d in range(2):
+    n, k, s, (pad_lo, pad_hi) = x.shape[1 + d], kernel.shape[d], strides[d], pads[d]
+    out_len = s * (n - 1) + 1 + pad_lo + pad_hi - k + 1
+    plans.append(_s2d_plan(out_len, k, s, k - 1 - pad_lo, n))
+  if winograd is None:
+    winograd = _winograd_pays(plans, *kernel.shape[2:])
+  if winograd and _winograd_ok(plans):
+    # The transposed conv is the transpose of a stride-s conv (flipped kernel, C_in and
+    # C_out swapped) from its output space to its input space: transpose that conv's
+    # Winograd form, then depth-to-space.
+    w = _s2d_kernel(kernel[::-1, ::-1].transpose(0, 1, 3, 2), plans)  # (F * Co, Ci)
+    u = _wino_filter(w.reshape(2, 2, -1, w.shape[-1]))
+    zs = _wino_corr_t(x, u, precision)
+    return _col2im(zs, [dataclasses.replace(p, taps=1, out_len=p.blocks) for p in plans])
+  w = _s2d_kernel(kernel[::-1, ::-1].transpose(0, 1, 3, 2), plans).T  # (Ci, F * Co)
+  if vjp:
+    return _conv_t_col2im(x, _vary_like(w, x), tuple(plans), precision)
+  u = jnp.einsum("nhwc,cf->nhwf", x, w, precision=precision)
+  return _col2im(u, plans)
+
+
+def _mm(a: Array, b: Array, precision: lax.PrecisionLike) -> Array:
+  """(..., K) @ (K, M) as one 2-D matmul."""
+  y = jnp.dot(a.reshape(-1, a.shape[-1]), b, precision=precision)
+  return y.reshape(*a.shape[:-1], b.shape[-1])
+
+
+def _mm_t(a: Array, b: Array, precision: lax.PrecisionLike) -> Array:
+  """a^T b over all leading dims: (..., K) x (..., M) -> (K, M)."""
+  return jnp.dot(a.reshape(-1, a.shape[-1]).T, b.reshape(-1, b.shape[-1]), precision=precision)
+
+
+def _varying_axes(a: Array) -> frozenset:
+  aval = jax.typeof(a)
+  if hasattr(aval, "vma"):  # jax < 0.10
+    return frozenset(aval.vma)
+  return frozenset(aval.manual_axis_type.varying)
+
+
+def _vary_like(w: Array, x: Array) -> Array:
+  """Marks the (replicated) weights as varying over the shard_map axes that x varies over.
+
+  Inside shard_map a custom VJP must return a cotangent of its input's type; the weight
+  gradient of a sharded batch varies across devices, so the cast has to happen outside the
+  custom VJP, where JAX transposes it to the psum its own autodiff would insert.
+  """
+  missing = tuple(sorted(_varying_axes(x) - _varying_axes(w)))
+  return lax.pcast(w, missing, to="varying") if missing else w
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv_im2col(x: Array, w: Array, plans: tuple, precision: Any) -> Array:
+  return _mm(_im2col(x, plans), w, precision)
+
+
+def _conv_im2col_fwd(x, w, plans, precision):
+  patches = _im2col(x, plans)
+  return _mm(patches, w, precision), (patches, w)
+
+
+def _conv_im2col_bwd(plans, precision, res, dy):
+  patches, w = res
+  return _col2im(_mm(dy, w.T, precision), plans), _mm_t(patches, dy, precision)
+
+
+_conv_im2col.defvjp(_conv_im2col_fwd, _conv_im2col_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv_t_col2im(x: Array, w: Array, plans: tuple, precision: Any) -> Array:
+  return _col2im(_mm(x, w, precision), plans)
+
+
+def _conv_t_col2im_fwd(x, w, plans, precision):
+  return _conv_t_col2im(x, w, plans, precision), (x, w)
+
+
+def _conv_t_col2im_bwd(plans, precision, res, dy):
+  x, w = res
+  patches = _im2col(dy, plans)
+  return _mm(patches, w.T, precision), _mm_t(x, patches, precision)
+
+
+_conv_t_col2im.defvjp(_conv_t_col2im_fwd, _conv_t_col2im_bwd)
+
+
+# What Conv's "auto" means on CPU for strided convs: "fast" (Winograd where `_winograd_pays`,
+# else XLA's own conv), "winograd", "im2col" (custom VJP), "matmul" (im2col with autodiff),
+# "dots" or "lax". Read at trace time (benchmarks/step_variants.py switches it).
+AUTO_CONV = "fast"
+
+CONV_METHODS = ("auto", "fast", "winograd", "im2col", "matmul", "dots", "lax")
+
+
+def conv_general_dilated(
+  lhs: Array,
+  rhs: Array,
+  window_strides: Sequence[int],
+  padding: str | Sequence[tuple[int, int]],
+  lhs_dilation: Sequence[int] | None = None,
+  rhs_dilation: Sequence[int] | None = None,
+  dimension_numbers: Any = None,
+  feature_group_count: int = 1,
+  batch_group_count: int = 1,
+  precision: lax.PrecisionLike = None,
+  preferred_element_type: Any = None,
+  *,
+  method: str = "auto",
+) -> Array:
+  """`lax.conv_general_dilated`, with 2-D strided NHWC convs computed by `conv_s2d`.
+
+  Anything else (dilations, groups, other layouts or ranks, stride 1, "auto" off CPU) is
+  passed to `lax.conv_general_dilated` unchanged.
+  """
+  if method not in CONV_METHODS:
+    raise ValueError(f"Unknown method {method!r}; expected one of {CONV_METHODS}.")
+  strides = tuple(int(s) for s in window_strides)
+  if method == "auto":
+    method = AUTO_CONV if jax.default_backend() == "cpu" and max(strides) > 1 else "lax"
+  fast = (
+    method != "lax"
+    and lhs.ndim == 4
+    and rhs.ndim == 4
+    and all(d == 1 for d in (lhs_dilation or (1, 1)))
+    and all(d == 1 for d in (rhs_dilation or (1, 1)))
+    and feature_group_count == 1
+    and batch_group_count == 1
+    and preferred_element_type is None
+    and (padding in ("SAME", "VALID") or not isinstance(padding, str))
+    and lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
+    == lax.conv_dimension_numbers(lhs.shape, rhs.shape, _DIMENSION_NUMBERS)
+  )
+  if not fast:
+    return lax.conv_general_dilated(
+      lhs,
+      rhs,
+      strides,
+      padding,
+      lhs_dilation=lhs_dilation,
+      rhs_dilation=rhs_dilation,
+      dimension_numbers=dimension_numbers,
+      feature_group_count=feature_group_count,
+      batch_group_count=batch_group_count,
+      precision=precision,
+      preferred_element_type=preferred_element_type,
+    )
+  return conv_s2d(lhs, rhs, strides, padding, precision, method=method)
+
+
+class Conv(nn.Conv):
+  """Drop-in for `flax.linen.Conv`: the same module (fields, param names, shapes,
+  initializers, batch-dim handling), with `conv_general_dilated` defaulting to the
+  formulations above for 2-D strided convs on CPU (`AUTO_CONV`: Winograd in space-to-depth
+  form where it pays, whose gradients avoid XLA:CPU's slow lhs-dilated convolution).
+  Everything else falls back to lax.
+  """
+
+  conv_general_dilated: Callable[..., Array] | None = conv_general_dilated
+
+
+# --- Winograd F(2x2, 2x2) ------------------------------------------------------------------
+#
+# In space-to-depth form both the discriminator's stride-2 4x4 conv and (transposed) the
+# generator's transposed conv are 2x2-tap stride-1 correlations, y[o] = d[o] W0 + d[o+1] W1
+# per spatial dim. Winograd's minimal filtering algorithm F(2, 2) computes two outputs from
+# three inputs with three products instead of four:
+#   m0 = (d0 - d1) W0,  m1 = d1 (W0 + W1),  m2 = (d2 - d1) W1;  y0 = m0 + m1,  y1 = m1 + m2,
+# so in 2-D 9 matmuls replace 16 (the transforms only add and subtract: no rounding growth
+# beyond a direct sum). Gradients are plain autodiff: transposed transforms + 9 matmuls.
+
+
+def _winograd_ok(plans: Sequence[_S2DPlan]) -> bool:
+  """F(2x2, 2x2) applies to 2-tap (e.g. kernel 4, stride 2) convs with even output sizes."""
+  return all(p.taps == 2 and p.out_len % 2 == 0 for p in plans)
+
+
+# Winograd pays off on XLA:CPU only with enough tiles and channels for its 9 matmuls to be
+# efficient (measured with benchmarks/conv_micro.py: faster for 16x16x64 -> 8x8x128 and
+# 8x8x128 -> 16x16x64, slower for 8x8 -> 4x4, 4x4 -> 8x8 and 1-channel layers).
+_WINO_MIN_TILES = 16
+_WINO_MIN_CHANNELS = 16
+
+
+def _winograd_pays(plans: Sequence[_S2DPlan], c_in: int, c_out: int) -> bool:
+  tiles = (plans[0].out_len // 2) * (plans[1].out_len // 2)
+  return _winograd_ok(plans) and tiles >= _WINO_MIN_TILES and min(c_in, c_out) >= _WINO_MIN_CHANNELS
+
+
+def _wino_filter(w: Array) -> Array:
+  """(2, 2, C, O) -> (3, 3, C, O): G w G^T with G = [[1, 0], [1, 1], [0, 1]]."""
+  w = jnp.stack([w[0], w[0] + w[1], w[1]])
+  return jnp.stack([w[:, 0], w[:, 0] + w[:, 1], w[:, 1]], axis=1)
+
+
+def _wino_corr(d: Array, u: Array, precision: lax.PrecisionLike) -> Array:
+  """2x2 VALID correlation of d (N, 2 T0 + 1, 2 T1 + 1, C) with the kernel whose Winograd
+  transform is u (3, 3, C, O), -> (N, 2 T0, 2 T1, O)."""
+  n, l0, l1, c = d.shape
+  t0, t1 = (l0 - 1) // 2, (l1 - 1) // 2
+  # Input transform B^T d B on every 3x3 tile (tiles overlap by one row / column).
+  rows = [d[:, i : i + 2 * t0 : 2] for i in range(3)]  # (N, T0, 2 T1 + 1, C)
+  rows = [rows[0] - rows[1], rows[1], rows[2] - rows[1]]
+  v = []
+  for r in rows:
+    cols = [r[:, :, j : j + 2 * t1 : 2] for j in range(3)]  # (N, T0, T1, C)
+    v.extend([cols[0] - cols[1], cols[1], cols[2] - cols[1]])
+  m = [
+    jnp.dot(vi.reshape(-1, c), ui, precision=precision)
+    for vi, ui in zip(v, u.reshape(9, c, -1), strict=True)
+  ]
+  o = u.shape[-1]
+  m = [mi.reshape(n, t0, t1, o) for mi in m]
+  # Output transform A^T m A, A^T = [[1, 1, 0], [0, 1, 1]].
+  y = []
+  for a, b in ((0, 1), (1, 2)):  # rows
+    mr = [m[3 * a + j] + m[3 * b + j] for j in range(3)]
+    y.append(jnp.stack([mr[0] + mr[1], mr[1] + mr[2]], axis=3))  # (N, T0, T1, 2, O)
+  y = jnp.stack(y, axis=2)  # (N, T0, 2, T1, 2, O)
+  return y.reshape(n, 2 * t0, 2 * t1, o)
+
+
+def _interleave_overlap(v0: Array, v1: Array, v2: Array, axis: int) -> Array:
+  """Transpose of the input transform along `axis` (length T -> 2 T + 1): tile j read
+  (d[2j] - d[2j+1], d[2j+1], d[2j+2] - d[2j+1]), so d[2j] = v0[j] + v2[j-1] and
+  d[2j+1] = v1[j] - v0[j] - v2[j]."""
+  pads = [(0, 0, 0)] * v0.ndim
+
+  def pad(a: Array, lo: int, hi: int) -> Array:
+    p = list(pads)
+    p[axis] = (lo, hi, 0)
+    return _pad(a, p)
+
+  even = pad(v0, 0, 1) + pad(v2, 1, 0)  # T + 1
+  odd = pad(v1 - v0 - v2, 0, 1)  # T (+ 1 zero)
+  d = jnp.stack([even, odd], axis=axis + 1)
+  shape = list(v0.shape)
+  shape[axis] = 2 * (v0.shape[axis] + 1)
+  d = d.reshape(shape)
+  return lax.slice_in_dim(d, 0, 2 * v0.shape[axis] + 1, axis=axis)
+
+
+def _wino_corr_t(y: Array, u: Array, precision: lax.PrecisionLike) -> Array:
+  """Transpose of `_wino_corr` in d: (N, 2 T0, 2 T1, O) -> (N, 2 T0 + 1, 2 T1 + 1, C)."""
+  n, l0, l1, o = y.shape
+  t0, t1 = l0 // 2, l1 // 2
+  c = u.shape[2]
+  y = y.reshape(n, t0, 2, t1, 2, o)
+  # Transposed output transform: m0 = y0, m1 = y0 + y1, m2 = y1 per dim.
+  rows = [y[:, :, 0], y[:, :, 0] + y[:, :, 1], y[:, :, 1]]  # (N, T0, T1, 2, O)
+  m = []
+  for r in rows:
+    m.extend([r[:, :, :, 0], r[:, :, :, 0] + r[:, :, :, 1], r[:, :, :, 1]])
+  v = [
+    jnp.dot(mi.reshape(-1, o), ui.T, precision=precision).reshape(n, t0, t1, c)
+    for mi, ui in zip(m, u.reshape(9, c, o), strict=True)
+  ]
+  # Transposed input transform: columns within each row group, then rows.
+  rows = [_interleave_overlap(*v[3 * i : 3 * i + 3], axis=2) for i in range(3)]
+  return _interleave_overlap(*rows, axis=1)

@@ -1,4 +1,4 @@
-"""gan_jax.ops.ConvTranspose must be interchangeable with flax.linen.ConvTranspose."""
+"""gan_jax.ops.ConvTranspose / ops.Conv must be interchangeable with their flax.linen twins."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_module_matches_flax(h: int, c_in: int, c_out: int, use_bias: bool) -> N
   ref_mod = nn.ConvTranspose(use_bias=use_bias, **kwargs)
   # The default, plus the sub-pixel path explicitly: on CPU "auto" is plain lax for
   # C_out == 1. ("conv", the off-CPU default, is checked by test_function_matches_lax.)
-  methods = ("auto", "dots")
+  methods = ("auto", "dots", "winograd", "col2im")
   our_mods = [ops.ConvTranspose(use_bias=use_bias, method=m, **kwargs) for m in methods]
   # One program per step for all modules: each XLA compile costs ~1 s on a small CPU.
   key = jax.random.key(c_out)
@@ -127,7 +127,7 @@ def _all_configs(fn: Callable, xs: list, kernels: list, projs: list) -> list:
 
 
 # "auto" is covered by the module test and "lax" is the reference itself.
-@pytest.mark.parametrize("method", ["dots", "conv"])
+@pytest.mark.parametrize("method", ["dots", "conv", "winograd", "col2im"])
 def test_function_matches_lax(method: str) -> None:
   xs = [_normal(i, (2, *hw, 3)) for i, (hw, _, _, _) in enumerate(CONFIGS)]
   kernels = [_normal(100 + i, (*ks, 3, 5)) for i, (_, ks, _, _) in enumerate(CONFIGS)]
@@ -204,3 +204,133 @@ def test_plan_dcgan_case() -> None:
   assert plan.offsets == (0, 1) and plan.input_pad == (1, 1)
   # y[2q] = x[q-1] w[0] + x[q] w[2];  y[2q+1] = x[q] w[1] + x[q+1] w[3].
   assert plan.tap_starts == (0, 1)
+
+
+# --- ops.Conv (strided convs as space-to-depth + matmul / Winograd) -------------------------
+
+# (H, C_in, C_out, use_bias): the 32-px DCGAN discriminator; batch 8, kernel 4, stride 2.
+D_LAYERS = [(32, 1, 64, True), (16, 64, 128, False), (8, 128, 256, False), (16, 16, 32, True)]
+CONV_METHODS = ("auto", "fast", "winograd", "im2col", "matmul", "dots")
+
+
+def _conv_module(method: str, **kwargs: Any) -> nn.Module:
+  fn = functools.partial(ops.conv_general_dilated, method=method)
+  return ops.Conv(conv_general_dilated=fn, **kwargs)
+
+
+@pytest.mark.parametrize(("h", "c_in", "c_out", "use_bias"), D_LAYERS)
+def test_conv_module_matches_flax(h: int, c_in: int, c_out: int, use_bias: bool) -> None:
+  x = _normal(h, (8, h, h, c_in))
+  proj = _normal(h + 1, (8, h // 2, h // 2, c_out))
+  kwargs = dict(features=c_out, kernel_size=(4, 4), strides=(2, 2), padding="SAME")
+  ref_mod = nn.Conv(use_bias=use_bias, **kwargs)
+  our_mods = [ops.Conv(use_bias=use_bias, **kwargs)]
+  our_mods += [_conv_module(m, use_bias=use_bias, **kwargs) for m in CONV_METHODS]
+  key = jax.random.key(c_out)
+  ref_params, our_params = _run(lambda k: (ref_mod.init(k, x), our_mods[0].init(k, x)), key)
+  assert jax.tree.structure(ref_params) == jax.tree.structure(our_params)
+  jax.tree.map(np.testing.assert_array_equal, our_params, ref_params)
+  assert ref_params["params"]["kernel"].shape == (4, 4, c_in, c_out)
+  params = ref_params
+  if use_bias:
+    params = {"params": {**params["params"], "bias": _normal(c_out, (c_out,))}}
+
+  def value_and_grads(mod: nn.Module, p: dict, x: jax.Array) -> tuple:
+    def loss(p: dict, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+      y = mod.apply(p, x)
+      return jnp.sum(y * proj), y
+
+    return jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(p, x)
+
+  ref, *ours = jax.jit(lambda p, x: [value_and_grads(m, p, x) for m in [ref_mod, *our_mods]])(
+    params, x
+  )
+  (ref_loss, ref_y), (ref_gp, ref_gx) = ref
+  for (our_loss, our_y), (our_gp, our_gx) in ours:
+    assert our_y.shape == ref_y.shape
+    _assert_close(our_y, ref_y)
+    _assert_close(our_gx, ref_gx)
+    jax.tree.map(_assert_close, our_gp, ref_gp)
+    _assert_close(our_loss, ref_loss)
+
+
+CONV_CONFIGS = [
+  ((8, 8), (4, 4), (2, 2), "SAME"),
+  ((9, 7), (3, 5), (2, 3), "SAME"),
+  ((9, 8), (4, 3), (3, 2), "VALID"),
+  ((8, 12), (4, 3), (2, 2), "SAME"),
+  ((8, 8), (4, 4), (2, 2), [(2, 0), (-1, 3)]),
+  ((6, 6), (3, 3), (1, 1), "SAME"),
+]
+
+
+@pytest.mark.parametrize("method", ["winograd", "im2col", "matmul", "dots"])
+def test_conv_function_matches_lax(method: str) -> None:
+  xs = [_normal(i, (2, *hw, 3)) for i, (hw, _, _, _) in enumerate(CONV_CONFIGS)]
+  kernels = [_normal(100 + i, (*ks, 3, 5)) for i, (_, ks, _, _) in enumerate(CONV_CONFIGS)]
+
+  def ref_fn(x: jax.Array, k: jax.Array, strides: tuple, padding: Any) -> jax.Array:
+    return lax.conv_general_dilated(x, k, strides, padding, dimension_numbers=_DN)
+
+  def our_fn(x: jax.Array, k: jax.Array, strides: tuple, padding: Any) -> jax.Array:
+    return ops.conv_s2d(x, k, strides, padding, method=method)
+
+  projs = [
+    _normal(200 + i, jax.eval_shape(functools.partial(ref_fn, strides=s, padding=p), x, k).shape)
+    for i, (x, k, (_, _, s, p)) in enumerate(zip(xs, kernels, CONV_CONFIGS, strict=True))
+  ]
+
+  def all_configs(fn: Callable, xs: list, kernels: list, projs: list) -> list:
+    results = []
+    for (_, _, strides, padding), x, k, proj in zip(CONV_CONFIGS, xs, kernels, projs, strict=True):
+
+      def loss(x: jax.Array, k: jax.Array, strides=strides, padding=padding, proj=proj):
+        y = fn(x, k, strides, padding)
+        return jnp.sum(y * proj), y
+
+      (_, y), grads = jax.value_and_grad(loss, (0, 1), has_aux=True)(x, k)
+      results.append((y, *grads))
+    return results
+
+  refs = _run(lambda *a: all_configs(ref_fn, *a), xs, kernels, projs)
+  ours = _run(lambda *a: all_configs(our_fn, *a), xs, kernels, projs)
+  for config, ref, our in zip(CONV_CONFIGS, refs, ours, strict=True):
+    assert our[0].shape == ref[0].shape, config
+    for a, b in zip(our, ref, strict=True):
+      _assert_close(a, b)
+
+
+@pytest.mark.parametrize("method", ["auto", "winograd", "im2col"])
+def test_conv_second_order_matches_flax(method: str) -> None:
+  """Gradient penalties differentiate the input gradient again (w.r.t. the params)."""
+  x = _normal(5, (4, 16, 16, 8))
+  kwargs = dict(features=16, kernel_size=(4, 4), strides=(2, 2))
+  params = {"params": {"kernel": _normal(6, (4, 4, 8, 16)), "bias": _normal(7, (16,))}}
+
+  def penalty_grad(mod: nn.Module) -> Callable:
+    def penalty(p: dict) -> jax.Array:
+      g = jax.grad(lambda x: jnp.sum(jnp.tanh(mod.apply(p, x))))(x)
+      return jnp.sum(g**2)
+
+    return jax.grad(penalty)
+
+  ref, out = _run(
+    lambda p: (penalty_grad(nn.Conv(**kwargs))(p), penalty_grad(_conv_module(method, **kwargs))(p)),
+    params,
+  )
+  jax.tree.map(_assert_close, out, ref)
+
+
+def test_conv_falls_back_to_lax() -> None:
+  """Stride 1, dilation and feature groups are passed to lax unchanged."""
+  x = _normal(8, (2, 8, 8, 4))
+  for kwargs in (
+    dict(features=6, kernel_size=(3, 3)),
+    dict(features=6, kernel_size=(3, 3), strides=2, kernel_dilation=2),
+    dict(features=6, kernel_size=(4, 4), strides=2, feature_group_count=2),
+  ):
+    params = nn.Conv(**kwargs).init(jax.random.key(0), x)
+    ref, out = _run(
+      lambda p, x, kw=kwargs: (nn.Conv(**kw).apply(p, x), ops.Conv(**kw).apply(p, x)), params, x
+    )
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(ref))
