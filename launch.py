@@ -33,6 +33,12 @@ _SWEEP = flags.DEFINE_bool(
 _SWEEP_DRY_RUN = flags.DEFINE_bool(
   "sweep_dry_run", False, "Print one launch command per sweep member (for a scheduler)."
 )
+_SWEEP_ONLY = flags.DEFINE_string(
+  "sweep_only",
+  None,
+  "With --sweep / --sweep_dry_run: only the members whose name matches this regular "
+  "expression (e.g. 'pack=1' or 'loss=(hinge|wasserstein)'); the report covers them.",
+)
 _ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
   "allow_config_change",
   False,
@@ -73,6 +79,8 @@ def run_sweep(config, config_path: str) -> int:
   from gan_jax import errors, sweep, train  # noqa: PLC0415
 
   members = sweep.load_sweep(config_path)
+  if _SWEEP_ONLY.value:
+    members = sweep.select_members(members, _SWEEP_ONLY.value)
   name = os.path.splitext(os.path.basename(config_path))[0]
   workdir = _WORKDIR.value or os.path.join("runs", f"{name}_sweep_{time.strftime('%Y%m%d-%H%M%S')}")
   command = shlex.join([sys.executable, *sys.argv])

@@ -201,6 +201,19 @@ def load_sweep(config_path: str) -> list[Member]:
     raise SweepError(f"{config_path}: get_sweep(): {e}") from None
 
 
+def select_members(members: Sequence[Member], pattern: str) -> list[Member]:
+  """The members whose name matches the regular expression `pattern` (re.search)."""
+  try:
+    regex = re.compile(pattern)
+  except re.error as e:
+    raise SweepError(f"--sweep_only={pattern!r} is not a regular expression: {e}") from None
+  chosen = [m for m in members if regex.search(m["name"])]
+  if not chosen:
+    names = ", ".join(m["name"] for m in members[:8]) + (", ..." if len(members) > 8 else "")
+    raise SweepError(f"--sweep_only={pattern!r} matches no sweep member; members: {names}")
+  return chosen
+
+
 def member_config(
   base_config: ml_collections.ConfigDict, overrides: dict[str, Any], *, member: str = ""
 ) -> ml_collections.ConfigDict:

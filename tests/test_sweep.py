@@ -273,3 +273,19 @@ def test_load_sweep(tmp_path):
   assert "\n" not in str(e.value)
   with pytest.raises(ValueError, match="not found"):
     sweep.load_sweep(str(tmp_path / "missing.py"))
+
+
+def test_select_members_by_regex():
+  members = sweep.resolve_members(
+    [{"loss": loss, "model.pack": pack} for loss in ("hinge", "wasserstein") for pack in (1, 2)]
+  )
+  chosen = sweep.select_members(members, "pack=1")
+  assert [m["overrides"] for m in chosen] == [
+    {"loss": "hinge", "model.pack": 1},
+    {"loss": "wasserstein", "model.pack": 1},
+  ]
+  assert len(sweep.select_members(members, "loss=(hinge|wasserstein),pack=2")) == 2
+  with pytest.raises(sweep.SweepError, match="matches no sweep member"):
+    sweep.select_members(members, "pack=7")
+  with pytest.raises(sweep.SweepError, match="not a regular expression"):
+    sweep.select_members(members, "(")
