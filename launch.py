@@ -8,13 +8,16 @@ Re-running with the same --workdir resumes from its latest checkpoint. All
 logic lives in gan_jax; this file parses flags and reports errors in one line.
 """
 
-import os
-import shlex
-import sys
 import time
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+_PROCESS_START = time.time()  # before the heavy imports: "time to first step" counts them
+
+import os  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to an experiments/*.py config.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (default: runs/<name>).")
@@ -132,7 +135,12 @@ def main(argv):
         sys.exit(run_sweep(config, config_path))
       workdir = _WORKDIR.value or default_workdir(config_path, config)
       logging.info("workdir: %s", workdir)
-      train.train_and_evaluate(config, workdir, allow_config_change=_ALLOW_CONFIG_CHANGE.value)
+      train.train_and_evaluate(
+        config,
+        workdir,
+        allow_config_change=_ALLOW_CONFIG_CHANGE.value,
+        process_start=_PROCESS_START,
+      )
     else:
       if not _WORKDIR.value:
         raise errors.UsageError(f"--mode={_MODE.value} needs --workdir=DIR of a trained run")

@@ -4,7 +4,7 @@ Prints one JSON line per layer (kernel 4x4, stride 2, 'SAME') with the median an
 milliseconds of one jitted value_and_grad step (grads w.r.t. params AND input of
 sum(output * random projection)) for each variant:
   flax       flax.linen.ConvTranspose (lax.conv_transpose: an lhs-dilated conv)
-  auto       gan_jax.ops.ConvTranspose default (method="auto": "lax" if C_out == 1 else "dots")
+  auto       gan_jax.ops.ConvTranspose default (method="auto": ops.AUTO_CONV_TRANSPOSE on CPU)
   dots       sub-pixel: 2x2 phase kernel with 4*C_out channels, one matmul per tap
   conv       sub-pixel: same, as one stride-1 lax.conv_general_dilated
   lax        conv_transpose_subpixel(method="lax"): lax.conv_transpose + separate bias add

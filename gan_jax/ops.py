@@ -13,8 +13,12 @@ correlations / plain matmuls only:
   one correlation with ``prod(strides) * features`` output channels (phase r's window
   starts at its own offset, so the sub-kernel keeps the minimal ``ceil(k / s)`` taps),
   followed by an interleave (depth-to-space).
-* With a single output channel XLA:CPU's own transposed conv is faster, so on CPU
-  `method="auto"` uses `lax.conv_transpose` there (it is the reference function).
+* col2im / Winograd: one matmul over all taps followed by shifted adds (with a custom
+  VJP of plain matmuls), or Winograd F(2x2, 2x2) (9 matmuls instead of 16). On CPU
+  `method="auto"` means `AUTO_CONV_TRANSPOSE` ("fast": Winograd where it pays, col2im
+  elsewhere), measured with benchmarks/step_variants.py on the DCGAN step.
+* `Conv` is the same idea for the discriminator's strided convolutions (space-to-depth,
+  then a 2x2 stride-1 correlation), a drop-in subclass of `flax.linen.Conv`.
 
 Derivation (one spatial dim, ``lax.conv_transpose`` with ``transpose_kernel=False``, as Flax
 calls it): with input length ``n``, kernel ``w`` of length ``k``, stride ``s`` and the
