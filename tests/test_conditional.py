@@ -10,7 +10,7 @@ import test_stabilizers  # noqa: E402 - a sibling test module (pytest puts tests
 
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
-from gan_jax import models, steps, train
+from gan_jax import losses, models, steps, train
 
 COMBINATIONS = list(
   itertools.product(["dcgan", "mlp"], models.G_CONDITIONING, models.D_CONDITIONING)
@@ -103,11 +103,20 @@ def test_conditional_ring_trains(g_cond, d_cond):
   assert int(state.step) == 2
 
 
-@pytest.mark.parametrize("loss", ["hinge", "wasserstein", "minimax"])
-def test_conditional_with_penalty_and_objectives(loss):
-  c = test_stabilizers.ring_config(
-    {"conditional": True, "loss": loss, "penalty": "gradient_penalty"}
-  )
+@pytest.mark.parametrize("loss", sorted(losses.OBJECTIVES))
+def test_conditional_with_every_objective_and_stabilizers(loss):
+  # With the other switches on at once: penalty, EMA, minibatch stddev, packing (concat D).
+  overrides = {
+    "conditional": True,
+    "loss": loss,
+    "penalty": "gradient_penalty",
+    "ema_decay": 0.9,
+    "model.d_minibatch": "stddev",
+    "model.pack": 2,
+    "model.d_conditioning": "concat",
+    "model.g_conditioning": "cbn",
+  }
+  c = test_stabilizers.ring_config(overrides)
   _, _, _, metrics = test_stabilizers.run_steps(c, n=1)
   assert all(np.isfinite(v) for v in metrics.values()), metrics
 
