@@ -16,7 +16,7 @@ import os  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to an experiments/*.py config.")
@@ -84,6 +84,7 @@ def run_sweep(config, config_path: str) -> int:
   members = sweep.load_sweep(config_path)
   if _SWEEP_ONLY.value:
     members = sweep.select_members(members, _SWEEP_ONLY.value)
+  sweep.check_seed_overlap(members, config.num_seeds)
   name = os.path.splitext(os.path.basename(config_path))[0]
   workdir = _WORKDIR.value or os.path.join("runs", f"{name}_sweep_{time.strftime('%Y%m%d-%H%M%S')}")
   command = shlex.join([sys.executable, *sys.argv])
@@ -133,8 +134,11 @@ def main(argv):
       config_path = flags.FLAGS["config"].config_filename
       if _SWEEP.value or _SWEEP_DRY_RUN.value:
         sys.exit(run_sweep(config, config_path))
+      if _SWEEP_ONLY.value:
+        raise errors.UsageError(
+          "--sweep_only selects sweep members: add --sweep or --sweep_dry_run"
+        )
       workdir = _WORKDIR.value or default_workdir(config_path, config)
-      logging.info("workdir: %s", workdir)
       train.train_and_evaluate(
         config,
         workdir,

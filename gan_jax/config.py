@@ -98,7 +98,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.g_optimizer = optimizer_config()
   c.d_optimizer = optimizer_config()
 
-  c.steps_per_dispatch = 1  # K train steps fused into one jitted lax.scan
+  c.steps_per_dispatch = 1  # K train steps in one jitted program (unrolled: compile grows with K)
   c.log_every = 100
   c.sample_every = 500
   c.checkpoint_every = 1000
@@ -186,6 +186,15 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
     _positive(config, "model.class_embed_dim")
     if config.dataset == "celeb_a":
       raise ConfigError("conditional=True needs class labels; celeb_a has none here")
+    if (
+      config.model.name == "mlp"
+      and config.model.g_conditioning == "cbn"
+      and not config.model.g_batch_norm
+    ):
+      raise ConfigError(
+        "model.g_conditioning=cbn conditions the BatchNorm layers, and model.g_batch_norm is "
+        "off: use --config.model.g_conditioning=concat"
+      )
     if config.model.pack > 1 and config.model.d_conditioning == "projection":
       raise ConfigError(
         "a projection discriminator judges one sample per label: with model.pack > 1 use "
@@ -259,9 +268,11 @@ def config_changes(saved: dict, current: dict) -> tuple[list[str], list[str]]:
   gradient-clipping bound turned on or off also changes the optimizer state.
   """
   old, new = flatten(saved), flatten(current)
+  # A key the saved config lacks (it predates the key) had the default's value.
+  defaults = flatten(default_config().to_dict())
   structural, other = [], []
   for key in sorted(set(old) | set(new)):
-    a, b = old.get(key), new.get(key)
+    a, b = old.get(key, defaults.get(key)), new.get(key)
     if a == b or key.startswith(_FREE_KEYS):
       continue
     clip_toggled = key.endswith("grad_clip_norm") and (bool(a) != bool(b))

@@ -34,8 +34,7 @@ def make_sample_fn(
   to a multiple of the device count; the last batch is computed whole and
   cut, so generation compiles once. The EMA weights are used when on.
   """
-  n_dev = mesh.devices.size
-  batch_size = -(-batch_size // n_dev) * n_dev
+  batch_size = _device_batch(batch_size, mesh)
   z_sharding = NamedSharding(mesh, P(steps.AXIS))
   generate = steps.make_generate(gan)
 
@@ -43,14 +42,31 @@ def make_sample_fn(
     params = steps.sampling_params(gan, state)
     out = []
     for i in range(-(-n // batch_size)):
-      key = jax.random.fold_in(jax.random.PRNGKey(seed), i)
-      z = jax.device_put(jax.random.normal(key, (batch_size, gan.z_dim)), z_sharding)
-      y = steps.sample_labels(gan, jax.random.fold_in(key, 1), (batch_size,))
-      y = jax.device_put(y, z_sharding)
+      z, y = _inputs(gan, seed, i, batch_size)
+      z, y = jax.device_put(z, z_sharding), jax.device_put(y, z_sharding)
       out.append(np.asarray(generate(params, state.g.batch_stats, z, y)))
     return np.concatenate(out)[:n]
 
   return sample
+
+
+def _device_batch(batch_size: int, mesh) -> int:
+  n_dev = mesh.devices.size
+  return -(-batch_size // n_dev) * n_dev
+
+
+def _inputs(gan: steps.GAN, seed: int, i: int, batch_size: int) -> tuple[jax.Array, jax.Array]:
+  """Latents and labels (uniform over the classes; zeros if unconditional) of batch i."""
+  key = jax.random.fold_in(jax.random.PRNGKey(seed), i)
+  z = jax.random.normal(key, (batch_size, gan.z_dim))
+  return z, steps.sample_labels(gan, jax.random.fold_in(key, 1), (batch_size,))
+
+
+def sample_labels(gan: steps.GAN, mesh, *, batch_size: int, seed: int, n: int) -> np.ndarray:
+  """The labels `make_sample_fn(gan, mesh, batch_size=..., seed=...)(state, n)` draws with."""
+  batch_size = _device_batch(batch_size, mesh)
+  ys = [np.asarray(_inputs(gan, seed, i, batch_size)[1]) for i in range(-(-n // batch_size))]
+  return np.concatenate(ys)[:n]
 
 
 def make_evaluation(config, gan: steps.GAN, mesh) -> Callable[[steps.GANState], dict]:
@@ -140,12 +156,13 @@ def sample_workdir(
     state = steps.seed_slice(state, 0)
   out_dir = os.path.join(workdir, "samples")
   os.makedirs(out_dir, exist_ok=True)
-  sample = make_sample_fn(
-    gan, mesh, batch_size=config.eval.batch_size, seed=config.seed + EVAL_SEED_OFFSET
-  )
-  x = sample(state, config.eval.num_samples)
+  sampling = dict(batch_size=config.eval.batch_size, seed=config.seed + EVAL_SEED_OFFSET)
+  x = make_sample_fn(gan, mesh, **sampling)(state, config.eval.num_samples)
   npz_path = os.path.join(out_dir, f"samples_{step}.npz")
-  np.savez(npz_path + ".tmp.npz", x=x)
+  arrays = {"x": x}
+  if gan.num_classes:  # the labels the samples were drawn with
+    arrays["y"] = sample_labels(gan, mesh, n=len(x), **sampling)
+  np.savez(npz_path + ".tmp.npz", **arrays)
   os.replace(npz_path + ".tmp.npz", npz_path)
   paths = {"npz": npz_path}
   sampler = train.Sampler(gan, config, dataset, workdir)

@@ -196,11 +196,14 @@ class DCGANDiscriminator(nn.Module):
       if normalized:
         x = _batch_norm(train, self.axis_name)(x) if self.norm == "batch" else nn.LayerNorm()(x)
       x = nn.leaky_relu(x, 0.2)
+    # The projection term reads the features phi(x) of each sample alone, before any
+    # minibatch features couple the samples of a batch.
+    phi = x.reshape(x.shape[0], -1)
     x = _minibatch_features(self.minibatch, x)
     x = x.reshape(x.shape[0], -1)
     logits = _layer(nn.Dense(1), x, spectral_norm=self.spectral_norm, train=train)[:, 0]
     if self.num_classes and self.conditioning == "projection":
-      logits = logits + _projection(x, y, self.num_classes)
+      logits = logits + _projection(phi, y, self.num_classes)
     return logits
 
 
@@ -280,10 +283,11 @@ class MLPDiscriminator(nn.Module):
         x = nn.leaky_relu(
           _layer(nn.Dense(self.hidden_dim), x, spectral_norm=self.spectral_norm, train=train), 0.2
         )
+    phi = x
     x = _minibatch_features(self.minibatch, x)
     logits = _layer(nn.Dense(1), x, spectral_norm=self.spectral_norm, train=train)[:, 0]
     if self.num_classes and self.conditioning == "projection":
-      logits = logits + _projection(x, y, self.num_classes)
+      logits = logits + _projection(phi, y, self.num_classes)
     return logits
 
 

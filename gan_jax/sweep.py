@@ -214,6 +214,32 @@ def select_members(members: Sequence[Member], pattern: str) -> list[Member]:
   return chosen
 
 
+def check_seed_overlap(members: Sequence[Member], num_seeds: int) -> None:
+  """Refuses members of one variant whose seed ranges overlap under num_seeds > 1.
+
+  A member with seed s and num_seeds K trains seeds s .. s+K-1; members seeded
+  0, 1, 2 with K = 3 would train seeds 1 and 2 twice and the report would count
+  the copies as independent runs.
+  """
+  if num_seeds <= 1:
+    return
+  shorten = short_keys([k for m in members for k in m["overrides"]])
+  seen: dict[tuple[str, int], str] = {}
+  for m in members:
+    seed = m["overrides"].get(SEED_KEY)
+    if seed is None:
+      continue
+    variant = variant_name(m["overrides"], shorten)
+    for s in range(int(seed), int(seed) + num_seeds):
+      if (variant, s) in seen:
+        raise SweepError(
+          f"with num_seeds={num_seeds}, members {seen[(variant, s)]!r} and {m['name']!r} both "
+          f"train seed {s}: pick one member per variant (e.g. --sweep_only='seed=0$') or "
+          "space the members' seeds num_seeds apart"
+        )
+      seen[(variant, s)] = m["name"]
+
+
 def member_config(
   base_config: ml_collections.ConfigDict, overrides: dict[str, Any], *, member: str = ""
 ) -> ml_collections.ConfigDict:

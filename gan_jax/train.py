@@ -322,6 +322,7 @@ def train_and_evaluate(
     config, workdir, for_training=True, allow_config_change=allow_config_change
   )
   start = restored_step or 0
+  logging.info("workdir: %s", workdir)
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   if restored_step is not None:
     _truncate_rows_after(metrics_path, start)

@@ -151,3 +151,37 @@ def test_conditional_without_labels_is_a_config_error():
   c.model.d_conditioning = "bogus"
   with pytest.raises(config_lib.ConfigError, match="valid options"):
     config_lib.validate(c)
+
+
+def test_mlp_cbn_needs_batch_norm():
+  c = test_stabilizers.ring_config(
+    {"conditional": True, "model.g_conditioning": "cbn", "model.g_batch_norm": False}
+  )
+  with pytest.raises(config_lib.ConfigError, match="g_conditioning=concat"):
+    config_lib.validate(c)
+
+
+def test_conditional_with_seeds_and_critic_steps():
+  c = test_stabilizers.ring_config({"conditional": True, "d_steps": 2, "num_seeds": 2})
+  config_lib.validate(c)
+  dataset = data_lib.load_dataset(c)
+  gan = train.build_gan(c, dataset)
+  mesh = steps.make_mesh()
+  state = steps.replicate(train.init_run_state(c, gan, dataset.example_shape), mesh)
+  step = steps.make_train_step(gan, mesh, dataset.sample, num_seeds=2, steps_per_dispatch=2)
+  state, metrics = step(state, steps.replicate(dataset.arrays, mesh))
+  assert gan.num_classes == 8
+  np.testing.assert_array_equal(state.step, [2, 2])
+  assert metrics["d_loss"].shape == (2,) and np.all(np.isfinite(metrics["d_loss"]))
+
+
+def test_evaluation_labels_are_uniform_and_in_range():
+  from gan_jax import inference
+
+  c = test_stabilizers.ring_config({"conditional": True})
+  dataset = data_lib.load_dataset(c)
+  gan = train.build_gan(c, dataset)
+  y = inference.sample_labels(gan, steps.make_mesh(), batch_size=500, seed=0, n=4000)
+  assert y.shape == (4000,) and y.min() == 0 and y.max() == 7
+  counts = np.bincount(y, minlength=8)
+  assert np.all(np.abs(counts - 500) < 100), counts

@@ -35,6 +35,9 @@ def launch(*args, workdir):
     ("--config.model.image_size=48", "not supported by dcgan"),
     ("--config.g_optimizer.name=adamw", "valid optimizers: adam, rmsprop, sgd"),
     ("--config.total_steps=-5", "total_steps must be positive"),
+    ("--config.num_seeds=0", "num_seeds must be positive"),
+    ("--config.conditional=True --config.dataset=celeb_a", "needs class labels"),
+    ("--sweep_only=pack=1", "add --sweep or --sweep_dry_run"),
   ],
 )
 def test_bad_input_is_one_line_exit_2(tmp_path, override, expected):
@@ -43,13 +46,15 @@ def test_bad_input_is_one_line_exit_2(tmp_path, override, expected):
     env_devices = "--xla_force_host_platform_device_count=2"
     os.environ["XLA_FLAGS"] = env_devices
   try:
-    result = launch(override, workdir=workdir)
+    result = launch(*override.split(), workdir=workdir)
   finally:
     os.environ.pop("XLA_FLAGS", None)
-  errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
   assert result.returncode == 2, result.stderr[-2000:]
-  assert len(errors) == 1 and expected in errors[0], result.stderr[-2000:]
-  assert "Traceback" not in result.stderr
+  # One line on stderr, and nothing else: no traceback, no log lines.
+  lines = [line for line in result.stderr.splitlines() if line.strip()]
+  assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr[-2000:]
+  assert expected in lines[0]
+  assert not workdir.exists()
   assert not workdir.exists()
 
 

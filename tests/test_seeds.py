@@ -114,3 +114,12 @@ def test_num_seeds_is_structural_for_resume():
   new.num_seeds = 0
   with pytest.raises(config_lib.ConfigError, match="num_seeds must be positive"):
     config_lib.validate(new)
+
+
+def test_resuming_a_config_saved_before_new_keys_is_not_a_shape_change():
+  saved = config_lib.default_config().to_dict()
+  for key in ("conditional", "num_seeds"):
+    del saved[key]
+  del saved["model"]["g_conditioning"]
+  structural, other = config_lib.config_changes(saved, config_lib.default_config().to_dict())
+  assert structural == [] and other == []

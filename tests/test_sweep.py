@@ -289,3 +289,17 @@ def test_select_members_by_regex():
     sweep.select_members(members, "pack=7")
   with pytest.raises(sweep.SweepError, match="not a regular expression"):
     sweep.select_members(members, "(")
+
+
+def test_overlapping_seed_ranges_are_refused():
+  members = sweep.resolve_members([{"loss": "hinge", "seed": s} for s in (0, 1, 2)])
+  sweep.check_seed_overlap(members, 1)
+  with pytest.raises(sweep.SweepError, match="both train seed 1"):
+    sweep.check_seed_overlap(members, 2)
+  sweep.check_seed_overlap(sweep.select_members(members, "seed=0$"), 3)
+  spaced = sweep.resolve_members([{"loss": "hinge", "seed": s} for s in (0, 3)])
+  sweep.check_seed_overlap(spaced, 3)
+  other_variants = sweep.resolve_members(
+    [{"loss": loss, "seed": 0} for loss in ("hinge", "minimax")]
+  )
+  sweep.check_seed_overlap(other_variants, 5)

@@ -65,9 +65,10 @@ def test_sweep_reports_and_does_not_retrain(tmp_path):
 
   only = _launch(config_path, tmp_path / "only", "--sweep_only=least_squares,seed=1")
   assert only.returncode == 0, only.stderr[-2000:]
-  assert sorted(os.listdir(tmp_path / "only" / "loss=least_squares,seed=1"))
+  assert os.path.exists(tmp_path / "only" / "loss=least_squares,seed=1" / "DONE")
   assert not os.path.exists(tmp_path / "only" / "loss=hinge,seed=0")
-  assert json.loads((tmp_path / "only" / "sweep.json").read_text())
+  recorded = json.loads((tmp_path / "only" / "sweep.json").read_text())
+  assert [m["name"] for m in recorded["members"]] == ["loss=least_squares,seed=1"]
 
   bad = _launch(config_path, tmp_path / "bad", "--sweep_only=pack=9")
   assert bad.returncode == 2 and "matches no sweep member" in bad.stderr
