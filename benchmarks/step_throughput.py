@@ -22,6 +22,28 @@ from gan_jax import data as data_lib
 from gan_jax import steps, train
 
 
+def setup(batch: int, size: int, channels: int, *, fast_conv_transpose: bool = True):
+  """The benchmark GAN on 4,096 random images: (gan, mesh, dataset, replicated state, arrays)."""
+  c = config_lib.default_config()
+  c.batch_size, c.model.image_size = batch, size
+  c.model.fast_conv_transpose = fast_conv_transpose
+  shape = (size, size, channels)
+  images = np.random.RandomState(0).randint(0, 256, (4096, *shape)).astype(np.uint8)
+  dataset = data_lib.Dataset(
+    "bench",
+    "random",
+    {"images": images, "labels": np.zeros(4096, np.int32)},
+    data_lib._sample_images,
+    shape,
+    4096,
+    0,
+  )
+  gan = train.build_gan(c, dataset)
+  mesh = steps.make_mesh()
+  state = steps.replicate(steps.init_state(gan, jax.random.PRNGKey(0), shape), mesh)
+  return gan, mesh, dataset, state, steps.replicate(dataset.arrays, mesh)
+
+
 def main():
   p = argparse.ArgumentParser()
   p.add_argument("--steps", type=int, default=30)
@@ -37,24 +59,9 @@ def main():
   )
   a = p.parse_args()
 
-  c = config_lib.default_config()
-  c.batch_size, c.model.image_size = a.batch, a.size
-  c.model.fast_conv_transpose = not a.slow_conv_transpose
-  shape = (a.size, a.size, a.channels)
-  images = np.random.RandomState(0).randint(0, 256, (4096, *shape)).astype(np.uint8)
-  dataset = data_lib.Dataset(
-    "bench",
-    "random",
-    {"images": images, "labels": np.zeros(4096, np.int32)},
-    data_lib._sample_images,
-    shape,
-    4096,
-    0,
+  gan, mesh, dataset, state, arrays = setup(
+    a.batch, a.size, a.channels, fast_conv_transpose=not a.slow_conv_transpose
   )
-  gan = train.build_gan(c, dataset)
-  mesh = steps.make_mesh()
-  state = steps.replicate(steps.init_state(gan, jax.random.PRNGKey(0), shape), mesh)
-  arrays = steps.replicate(dataset.arrays, mesh)
   k = a.steps_per_dispatch
   step = steps.make_train_step(gan, mesh, dataset.sample, steps_per_dispatch=k)
 

@@ -16,33 +16,15 @@ import statistics
 import time
 
 import jax
-import numpy as np
+from step_throughput import setup  # benchmarks/ is the script's directory
 
-from gan_jax import config as config_lib
-from gan_jax import data as data_lib
-from gan_jax import ops, steps, train
+from gan_jax import ops, steps
 
 
 def build(variant: str, batch: int, size: int, channels: int):
   conv, conv_t = variant.split("/")
   ops.AUTO_CONV, ops.AUTO_CONV_TRANSPOSE = conv, conv_t
-  c = config_lib.default_config()
-  c.batch_size, c.model.image_size = batch, size
-  shape = (size, size, channels)
-  images = np.random.RandomState(0).randint(0, 256, (4096, *shape)).astype(np.uint8)
-  dataset = data_lib.Dataset(
-    "bench",
-    "random",
-    {"images": images, "labels": np.zeros(4096, np.int32)},
-    data_lib._sample_images,
-    shape,
-    4096,
-    0,
-  )
-  gan = train.build_gan(c, dataset)
-  mesh = steps.make_mesh()
-  state = steps.replicate(steps.init_state(gan, jax.random.PRNGKey(0), shape), mesh)
-  arrays = steps.replicate(dataset.arrays, mesh)
+  gan, mesh, dataset, state, arrays = setup(batch, size, channels)
   step = steps.make_train_step(gan, mesh, dataset.sample)
   return step.lower(state, arrays).compile(), state, arrays
 
