@@ -284,13 +284,13 @@ def setup(config, workdir: str, *, for_training: bool, allow_config_change: bool
   with config.unlocked():
     config.data.source = dataset.source
     config.data.examples = dataset.num_examples
+  gan = build_gan(config, dataset)  # may still refuse the config: before the workdir is touched
   if for_training:
     os.makedirs(workdir, exist_ok=True)
     if set_aside:
       _set_aside_checkpoints(workdir)
     with open(os.path.join(workdir, "config.json"), "w") as f:
       f.write(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
-  gan = build_gan(config, dataset)
   mesh = steps.make_mesh()
   data_arrays = steps.replicate(dataset.arrays, mesh)
   state = steps.replicate(init_run_state(config, gan, dataset.example_shape), mesh)
