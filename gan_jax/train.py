@@ -21,6 +21,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from gan_jax import checkpoints, losses, steps, writers
 from gan_jax import config as config_lib
@@ -124,6 +126,16 @@ def _truncate_rows_after(path: str, step: int) -> None:
     with open(path + ".tmp", "w") as f:
       f.writelines(kept)
     os.replace(path + ".tmp", path)
+
+
+def _next_batches(stream, k: int, mesh) -> dict[str, jax.Array]:
+  """The next k streamed batches on the devices, split over the batch axis (stacked if k > 1)."""
+  batches = [next(stream) for _ in range(k)]
+  if k > 1:
+    batches = [{key: np.stack([b[key] for b in batches]) for key in batches[0]}]
+  lead = [None] * (2 if k > 1 else 1)  # (K,) d_steps, then the batch axis
+  sharding = NamedSharding(mesh, P(*lead, steps.AXIS))
+  return jax.device_put(batches[0], sharding)
 
 
 def _all_finite(tree) -> jax.Array:
@@ -340,6 +352,7 @@ def train_and_evaluate(
     )
 
   sampler = Sampler(gan, config, dataset, workdir)
+  stream = dataset.stream(start) if dataset.stream is not None else None
   evaluation = None
   if config.eval_every >= 0 and start < config.total_steps:
     from gan_jax import inference  # noqa: PLC0415 - cycle: inference imports train
@@ -351,7 +364,12 @@ def train_and_evaluate(
   def step_fn(k: int):
     if k not in step_fns:
       step_fns[k] = steps.make_train_step(
-        gan, mesh, dataset.sample, steps_per_dispatch=k, num_seeds=config.num_seeds
+        gan,
+        mesh,
+        dataset.sample,
+        steps_per_dispatch=k,
+        num_seeds=config.num_seeds,
+        streamed=dataset.stream is not None,
       )
     return step_fns[k]
 
@@ -399,6 +417,8 @@ def train_and_evaluate(
     try:
       while step < config.total_steps:
         k = min(config.steps_per_dispatch, config.total_steps - step)
+        if stream is not None:
+          data_arrays = _next_batches(stream, k, mesh)
         state, metrics = step_fn(k)(state, data_arrays)
         before, step = step, step + k
         if first:
