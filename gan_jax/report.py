@@ -168,6 +168,20 @@ def _seed_of(overrides: dict[str, Any], member_workdir: str) -> Any:
     return None
 
 
+_SEED_PART = re.compile(r"(^|,)seed=[^,]*")
+
+
+def _variant_of(member: dict[str, Any], shorten: dict[str, str]) -> str:
+  """The member's variant: an explicit member name without its `seed=...` part
+  (e.g. 'wgan_gp,seed=1' -> 'wgan_gp'), else the name of its overrides without seed."""
+  derived = sweep_lib.overrides_name(member["overrides"], shorten)
+  if member["name"] != derived and sweep_lib.SEED_KEY in member["overrides"]:
+    explicit = _SEED_PART.sub("", member["name"]).strip(",")
+    if explicit:
+      return explicit
+  return sweep_lib.variant_name(member["overrides"], shorten)
+
+
 def _runs_of(member: dict[str, Any], member_dir: str):
   """(seed, name, rows) per run in a member's workdir.
 
@@ -251,7 +265,7 @@ def summarize(workdir: str, members: Sequence[dict[str, Any]]) -> dict[str, Any]
         {
           "name": name,
           "overrides": m["overrides"],
-          "variant": sweep_lib.variant_name(m["overrides"], shorten),
+          "variant": _variant_of(m, shorten),
           "seed": seed,
           "workdir": member_dir,
           "finished": sweep_lib.read_done(member_dir) is not None,

@@ -165,3 +165,14 @@ def test_variants_without_seed_overrides_and_members_from_sweep_json(tmp_path):
   assert (row["n"], row["std"], row["ci_low"], row["ci_high"]) == ("1", "0.0", "5.0", "5.0")
   with pytest.raises(ValueError, match="sweep.json"):
     report.write_report(str(tmp_path / "nowhere"))
+
+
+def test_explicitly_named_members_keep_their_variant_name(tmp_path):
+  members = [
+    {"name": f"wgan_gp,seed={s}", "loss": "wasserstein", "penalty": "gradient_penalty", "seed": s}
+    for s in (0, 1)
+  ]
+  members += [{"loss": "hinge", "seed": s} for s in (0, 1)]
+  summary = report.summarize(str(tmp_path), members)
+  assert [v["name"] for v in summary["variants"]] == ["wgan_gp", "loss=hinge"]
+  assert [v["seeds"] for v in summary["variants"]] == [[0, 1], [0, 1]]
