@@ -38,16 +38,26 @@ def _rows(workdir):
   return [json.loads(line) for line in open(workdir / "metrics.jsonl") if '"d_loss"' in line]
 
 
-def test_streamed_training_resumes_exactly_and_fuses(tmp_path):
-  with tfds.testing.mock_data(num_examples=40):
-    train.train_and_evaluate(stream_config(), str(tmp_path / "straight"))
-    c = stream_config()
-    c.total_steps = 2
-    train.train_and_evaluate(c, str(tmp_path / "resumed"))
-    train.train_and_evaluate(stream_config(), str(tmp_path / "resumed"))
-    c = stream_config()
-    c.steps_per_dispatch = 2
-    train.train_and_evaluate(c, str(tmp_path / "fused"))
+def _in_memory_pipeline(name, *, split, size, data_dir, download):
+  """40 fixed random digits as the TFDS pipeline (mock_data would also redirect Orbax's paths)."""
+  import tensorflow as tf
+
+  rng = np.random.RandomState(0)
+  images = rng.randint(0, 256, (40, size, size, 1)).astype(np.uint8)
+  labels = rng.randint(0, 10, 40).astype(np.int32)
+  return tf.data.Dataset.from_tensor_slices((images, labels))
+
+
+def test_streamed_training_resumes_exactly_and_fuses(tmp_path, monkeypatch):
+  monkeypatch.setattr(data, "_tfds_pipeline", _in_memory_pipeline)
+  train.train_and_evaluate(stream_config(), str(tmp_path / "straight"))
+  c = stream_config()
+  c.total_steps = 2
+  train.train_and_evaluate(c, str(tmp_path / "resumed"))
+  train.train_and_evaluate(stream_config(), str(tmp_path / "resumed"))
+  c = stream_config()
+  c.steps_per_dispatch = 2
+  train.train_and_evaluate(c, str(tmp_path / "fused"))
   straight = _rows(tmp_path / "straight")
   assert [r["step"] for r in straight] == [1, 2, 3, 4]
   resumed = {r["step"]: r for r in _rows(tmp_path / "resumed")}
