@@ -12,6 +12,7 @@ member with pack m draws batch_size = 100 m samples.
 """
 
 from gan_jax.config import default_config, optimizer_config
+from gan_jax.sweep import pack_sweep
 
 OBJECTIVES = ("non_saturating", "minimax", "wasserstein", "hinge", "least_squares")
 BATCH = 100  # (packed) discriminator examples per step
@@ -40,13 +41,4 @@ def get_config():
 
 
 def get_sweep():
-  return [
-    {
-      "name": f"loss={loss},pack={pack}",
-      "loss": loss,
-      "model.pack": pack,
-      "batch_size": BATCH * pack,
-    }
-    for loss in OBJECTIVES
-    for pack in (1, 2, 3, 4)
-  ]
+  return pack_sweep(OBJECTIVES, (1, 2, 3, 4), BATCH)

@@ -11,6 +11,7 @@ discriminator still sees 64 (packed) examples per step: batch_size = 64 m.
 """
 
 from gan_jax.config import default_config
+from gan_jax.sweep import pack_sweep
 
 OBJECTIVES = ("non_saturating", "minimax", "wasserstein", "hinge", "least_squares")
 BATCH = 64  # (packed) discriminator examples per step
@@ -31,13 +32,4 @@ def get_config():
 
 
 def get_sweep():
-  return [
-    {
-      "name": f"loss={loss},pack={pack}",
-      "loss": loss,
-      "model.pack": pack,
-      "batch_size": BATCH * pack,
-    }
-    for loss in OBJECTIVES
-    for pack in (1, 2, 3, 4)
-  ]
+  return pack_sweep(OBJECTIVES, (1, 2, 3, 4), BATCH)

@@ -201,6 +201,23 @@ def load_sweep(config_path: str) -> list[Member]:
     raise SweepError(f"{config_path}: get_sweep(): {e}") from None
 
 
+def pack_sweep(
+  objectives: Sequence[str], packs: Sequence[int], packed_batch: int
+) -> list[dict[str, Any]]:
+  """The PacGAN sweep: objectives x pack, with D seeing `packed_batch` packed examples per
+  step (batch_size = packed_batch * pack), members named `loss=...,pack=...`."""
+  return [
+    {
+      "name": f"loss={loss},pack={pack}",
+      "loss": loss,
+      "model.pack": pack,
+      "batch_size": packed_batch * pack,
+    }
+    for loss in objectives
+    for pack in packs
+  ]
+
+
 def select_members(members: Sequence[Member], pattern: str) -> list[Member]:
   """The members whose name matches the regular expression `pattern` (re.search)."""
   try:
