@@ -42,6 +42,12 @@ _SWEEP_ONLY = flags.DEFINE_string(
   "With --sweep / --sweep_dry_run: only the members whose name matches this regular "
   "expression (e.g. 'pack=1' or 'loss=(hinge|wasserstein)'); the report covers them.",
 )
+_REUSE_HOST_MEMORY = flags.DEFINE_bool(
+  "reuse_host_memory",
+  True,
+  "On CPU, run programs on the calling thread and keep freed memory mapped, so each step "
+  "reuses its scratch buffers instead of page-faulting them in again (gan_jax.host).",
+)
 _ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
   "allow_config_change",
   False,
@@ -117,8 +123,10 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   import jax  # noqa: PLC0415
 
-  from gan_jax import errors, train  # heavy imports after flag parsing  # noqa: PLC0415
+  from gan_jax import errors, host, train  # heavy imports after flag parsing  # noqa: PLC0415
 
+  if _REUSE_HOST_MEMORY.value:
+    host.reuse_host_memory()  # before the first computation creates the CPU client
   # A persistent compilation cache: a second run of the same config skips XLA compilation.
   if not jax.config.jax_compilation_cache_dir:
     jax.config.update(

@@ -19,7 +19,7 @@ import numpy as np
 
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
-from gan_jax import steps, train
+from gan_jax import host, steps, train
 
 
 def setup(batch: int, size: int, channels: int, *, fast_conv_transpose: bool = True):
@@ -57,7 +57,14 @@ def main():
     action="store_true",
     help="use flax.linen.ConvTranspose instead of the sub-pixel formulation",
   )
+  p.add_argument(
+    "--no_reuse_host_memory",
+    action="store_true",
+    help="skip gan_jax.host.reuse_host_memory() (which launch.py applies by default)",
+  )
   a = p.parse_args()
+  if not a.no_reuse_host_memory:
+    host.reuse_host_memory()
 
   gan, mesh, dataset, state, arrays = setup(
     a.batch, a.size, a.channels, fast_conv_transpose=not a.slow_conv_transpose
@@ -91,6 +98,7 @@ def main():
         "batch": a.batch,
         "fast_conv_transpose": not a.slow_conv_transpose,
         "steps_per_dispatch": k,
+        "reuse_host_memory": not a.no_reuse_host_memory,
         "steps_per_s": n / dt,
         "images_per_s": n * a.batch / dt,
         "ms_per_step": 1000 * dt / n,

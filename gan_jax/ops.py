@@ -478,17 +478,24 @@ def conv_s2d(
     if out_len <= 0:
       raise ValueError(f"conv output would be empty (n={n}, k={k}, s={s}, pads={pads[d]}).")
     plans.append(_s2d_plan(n, k, s, lo, out_len))
-  w = _s2d_kernel(kernel, plans)
   if method == "fast":
-    if not _winograd_pays(plans, *kernel.shape[2:]):
-      # Measured on XLA:CPU: its own conv is then as fast as the im2col matmuls.
-      return lax.conv_general_dilated(
-        x, kernel, strides, pads, dimension_numbers=_DIMENSION_NUMBERS, precision=precision
+    c_in, c_out = kernel.shape[2:]
+    if _winograd_pays(plans, c_in, c_out):
+      method = "winograd"
+    elif _winograd_ok(plans) and min(c_in, c_out) >= _WINO_MIN_CHANNELS:
+      # Few tiles: Winograd still wins for the output and the input gradient, but its
+      # kernel gradient (nine thin matmuls) loses to XLA's own (measured in the DCGAN step).
+      wino = functools.partial(_conv_winograd, plans=tuple(plans), precision=precision)
+      direct = functools.partial(
+        _conv_lax, strides=strides, pads=tuple(map(tuple, pads)), precision=precision
       )
-    method = "winograd"
+      return _split_grads(x, _vary_like(kernel, x), wino, wino, direct)
+    else:
+      # Measured on XLA:CPU: its own conv is then as fast as the im2col matmuls.
+      return _conv_lax(x, kernel, strides, tuple(map(tuple, pads)), precision)
   if method == "winograd" and _winograd_ok(plans):
-    xs = _im2col(x, [dataclasses.replace(p, taps=1, out_len=p.blocks) for p in plans])
-    return _wino_corr(xs, _wino_filter(w.reshape(2, 2, -1, w.shape[-1])), precision)
+    return _conv_winograd(x, kernel, tuple(plans), precision)
+  w = _s2d_kernel(kernel, plans)
   if method in ("im2col", "winograd"):
     return _conv_im2col(x, _vary_like(w, x), tuple(plans), precision)
   if method == "matmul":
@@ -510,6 +517,53 @@ def conv_s2d(
   return y
 
 
+BARRIER = True
+
+
+def _conv_lax(
+  x: Array, kernel: Array, strides: tuple, pads: tuple, precision: lax.PrecisionLike
+) -> Array:
+  return lax.conv_general_dilated(
+    x, kernel, strides, pads, dimension_numbers=_DIMENSION_NUMBERS, precision=precision
+  )
+
+
+def _conv_winograd(x: Array, kernel: Array, plans: tuple, precision: lax.PrecisionLike) -> Array:
+  """The strided conv of `conv_s2d` as Winograd F(2x2, 2x2) in space-to-depth form."""
+  w = _s2d_kernel(kernel, plans)
+  xs = _im2col(x, [dataclasses.replace(p, taps=1, out_len=p.blocks) for p in plans])
+  if BARRIER:
+    xs = lax.optimization_barrier(xs)
+  return _wino_corr(xs, _wino_filter(w.reshape(2, 2, -1, w.shape[-1])), precision)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _split_grads(
+  x: Array, w: Array, forward: Callable, input_grad: Callable, kernel_grad: Callable
+) -> Array:
+  """`forward(x, w)`, differentiated w.r.t. x through `input_grad` and w.r.t. w through
+  `kernel_grad`: three formulations of one function, each used where it is fastest.
+
+  The backward pass is ordinary JAX code, so it can be differentiated again (gradient
+  penalties); the unused forward halves of the two `jax.vjp` calls are dead code to XLA.
+  """
+  return forward(x, w)
+
+
+def _split_grads_fwd(x, w, forward, input_grad, kernel_grad):
+  return forward(x, w), (x, w)
+
+
+def _split_grads_bwd(forward, input_grad, kernel_grad, res, g):
+  x, w = res
+  dx = jax.vjp(lambda x: input_grad(x, w), x)[1](g)[0]
+  dw = jax.vjp(lambda w: kernel_grad(x, w), w)[1](g)[0]
+  return dx, dw
+
+
+_split_grads.defvjp(_split_grads_fwd, _split_grads_bwd)
+
+
 def conv_transpose_col2im(
   x: Array,
   kernel: Array,
@@ -525,21 +579,42 @@ def conv_transpose_col2im(
     n, k, s, (pad_lo, pad_hi) = x.shape[1 + d], kernel.shape[d], strides[d], pads[d]
     out_len = s * (n - 1) + 1 + pad_lo + pad_hi - k + 1
     plans.append(_s2d_plan(out_len, k, s, k - 1 - pad_lo, n))
+  plans = tuple(plans)
   if winograd is None:
-    winograd = _winograd_pays(plans, *kernel.shape[2:])
+    c_in, c_out = kernel.shape[2:]
+    if not _winograd_pays(plans, c_in, c_out) and vjp:
+      if _winograd_ok(plans) and min(c_in, c_out) >= _WINO_MIN_CHANNELS:
+        # As in `conv_s2d`: Winograd for the output and the input gradient, the col2im
+        # matmuls for the kernel gradient (measured in the DCGAN step).
+        wino = functools.partial(_conv_t_winograd, plans=plans, precision=precision)
+        col2im = functools.partial(_conv_t_col2im_kernel, plans=plans, precision=precision)
+        return _split_grads(x, _vary_like(kernel, x), wino, wino, col2im)
+    winograd = _winograd_pays(plans, c_in, c_out)
   if winograd and _winograd_ok(plans):
-    # The transposed conv is the transpose of a stride-s conv (flipped kernel, C_in and
-    # C_out swapped) from its output space to its input space: transpose that conv's
-    # Winograd form, then depth-to-space.
-    w = _s2d_kernel(kernel[::-1, ::-1].transpose(0, 1, 3, 2), plans)  # (F * Co, Ci)
-    u = _wino_filter(w.reshape(2, 2, -1, w.shape[-1]))
-    zs = _wino_corr_t(x, u, precision)
-    return _col2im(zs, [dataclasses.replace(p, taps=1, out_len=p.blocks) for p in plans])
-  w = _s2d_kernel(kernel[::-1, ::-1].transpose(0, 1, 3, 2), plans).T  # (Ci, F * Co)
+    return _conv_t_winograd(x, kernel, plans, precision)
   if vjp:
-    return _conv_t_col2im(x, _vary_like(w, x), tuple(plans), precision)
+    return _conv_t_col2im_kernel(x, _vary_like(kernel, x), plans, precision)
+  w = _s2d_kernel(kernel[::-1, ::-1].transpose(0, 1, 3, 2), plans).T  # (Ci, F * Co)
   u = jnp.einsum("nhwc,cf->nhwf", x, w, precision=precision)
   return _col2im(u, plans)
+
+
+def _conv_t_winograd(x: Array, kernel: Array, plans: tuple, precision: lax.PrecisionLike) -> Array:
+  """The transposed conv as the transpose of a stride-s conv (flipped kernel, C_in and C_out
+  swapped) from its output space to its input space: that conv's Winograd form, transposed,
+  then depth-to-space."""
+  w = _s2d_kernel(kernel[::-1, ::-1].transpose(0, 1, 3, 2), plans)  # (F * Co, Ci)
+  u = _wino_filter(w.reshape(2, 2, -1, w.shape[-1]))
+  zs = _wino_corr_t(x, u, precision)
+  return _col2im(zs, [dataclasses.replace(p, taps=1, out_len=p.blocks) for p in plans])
+
+
+def _conv_t_col2im_kernel(
+  x: Array, kernel: Array, plans: tuple, precision: lax.PrecisionLike
+) -> Array:
+  """The transposed conv as x @ W' then `_col2im`, with the matmul-only custom VJP."""
+  w = _s2d_kernel(kernel[::-1, ::-1].transpose(0, 1, 3, 2), plans).T  # (Ci, F * Co)
+  return _conv_t_col2im(x, w, plans, precision)
 
 
 def _mm(a: Array, b: Array, precision: lax.PrecisionLike) -> Array:

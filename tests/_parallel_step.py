@@ -21,7 +21,7 @@ from gan_jax import steps, train  # noqa: E402
 
 assert jax.device_count() == num_devices
 c = config_lib.default_config()
-c.model.base_filters = 4
+c.model.base_filters = 16  # wide enough for the split-gradient Winograd layers (ops.py)
 c.batch_size = 8
 c.d_steps = 2  # two D updates per G update: the scan over D steps is mapped too
 images = (np.random.RandomState(0).rand(40, 32, 32, 1) * 255).astype(np.uint8)

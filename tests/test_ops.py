@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from flax import linen as nn
 from jax import lax
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
 from gan_jax import ops
 
@@ -334,3 +336,86 @@ def test_conv_falls_back_to_lax() -> None:
       lambda p, x, kw=kwargs: (nn.Conv(**kw).apply(p, x), ops.Conv(**kw).apply(p, x)), params, x
     )
     np.testing.assert_array_equal(np.asarray(out), np.asarray(ref))
+
+
+# --- Split gradients: Winograd output and input gradient, direct kernel gradient -----------
+
+
+def _split_layers(fn: Callable, x_shape: tuple, k_shape: tuple) -> int:
+  """How many `_split_grads` calls fn(x, kernel) makes."""
+  jaxpr = jax.make_jaxpr(fn)(jnp.zeros(x_shape), jnp.zeros(k_shape))
+  return sum(
+    e.primitive.name == "custom_vjp_call" and "_split_grads_bwd" in str(e.params["bwd"])
+    for e in jaxpr.jaxpr.eqns
+  )
+
+
+def _fast_conv(x: jax.Array, k: jax.Array) -> jax.Array:
+  return ops.conv_s2d(x, k, (2, 2), "SAME", method="fast")
+
+
+def _fast_conv_t(x: jax.Array, k: jax.Array) -> jax.Array:
+  return ops.conv_transpose_subpixel(x, k, method="fast")
+
+
+def test_split_gradients_where_winograd_has_few_tiles():
+  # The DCGAN layers with a 4x4 side (4 Winograd tiles per image) are split; the 8x8 / 16x16
+  # ones use Winograd throughout, the 1-channel ones XLA's conv / col2im.
+  assert _split_layers(_fast_conv, (2, 8, 8, 128), (4, 4, 128, 256)) == 1
+  assert _split_layers(_fast_conv, (2, 16, 16, 64), (4, 4, 64, 128)) == 0
+  assert _split_layers(_fast_conv, (2, 32, 32, 1), (4, 4, 1, 64)) == 0
+  assert _split_layers(_fast_conv_t, (2, 4, 4, 256), (4, 4, 256, 128)) == 1
+  assert _split_layers(_fast_conv_t, (2, 8, 8, 128), (4, 4, 128, 64)) == 0
+  assert _split_layers(_fast_conv_t, (2, 16, 16, 64), (4, 4, 64, 1)) == 0
+
+
+def test_split_gradients_second_order_match_lax():
+  """Gradient penalties differentiate the split layer's input gradient w.r.t. its kernel."""
+  x = _normal(11, (2, 8, 8, 16))
+  kernel = 0.1 * _normal(12, (4, 4, 16, 32))  # pre-activations O(1): tanh not saturated
+  assert _split_layers(_fast_conv, x.shape, kernel.shape) == 1
+
+  def penalty_grad(conv: Callable) -> Callable:
+    def penalty(k: jax.Array) -> jax.Array:
+      g = jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, k))))(x)
+      return jnp.sum(g**2)
+
+    return jax.grad(penalty)
+
+  def ref_conv(x: jax.Array, k: jax.Array) -> jax.Array:
+    return lax.conv_general_dilated(x, k, (2, 2), "SAME", dimension_numbers=_DN)
+
+  ref, out = _run(lambda k: (penalty_grad(ref_conv)(k), penalty_grad(_fast_conv)(k)), kernel)
+  _assert_close(out, ref)
+
+
+def test_split_gradients_inside_shard_map_and_vmap():
+  """The train step runs layers inside shard_map (the kernel gradient is psum-ed over the
+  batch axis) and, with num_seeds, under vmap."""
+  mesh = Mesh(jax.devices()[:1], ("batch",))
+  x = _normal(13, (2, 4, 4, 32))
+  kernel = _normal(14, (4, 4, 32, 16))
+  assert _split_layers(_fast_conv_t, x.shape, kernel.shape) == 1
+
+  def grads(conv: Callable) -> Callable:
+    def loss(x: jax.Array, k: jax.Array) -> jax.Array:
+      return jnp.sum(jnp.sin(conv(x, k)))
+
+    sharded = jax.shard_map(
+      lambda x, k: jax.lax.psum(loss(x, k), "batch"),
+      mesh=mesh,
+      in_specs=(P("batch"), P()),
+      out_specs=P(),
+    )
+    return jax.grad(sharded, argnums=(0, 1))
+
+  def ref_conv_t(x: jax.Array, k: jax.Array) -> jax.Array:
+    return lax.conv_transpose(x, k, (2, 2), "SAME", dimension_numbers=_DN)
+
+  ref, out = _run(lambda x, k: (grads(ref_conv_t)(x, k), grads(_fast_conv_t)(x, k)), x, kernel)
+  jax.tree.map(_assert_close, out, ref)
+  xs, ks = jnp.stack([x, 2 * x]), jnp.stack([kernel, -kernel])
+  ref, out = _run(
+    lambda x, k: (jax.vmap(grads(ref_conv_t))(x, k), jax.vmap(grads(_fast_conv_t))(x, k)), xs, ks
+  )
+  jax.tree.map(_assert_close, out, ref)
