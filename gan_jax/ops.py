@@ -17,6 +17,8 @@ correlations / plain matmuls only:
   VJP of plain matmuls), or Winograd F(2x2, 2x2) (9 matmuls instead of 16). On CPU
   `method="auto"` means `AUTO_CONV_TRANSPOSE` ("fast": Winograd where it pays, col2im
   elsewhere), measured with benchmarks/step_variants.py on the DCGAN step.
+* Split gradients: where Winograd has few tiles (a 4x4 side), it computes the output and
+  the input gradient and a direct form the kernel gradient (`_split_grads`).
 * `Conv` is the same idea for the discriminator's strided convolutions (space-to-depth,
   then a 2x2 stride-1 correlation), a drop-in subclass of `flax.linen.Conv`.
 
@@ -263,7 +265,9 @@ def conv_transpose_subpixel(
         custom VJP of plain matmuls + im2col (`conv_transpose_col2im`).
       "winograd": the transpose of the Winograd F(2x2, 2x2) form of the adjoint stride-s
         conv (9 matmuls instead of 16); "col2im" where it does not apply.
-      "fast": "winograd" where `_winograd_pays`, else "col2im".
+      "fast": "winograd" where `_winograd_pays`; where only `_winograd_split_pays`,
+        Winograd for the output and input gradient and col2im for the kernel gradient;
+        else "col2im".
       "auto": on CPU `AUTO_CONV_TRANSPOSE` ("fast", measured on XLA:CPU with
         benchmarks/step_variants.py); on other backends "conv" (not benchmarked there).
 
@@ -482,9 +486,7 @@ def conv_s2d(
     c_in, c_out = kernel.shape[2:]
     if _winograd_pays(plans, c_in, c_out):
       method = "winograd"
-    elif _winograd_ok(plans) and min(c_in, c_out) >= _WINO_MIN_CHANNELS:
-      # Few tiles: Winograd still wins for the output and the input gradient, but its
-      # kernel gradient (nine thin matmuls) loses to XLA's own (measured in the DCGAN step).
+    elif _winograd_split_pays(plans, c_in, c_out):
       wino = functools.partial(_conv_winograd, plans=tuple(plans), precision=precision)
       direct = functools.partial(
         _conv_lax, strides=strides, pads=tuple(map(tuple, pads)), precision=precision
@@ -517,9 +519,6 @@ def conv_s2d(
   return y
 
 
-BARRIER = True
-
-
 def _conv_lax(
   x: Array, kernel: Array, strides: tuple, pads: tuple, precision: lax.PrecisionLike
 ) -> Array:
@@ -532,8 +531,6 @@ def _conv_winograd(x: Array, kernel: Array, plans: tuple, precision: lax.Precisi
   """The strided conv of `conv_s2d` as Winograd F(2x2, 2x2) in space-to-depth form."""
   w = _s2d_kernel(kernel, plans)
   xs = _im2col(x, [dataclasses.replace(p, taps=1, out_len=p.blocks) for p in plans])
-  if BARRIER:
-    xs = lax.optimization_barrier(xs)
   return _wino_corr(xs, _wino_filter(w.reshape(2, 2, -1, w.shape[-1])), precision)
 
 
@@ -582,14 +579,11 @@ def conv_transpose_col2im(
   plans = tuple(plans)
   if winograd is None:
     c_in, c_out = kernel.shape[2:]
-    if not _winograd_pays(plans, c_in, c_out) and vjp:
-      if _winograd_ok(plans) and min(c_in, c_out) >= _WINO_MIN_CHANNELS:
-        # As in `conv_s2d`: Winograd for the output and the input gradient, the col2im
-        # matmuls for the kernel gradient (measured in the DCGAN step).
-        wino = functools.partial(_conv_t_winograd, plans=plans, precision=precision)
-        col2im = functools.partial(_conv_t_col2im_kernel, plans=plans, precision=precision)
-        return _split_grads(x, _vary_like(kernel, x), wino, wino, col2im)
     winograd = _winograd_pays(plans, c_in, c_out)
+    if not winograd and vjp and _winograd_split_pays(plans, c_in, c_out):
+      wino = functools.partial(_conv_t_winograd, plans=plans, precision=precision)
+      col2im = functools.partial(_conv_t_col2im_kernel, plans=plans, precision=precision)
+      return _split_grads(x, _vary_like(kernel, x), wino, wino, col2im)
   if winograd and _winograd_ok(plans):
     return _conv_t_winograd(x, kernel, plans, precision)
   if vjp:
@@ -682,9 +676,10 @@ def _conv_t_col2im_bwd(plans, precision, res, dy):
 _conv_t_col2im.defvjp(_conv_t_col2im_fwd, _conv_t_col2im_bwd)
 
 
-# What Conv's "auto" means on CPU for strided convs: "fast" (Winograd where `_winograd_pays`,
-# else XLA's own conv), "winograd", "im2col" (custom VJP), "matmul" (im2col with autodiff),
-# "dots" or "lax". Read at trace time (benchmarks/step_variants.py switches it).
+# What Conv's "auto" means on CPU for strided convs: "fast" (Winograd where `_winograd_pays`;
+# Winograd with XLA's own kernel gradient where `_winograd_split_pays`; else XLA's own
+# conv), "winograd", "im2col" (custom VJP), "matmul" (im2col with autodiff), "dots" or
+# "lax". Read at trace time (benchmarks/step_variants.py switches it).
 AUTO_CONV = "fast"
 
 CONV_METHODS = ("auto", "fast", "winograd", "im2col", "matmul", "dots", "lax")
@@ -782,6 +777,13 @@ _WINO_MIN_CHANNELS = 16
 def _winograd_pays(plans: Sequence[_S2DPlan], c_in: int, c_out: int) -> bool:
   tiles = (plans[0].out_len // 2) * (plans[1].out_len // 2)
   return _winograd_ok(plans) and tiles >= _WINO_MIN_TILES and min(c_in, c_out) >= _WINO_MIN_CHANNELS
+
+
+def _winograd_split_pays(plans: Sequence[_S2DPlan], c_in: int, c_out: int) -> bool:
+  """With fewer tiles Winograd still wins for the output and the input gradient, but its
+  kernel gradient (nine thin matmuls) loses to the direct one: such layers (a 4x4 side in
+  the DCGAN) split their gradients (`_split_grads`; measured in the DCGAN step)."""
+  return _winograd_ok(plans) and min(c_in, c_out) >= _WINO_MIN_CHANNELS
 
 
 def _wino_filter(w: Array) -> Array:
