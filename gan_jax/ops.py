@@ -588,16 +588,22 @@ def conv_transpose_col2im(
     return _conv_t_winograd(x, kernel, plans, precision)
   if vjp:
     return _conv_t_col2im_kernel(x, _vary_like(kernel, x), plans, precision)
-  w = _s2d_kernel(kernel[::-1, ::-1].transpose(0, 1, 3, 2), plans).T  # (Ci, F * Co)
+  w = _adjoint_s2d_kernel(kernel, plans).T  # (Ci, F * Co)
   u = jnp.einsum("nhwc,cf->nhwf", x, w, precision=precision)
   return _col2im(u, plans)
+
+
+def _adjoint_s2d_kernel(kernel: Array, plans: tuple) -> Array:
+  """The kernel of the stride-s conv whose transpose is the transposed conv (flipped, C_in and
+  C_out swapped), in space-to-depth form: (F * Co, Ci)."""
+  return _s2d_kernel(kernel[::-1, ::-1].transpose(0, 1, 3, 2), plans)
 
 
 def _conv_t_winograd(x: Array, kernel: Array, plans: tuple, precision: lax.PrecisionLike) -> Array:
   """The transposed conv as the transpose of a stride-s conv (flipped kernel, C_in and C_out
   swapped) from its output space to its input space: that conv's Winograd form, transposed,
   then depth-to-space."""
-  w = _s2d_kernel(kernel[::-1, ::-1].transpose(0, 1, 3, 2), plans)  # (F * Co, Ci)
+  w = _adjoint_s2d_kernel(kernel, plans)  # (F * Co, Ci)
   u = _wino_filter(w.reshape(2, 2, -1, w.shape[-1]))
   zs = _wino_corr_t(x, u, precision)
   return _col2im(zs, [dataclasses.replace(p, taps=1, out_len=p.blocks) for p in plans])
@@ -607,7 +613,7 @@ def _conv_t_col2im_kernel(
   x: Array, kernel: Array, plans: tuple, precision: lax.PrecisionLike
 ) -> Array:
   """The transposed conv as x @ W' then `_col2im`, with the matmul-only custom VJP."""
-  w = _s2d_kernel(kernel[::-1, ::-1].transpose(0, 1, 3, 2), plans).T  # (Ci, F * Co)
+  w = _adjoint_s2d_kernel(kernel, plans).T  # (Ci, F * Co)
   return _conv_t_col2im(x, w, plans, precision)
 
 
