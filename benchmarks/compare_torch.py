@@ -5,6 +5,11 @@ r"""Alternates the PyTorch eager peer and gan_jax's benchmark back to back; prin
 Each round runs the peer (shared/bench/torch_dcgan_reference.py) and then
 benchmarks/step_throughput.py with the same batch/size/channels/steps, each in a
 fresh process. Shared machines are noisy: only the ratio of medians is quoted.
+
+On a GPU, `--peer_device=cuda` runs the peer's model and step on CUDA
+(benchmarks/torch_peer_device.py) and gan_jax on JAX's default backend:
+
+  python benchmarks/compare_torch.py --torch_python=python3 --peer_device=cuda --steps 300
 """
 
 import argparse
@@ -16,11 +21,15 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEER = os.path.join(ROOT, "..", "shared", "bench", "torch_dcgan_reference.py")
+DEVICE_PEER = os.path.join(ROOT, "benchmarks", "torch_peer_device.py")
 
 
 def run(cmd):
-  out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
-  return json.loads(out.strip().splitlines()[-1])
+  proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+  if proc.returncode:
+    sys.stderr.write(proc.stderr[-4000:])
+    raise SystemExit(f"{' '.join(cmd)} exited with {proc.returncode} (its stderr is above).")
+  return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main():
@@ -32,6 +41,11 @@ def main():
   p.add_argument("--size", type=int, default=32)
   p.add_argument("--channels", type=int, default=1)
   p.add_argument("--peer", default=PEER)
+  p.add_argument(
+    "--peer_device",
+    default="cpu",
+    help="cpu: the peer script itself; else its model and step on this torch device",
+  )
   p.add_argument("--extra", default="", help="extra flags for step_throughput.py")
   a = p.parse_args()
   common = [
@@ -44,9 +58,13 @@ def main():
     "--channels",
     str(a.channels),
   ]
+  if a.peer_device == "cpu":
+    peer = [a.torch_python, a.peer]
+  else:
+    peer = [a.torch_python, DEVICE_PEER, "--peer", a.peer, "--device", a.peer_device]
   torch_ips, jax_ips = [], []
   for r in range(a.rounds):
-    t = run([a.torch_python, a.peer, *common])
+    t = run([*peer, *common])
     j = run([sys.executable, "benchmarks/step_throughput.py", *common, *a.extra.split()])
     torch_ips.append(t["images_per_s"])
     jax_ips.append(j["images_per_s"])
@@ -56,6 +74,8 @@ def main():
           "round": r,
           "torch_images_per_s": t["images_per_s"],
           "gan_jax_images_per_s": j["images_per_s"],
+          "gan_jax": j,
+          "torch": t,
         }
       ),
       flush=True,

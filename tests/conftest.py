@@ -11,5 +11,10 @@ os.environ.setdefault(
   "JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "gan_jax_test_xla_cache")
 )
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+# Equality tests compare formulations of one function (e.g. ops.ConvTranspose vs Flax's) to
+# 1e-5. On GPUs the default f32 matmul/conv precision rounds operands to TF32, and each
+# formulation rounds differently (differences near 5e-5, seen on an H200), so tests run at
+# full f32 precision everywhere. A no-op on CPU, where f32 is already full precision.
+os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
 # The in-project MNIST classifier trains once per test session, into a shared cache.
 os.environ.setdefault("GAN_JAX_CACHE", os.path.join(tempfile.gettempdir(), "gan_jax_test_cache"))

@@ -45,10 +45,12 @@ def _run(fn: Callable, *args: Any) -> Any:
 
   Compile time dominates these tests (~1 s per program on a small CPU) and the backend
   optimization level only changes how fast the generated code runs, not which HLO ops it
-  computes, so reference and candidate are still compared op-for-op at float32.
+  computes, so reference and candidate are still compared op-for-op at float32. CPU only:
+  XLA:GPU at level 0 aborted compiling a second-order split gradient (H200, jax 0.11.2).
   """
   lowered = jax.jit(fn).lower(*args)
-  return lowered.compile({"xla_backend_optimization_level": 0})(*args)
+  options = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else {}
+  return lowered.compile(options)(*args)
 
 
 def _normal(seed: int, shape: tuple[int, ...]) -> jax.Array:
@@ -369,6 +371,11 @@ def test_split_gradients_where_winograd_has_few_tiles():
   assert _split_layers(_fast_conv_t, (2, 16, 16, 64), (4, 4, 64, 1)) == 0
 
 
+@pytest.mark.skipif(
+  jax.default_backend() != "cpu",
+  reason="XLA:GPU aborts compiling this program (H200, jax 0.11.2); 'auto' uses the split "
+  "gradients on CPU only",
+)
 def test_split_gradients_second_order_match_lax():
   """Gradient penalties differentiate the split layer's input gradient w.r.t. its kernel."""
   x = _normal(11, (2, 8, 8, 16))
