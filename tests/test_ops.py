@@ -45,8 +45,8 @@ def _run(fn: Callable, *args: Any) -> Any:
 
   Compile time dominates these tests (~1 s per program on a small CPU) and the backend
   optimization level only changes how fast the generated code runs, not which HLO ops it
-  computes, so reference and candidate are still compared op-for-op at float32. CPU only:
-  XLA:GPU at level 0 aborted compiling a second-order split gradient (H200, jax 0.11.2).
+  computes, so reference and candidate are still compared op-for-op at float32. On CPU
+  only: it is there to save XLA:CPU's LLVM time; other backends compile as usual.
   """
   lowered = jax.jit(fn).lower(*args)
   options = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else {}
