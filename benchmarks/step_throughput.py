@@ -6,6 +6,9 @@ real images drawn at random from a 4,096-image in-memory set.
 
   python benchmarks/step_throughput.py --steps 30 --batch 64
 
+As in the train loop, the metrics' gradient/update/parameter norms are computed on
+the logged steps only (every --log_every-th, the config default).
+
 Prints one JSON line with the peer's fields (steps_per_s, images_per_s) plus
 compile_s, ms_per_step and two FLOP counts (XLA cost analysis):
   flops_per_step: the compiled program's own count. On GPU it leaves out the
@@ -81,6 +84,12 @@ def main():
     help="use flax.linen.ConvTranspose instead of the sub-pixel formulation",
   )
   p.add_argument(
+    "--log_every",
+    type=int,
+    default=config_lib.default_config().log_every,
+    help="as the train loop: the metrics' norms are computed on every log_every-th step only",
+  )
+  p.add_argument(
     "--no_reuse_host_memory",
     action="store_true",
     help="skip gan_jax.host.reuse_host_memory() (which launch.py applies by default)",
@@ -95,19 +104,26 @@ def main():
   k = a.steps_per_dispatch
   step = steps.make_train_step(gan, mesh, dataset.sample, steps_per_dispatch=k)
 
+  # The train loop's `with_norms`: true on the dispatches whose metrics it logs.
+  norm_flags = [steps.replicate(np.asarray(b), mesh) for b in (False, True)]
+
+  def logged(i: int) -> bool:  # dispatch i covers steps [i k, (i + 1) k)
+    return a.log_every > 0 and ((i + 1) * k) // a.log_every > (i * k) // a.log_every
+
   t = time.perf_counter()
-  compiled = step.lower(state, arrays).compile()
+  compiled = step.lower(state, arrays, norm_flags[1]).compile()
   compile_s = time.perf_counter() - t
   flops = _flops(compiled.cost_analysis()) / k
   reference_flops = model_flops(a.batch, a.size, a.channels)
 
   dispatches = max(a.steps // k, 1)
-  for _ in range(max(a.warmup // k, 1)):
-    state, metrics = compiled(state, arrays)
+  warmup = max(a.warmup // k, 1)
+  for i in range(warmup):
+    state, metrics = compiled(state, arrays, norm_flags[logged(i)])
   jax.block_until_ready(metrics)
   t = time.perf_counter()
-  for _ in range(dispatches):
-    state, metrics = compiled(state, arrays)
+  for i in range(warmup, warmup + dispatches):
+    state, metrics = compiled(state, arrays, norm_flags[logged(i)])
   jax.block_until_ready(metrics)
   dt = time.perf_counter() - t
   n = dispatches * k
@@ -121,6 +137,7 @@ def main():
         "fast_conv_transpose": not a.slow_conv_transpose,
         "steps_per_dispatch": k,
         "reuse_host_memory": not a.no_reuse_host_memory,
+        "log_every": a.log_every,
         "steps_per_s": n / dt,
         "images_per_s": n * a.batch / dt,
         "ms_per_step": 1000 * dt / n,

@@ -373,6 +373,10 @@ def train_and_evaluate(
       )
     return step_fns[k]
 
+  # Device-resident flags for the step's `with_norms`: the norms are computed on the steps
+  # that are logged (a Python bool would be a host-to-device transfer every step).
+  norm_flags = {b: steps.replicate(np.asarray(b), mesh) for b in (False, True)}
+
   def crossed(every: int, before: int, after: int) -> bool:
     return every > 0 and after // every > before // every
 
@@ -419,7 +423,8 @@ def train_and_evaluate(
         k = min(config.steps_per_dispatch, config.total_steps - step)
         if stream is not None:
           data_arrays = _next_batches(stream, k, mesh)
-        state, metrics = step_fn(k)(state, data_arrays)
+        will_log = crossed(config.log_every, step, step + k) or step + k >= config.total_steps
+        state, metrics = step_fn(k)(state, data_arrays, norm_flags[will_log])
         before, step = step, step + k
         if first:
           jax.block_until_ready(metrics)
@@ -431,7 +436,7 @@ def train_and_evaluate(
           )
           t_log, step_log, first = time.time(), step, False
         is_last = step >= config.total_steps
-        if crossed(config.log_every, before, step) or is_last:
+        if will_log:  # the steps whose metrics carry their norms
           host_metrics = jax.device_get(metrics)
           check_finite(step, host_metrics)
           now = time.time()

@@ -82,11 +82,36 @@ def test_fused_steps_equal_single_steps():
 def test_resident_data_makes_no_host_transfer_per_step():
   gan, mesh, dataset, state, arrays = _mlp_setup()
   step = steps.make_train_step(gan, mesh, dataset.sample)
-  state, _ = step(state, arrays)  # compile outside the guard
+  # As the train loop calls it: device-resident flags for the metrics' norms.
+  flags = [steps.replicate(np.asarray(b), mesh) for b in (False, True)]
+  state, _ = step(state, arrays, flags[0])  # compile outside the guard
   with jax.transfer_guard("disallow"):
-    for _ in range(3):
-      state, metrics = step(state, arrays)
+    for i in range(3):
+      state, metrics = step(state, arrays, flags[i % 2])
   assert int(state.step) == 4 and np.isfinite(float(metrics["d_loss"]))
+
+
+NORMS = ("d_grad_norm", "d_update_norm", "g_grad_norm", "g_update_norm")
+NORMS += ("g_param_norm", "d_param_norm")
+
+
+@pytest.mark.parametrize("steps_per_dispatch", [1, 2])
+def test_norms_skipped_on_unlogged_steps_change_nothing_else(steps_per_dispatch):
+  """with_norms=False: the six norms are NaN; the state and every other metric are the
+  same as with the norms (the default), which are finite and positive."""
+  gan, mesh, dataset, state, arrays = _mlp_setup(d_steps=2)
+  step = steps.make_train_step(gan, mesh, dataset.sample, steps_per_dispatch=steps_per_dispatch)
+  copy = lambda s: jax.tree.map(jnp.copy, s)  # the steps donate their input
+  a, m_with = step(copy(state), arrays)
+  b, m_without = step(copy(state), arrays, steps.replicate(np.asarray(False), mesh))
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+    np.testing.assert_array_equal(x, y)
+  assert set(m_with) == set(m_without) >= set(NORMS)
+  for k in m_with:
+    if k in NORMS:
+      assert float(m_with[k]) > 0 and np.isnan(float(m_without[k])), k
+    else:
+      np.testing.assert_array_equal(m_with[k], m_without[k], err_msg=k)
 
 
 @pytest.mark.parametrize("clip", [0.01])

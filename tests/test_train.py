@@ -47,6 +47,11 @@ def test_train_writes_workdir_and_resumes(tmp_path):
   assert logged == [2, 4]
   for key in ("d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm", "steps_per_s"):
     assert key in rows(workdir)[-1]
+  # The step computes the norms on the logged steps only (with_norms): every row has them.
+  norms = ("d_grad_norm", "d_update_norm", "d_param_norm", "g_grad_norm", "g_update_norm")
+  for r in rows(workdir):
+    if "d_loss" in r:
+      assert all(np.isfinite(r[k]) and r[k] > 0 for k in (*norms, "g_param_norm")), r
   assert set(os.listdir(os.path.join(workdir, "checkpoints"))) >= {"2", "4"}
 
   c = tiny_config()
