@@ -548,7 +548,7 @@ def _conv_winograd(x: Array, kernel: Array, plans: tuple, precision: lax.Precisi
   w = w.reshape(2, 2, s0, s1 * c, w.shape[-1])
   m = [None] * 9
   for r0 in range(s0):
-    u = _wino_filter(w[:, :, r0]).reshape(9, s1 * c, -1)
+    u = _wino_filter(w[:, :, r0])
     # Block row 2 t + i, phase r0, is pixel row s0 (2 t + i) + r0.
     rows = [
       lax.slice_in_dim(z, s0 * i + r0, s0 * i + r0 + 2 * s0 * (t0 - 1) + 1, 2 * s0, axis=1)
@@ -651,7 +651,7 @@ def _conv_t_winograd(x: Array, kernel: Array, plans: tuple, precision: lax.Preci
   m = [mi.reshape(-1, o) for mi in m]
   phases = []
   for r0 in range(s0):
-    u = _wino_filter(w[:, :, r0]).reshape(9, s1 * c, o)
+    u = _wino_filter(w[:, :, r0])
     v = [
       jnp.dot(mi, ui.T, precision=precision).reshape(n, t0, t1, s1 * c)
       for mi, ui in zip(m, u, strict=True)
@@ -846,10 +846,11 @@ def _winograd_split_pays(plans: Sequence[_S2DPlan], c_in: int, c_out: int) -> bo
   return _winograd_ok(plans) and min(c_in, c_out) >= _WINO_MIN_CHANNELS
 
 
-def _wino_filter(w: Array) -> Array:
-  """(2, 2, C, O) -> (3, 3, C, O): G w G^T with G = [[1, 0], [1, 1], [0, 1]]."""
-  w = jnp.stack([w[0], w[0] + w[1], w[1]])
-  return jnp.stack([w[:, 0], w[:, 0] + w[:, 1], w[:, 1]], axis=1)
+def _wino_filter(w: Array) -> list[Array]:
+  """(2, 2, C, O) -> the nine (C, O) products' kernels G w G^T, G = [[1, 0], [1, 1], [0, 1]],
+  row-major. Nine separate arrays: stacked, each matmul would read a copy of its slice."""
+  rows = [w[0], w[0] + w[1], w[1]]
+  return [u for r in rows for u in (r[0], r[0] + r[1], r[1])]
 
 
 def _wino_output(m: list[Array], n: int, t0: int, t1: int) -> Array:
