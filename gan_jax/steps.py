@@ -372,7 +372,7 @@ def make_train_step(
   steps_per_dispatch: int = 1,
   num_seeds: int = 1,
   streamed: bool = False,
-) -> Callable[[GANState, PyTree], tuple[GANState, dict]]:
+) -> Callable[..., tuple[GANState, dict]]:
   """jit(shard_map(...)) train step `(state, data_arrays[, with_norms]) -> (state, metrics)`.
 
   `with_norms` (a bool array; default true) says whether the metrics' gradient, update
