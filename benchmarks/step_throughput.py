@@ -108,7 +108,7 @@ def main():
   norm_flags = [steps.replicate(np.asarray(b), mesh) for b in (False, True)]
 
   def logged(i: int) -> bool:  # dispatch i covers steps [i k, (i + 1) k)
-    return a.log_every > 0 and ((i + 1) * k) // a.log_every > (i * k) // a.log_every
+    return train.crossed(a.log_every, i * k, (i + 1) * k)
 
   t = time.perf_counter()
   compiled = step.lower(state, arrays, norm_flags[1]).compile()

@@ -314,6 +314,11 @@ def setup(config, workdir: str, *, for_training: bool, allow_config_change: bool
   return dataset, gan, mesh, data_arrays, state, manager, step
 
 
+def crossed(every: int, before: int, after: int) -> bool:
+  """Whether a multiple of `every` (> 0) lies in (before, after]: the loop's cadence test."""
+  return every > 0 and after // every > before // every
+
+
 def train_and_evaluate(
   config: ml_collections.ConfigDict,
   workdir: str,
@@ -376,9 +381,6 @@ def train_and_evaluate(
   # Device-resident flags for the step's `with_norms`: the norms are computed on the steps
   # that are logged (a Python bool would be a host-to-device transfer every step).
   norm_flags = {b: steps.replicate(np.asarray(b), mesh) for b in (False, True)}
-
-  def crossed(every: int, before: int, after: int) -> bool:
-    return every > 0 and after // every > before // every
 
   def check_finite(step: int, metrics: dict[str, np.ndarray]) -> None:
     for seed, values in per_seed(config, metrics):
