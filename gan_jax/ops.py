@@ -811,6 +811,37 @@ class Conv(nn.Conv):
   conv_general_dilated: Callable[..., Array] | None = conv_general_dilated
 
 
+# XLA:CPU hands dots, convolutions and reductions to YNNPACK by default. For the
+# convolutions left in these models (the 1-channel first D layer, and the direct kernel
+# gradient of the layers with a 4x4 side, `_split_grads`) XLA's own Eigen convolutions
+# are faster in the training step: about 2% in one process and 3-5% across processes
+# (benchmarks/step_throughput.py, alternated). So the train step keeps YNNPACK for dots
+# and reductions only. None turns this off (read when the step is built).
+CPU_LIBRARY_FUSIONS: tuple[str, ...] | None = (
+  "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT",
+  "LIBRARY_FUSION_TYPE_REDUCE",
+)
+
+
+@functools.cache
+def _accepted_compiler_options(options: tuple[tuple[str, str], ...]) -> bool:
+  """Whether this jaxlib's CPU compiler takes `options` (XLA renames such options)."""
+  try:
+    jax.jit(lambda x: x + 1).lower(jnp.zeros(())).compile(compiler_options=dict(options))
+  except Exception:  # an unknown option or enum value: an XlaRuntimeError, or older a ValueError
+    return False
+  return True
+
+
+def compiler_options() -> dict[str, str] | None:
+  """XLA compile options for the train step: on CPU, `CPU_LIBRARY_FUSIONS` where this
+  jaxlib accepts them; None elsewhere (and where it does not)."""
+  if CPU_LIBRARY_FUSIONS is None or jax.default_backend() != "cpu":
+    return None
+  options = (("xla_cpu_experimental_ynn_fusion_type", ",".join(CPU_LIBRARY_FUSIONS)),)
+  return dict(options) if _accepted_compiler_options(options) else None
+
+
 # --- Winograd F(2x2, 2x2) ------------------------------------------------------------------
 #
 # In space-to-depth form both the discriminator's stride-2 4x4 conv and (transposed) the

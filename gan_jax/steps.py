@@ -34,7 +34,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import losses, penalties, schedules
+from gan_jax import losses, ops, penalties, schedules
 
 Array = jax.Array
 PyTree = Any
@@ -428,7 +428,7 @@ def make_train_step(
     )
     return state, jax.tree.map(lambda m: m[-1], metrics)
 
-  return jax.jit(train_step, donate_argnums=0)
+  return jax.jit(train_step, donate_argnums=0, compiler_options=ops.compiler_options())
 
 
 def make_generate(gan: GAN) -> Callable[[PyTree, PyTree, Array, Array], Array]:

@@ -426,3 +426,9 @@ def test_split_gradients_inside_shard_map_and_vmap():
     lambda x, k: (jax.vmap(grads(ref_conv_t))(x, k), jax.vmap(grads(_fast_conv_t))(x, k)), xs, ks
   )
   jax.tree.map(_assert_close, out, ref)
+
+
+def test_compiler_options_this_jaxlib_rejects_are_dropped(monkeypatch) -> None:
+  """An XLA option a jaxlib does not know (they are renamed) must not break compilation."""
+  monkeypatch.setattr(ops, "CPU_LIBRARY_FUSIONS", ("LIBRARY_FUSION_TYPE_NO_SUCH_THING",))
+  assert ops.compiler_options() is None

