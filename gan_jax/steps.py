@@ -116,9 +116,14 @@ def init_state(gan: GAN, rng: Array, example_shape: tuple[int, ...]) -> GANState
   """Initial parameters, BatchNorm statistics and optimizer states.
 
   Compiled as one program: run op by op, the initializers cost hundreds of tiny
-  compilations (seconds of start-up on a CPU).
+  compilations (seconds of start-up on a CPU). It runs once, so it compiles with
+  `ops.run_once_compiler_options()`.
   """
-  return jax.jit(lambda key: _init_state(gan, key, example_shape))(rng)
+  init = jax.jit(
+    lambda key: _init_state(gan, key, example_shape),
+    compiler_options=ops.run_once_compiler_options(),
+  )
+  return init(rng)
 
 
 def _init_state(gan: GAN, rng: Array, example_shape: tuple[int, ...]) -> GANState:

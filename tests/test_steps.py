@@ -1,5 +1,6 @@
 """The update functions: data-parallel equivalence, no retracing, fusion, residency."""
 
+import importlib
 import os
 import re
 import subprocess
@@ -158,3 +159,18 @@ def test_cpu_train_step_keeps_convolutions_off_ynnpack(monkeypatch):
   monkeypatch.setattr(ops, "CPU_LIBRARY_FUSIONS", None)
   assert ops.compiler_options() is None
   assert library_ops()[1] > 0
+
+
+@pytest.mark.parametrize("experiment", ["dcgan", "sngan", "cgan", "ring2d"])
+def test_initial_state_compiled_for_one_run_is_bit_identical(experiment):
+  """init_state compiles with ops.run_once_compiler_options() (fast to compile): the very
+  same parameters, statistics and optimizer states as the default compilation."""
+  config = importlib.import_module(f"experiments.{experiment}").get_config()
+  dataset = data_lib.load_dataset(config)
+  gan = train.build_gan(config, dataset)
+  key = jax.random.PRNGKey(3)
+  fast = steps.init_state(gan, key, dataset.example_shape)
+  default = jax.jit(lambda k: steps._init_state(gan, k, dataset.example_shape))(key)
+  assert jax.tree.structure(fast) == jax.tree.structure(default)
+  for a, b in zip(jax.tree.leaves(fast), jax.tree.leaves(default), strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
