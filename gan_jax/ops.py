@@ -42,6 +42,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from absl import logging
 from flax import linen as nn
 from flax.linen.dtypes import promote_dtype
 from jax import lax
@@ -828,7 +829,8 @@ def _accepted_compiler_options(options: tuple[tuple[str, Any], ...]) -> bool:
   """Whether this jaxlib's CPU compiler takes `options` (XLA renames such options)."""
   try:
     jax.jit(lambda x: x + 1).lower(jnp.zeros(())).compile(compiler_options=dict(options))
-  except Exception:  # an unknown option or enum value: an XlaRuntimeError, or older a ValueError
+  except (RuntimeError, ValueError) as e:  # an unknown option or enum value (JaxRuntimeError)
+    logging.warning("XLA compile options %s not taken, compiling without them: %s", options, e)
     return False
   return True
 

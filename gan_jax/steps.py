@@ -117,8 +117,12 @@ def init_state(gan: GAN, rng: Array, example_shape: tuple[int, ...]) -> GANState
 
   Compiled as one program: run op by op, the initializers cost hundreds of tiny
   compilations (seconds of start-up on a CPU). It runs once, so it compiles with
-  `ops.run_once_compiler_options()`.
+  `ops.run_once_compiler_options()`. Inside another transformation (jit, vmap,
+  eval_shape) it is traced into the enclosing program, which JAX requires of compile
+  options.
   """
+  if isinstance(rng, jax.core.Tracer):
+    return _init_state(gan, rng, example_shape)
   init = jax.jit(
     lambda key: _init_state(gan, key, example_shape),
     compiler_options=ops.run_once_compiler_options(),
@@ -153,7 +157,11 @@ def init_seed_states(gan: GAN, seeds: list[int], example_shape: tuple[int, ...])
   single run with seed seeds[i] starts from.
   """
   keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-  return jax.vmap(lambda k: init_state(gan, k, example_shape))(keys)
+  init = jax.jit(
+    jax.vmap(lambda k: _init_state(gan, k, example_shape)),
+    compiler_options=ops.run_once_compiler_options(),
+  )
+  return init(keys)
 
 
 def seed_slice(state: PyTree, i: int) -> PyTree:
@@ -391,7 +399,9 @@ def make_train_step(
   independent runs stacked on a leading axis (`init_seed_states`) and the step
   is vmapped over it: one program trains all seeds, each drawing its own
   batches, latents and noise from its own rng, and the metrics gain a leading
-  seed axis. The state argument is donated.
+  seed axis. The state argument is donated. On CPU it is compiled with
+  `ops.compiler_options()`, which JAX allows only at the top level: call it
+  directly, not from inside another jit (its `.lower(...)` works as usual).
   """
   mapped = jax.shard_map(
     functools.partial(local_train_step, gan),

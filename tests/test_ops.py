@@ -428,7 +428,12 @@ def test_split_gradients_inside_shard_map_and_vmap():
   jax.tree.map(_assert_close, out, ref)
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU compile options")
 def test_compiler_options_this_jaxlib_rejects_are_dropped(monkeypatch) -> None:
-  """An XLA option a jaxlib does not know (they are renamed) must not break compilation."""
+  """An XLA option a jaxlib does not know (they are renamed) must not break compilation:
+  neither an unknown value nor an unknown name."""
+  assert ops.compiler_options() is not None
   monkeypatch.setattr(ops, "CPU_LIBRARY_FUSIONS", ("LIBRARY_FUSION_TYPE_NO_SUCH_THING",))
   assert ops.compiler_options() is None
+  assert not ops._accepted_compiler_options((("xla_cpu_no_such_option", 1),))
+  assert ops._accepted_compiler_options((("xla_backend_optimization_level", 1),))
