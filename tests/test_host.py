@@ -2,6 +2,7 @@
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -9,7 +10,7 @@ import textwrap
 import pytest
 
 # Runs a program whose scratch block exceeds the 64 MB a glibc thread arena can hold, and
-# reports the minor page faults per run of 8 runs after a warm-up run.
+# reports the minor page faults of each of 16 runs after a warm-up run.
 _SCRIPT = textwrap.dedent(
   """
   import json, resource, sys
@@ -29,15 +30,16 @@ _SCRIPT = textwrap.dedent(
   compiled = program.lower(x).compile()
   temp_bytes = compiled.memory_analysis().temp_size_in_bytes
   compiled(x).block_until_ready()
-  before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-  for _ in range(8):
+  faults = []
+  for _ in range(16):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     compiled(x).block_until_ready()
-  faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 8
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
   print(json.dumps({
     "applied": applied,
     "async_dispatch": jax.config.values["jax_cpu_enable_async_dispatch"],
     "temp_pages": temp_bytes / 4096,
-    "faults_per_run": faults,
+    "faults": faults,
   }))
   """
 )
@@ -58,7 +60,9 @@ def test_scratch_memory_is_reused_across_runs():
   assert default["async_dispatch"] is True
   # The block is larger than a thread arena, so by default it is mapped afresh each run...
   assert default["temp_pages"] > 64 * 2**20 / 4096
-  assert default["faults_per_run"] > 0.9 * default["temp_pages"]
-  # ...and with the settings the same pages serve the runs. (Not always all of them: the
-  # heap can be left fragmented, so a run occasionally maps a quarter of the block anew.)
-  assert reused["faults_per_run"] < 0.3 * reused["temp_pages"]
+  assert statistics.median(default["faults"]) > 0.9 * default["temp_pages"]
+  # ...and with the settings the same pages serve the runs. Not every run: a small
+  # allocation can land in the freed block, and then the heap grows by a block once more
+  # (measured: 0 to 2 runs of 16 in 30 processes here, about 3 of 8 in one CI run).
+  # The median run maps a few pages at most.
+  assert statistics.median(reused["faults"]) < 0.01 * reused["temp_pages"]
