@@ -12,10 +12,12 @@ import time
 
 _PROCESS_START = time.time()  # before the heavy imports: "time to first step" counts them
 
+import ast  # noqa: E402
 import os  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 
+import ml_collections  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
@@ -63,16 +65,64 @@ def default_workdir(config_path: str, config) -> str:
   )
 
 
+def _config_path(argv: list[str]) -> str | None:
+  """The file of --config=PATH (or --config PATH), without config_flags' ':ARGS' suffix."""
+  for i, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      value = arg.split("=", 1)[1]
+    elif arg == "--config" and i + 1 < len(argv):
+      value = argv[i + 1]
+    else:
+      continue
+    return value.split(":", 1)[0]
+  return None
+
+
+def check_config_file(path: str) -> None:
+  """One line (exit 2) for a config file that is missing, is not Python or has no get_config."""
+  if not os.path.isfile(path):
+    _fail(f"config file {path} not found (configs live in experiments/, e.g. experiments/dcgan.py)")
+  try:
+    with open(path) as f:
+      tree = ast.parse(f.read(), filename=path)
+  except (SyntaxError, UnicodeDecodeError, ValueError) as e:
+    where = f" (line {e.lineno})" if getattr(e, "lineno", None) else ""
+    _fail(f"config file {path} is not valid Python{where}: {getattr(e, 'msg', e)}")
+  names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+  names |= {
+    t.id
+    for n in tree.body
+    if isinstance(n, ast.Assign)
+    for t in n.targets
+    if isinstance(t, ast.Name)
+  }
+  names |= {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
+  if "get_config" not in names:
+    _fail(f"config file {path} defines no get_config(): see experiments/dcgan.py for the form")
+
+
 def parse_flags(argv: list[str]) -> list[str]:
   """absl flag parsing, with bad flags and config overrides reported in one line (exit 2)."""
+  path = _config_path(argv)
+  if path:
+    check_config_file(path)
   try:
-    return flags.FLAGS(argv)
+    rest = flags.FLAGS(argv)
   except (AttributeError, KeyError) as e:  # an override of a key the config does not have
     text = " ".join(str(e).replace("\\n", " ").replace("\\'", "").replace("'", "").split())
     text = text.strip().replace(" Did", ". Did")
     _fail(f"unknown config key {text} (the config file lists its keys)")
   except (flags.Error, TypeError, ValueError) as e:
     _fail(" ".join(str(e).split()))
+  except Exception as e:  # noqa: BLE001 - the config file's own code failed
+    _fail(
+      f"config file {path}: get_config() failed: {type(e).__name__}: {' '.join(str(e).split())}"
+    )
+  if path and not isinstance(_CONFIG.value, ml_collections.ConfigDict):
+    _fail(
+      f"config file {path}: get_config() returned {type(_CONFIG.value).__name__}, not a ConfigDict"
+    )
+  return rest
 
 
 def _fail(message: str) -> None:

@@ -9,6 +9,7 @@ latest checkpoint never blocks a resume.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 from absl import logging
+
+from gan_jax.errors import WorkdirError
 
 
 def make_manager(workdir: str, *, max_to_keep: int = 3) -> ocp.CheckpointManager:
@@ -27,9 +30,10 @@ def make_manager(workdir: str, *, max_to_keep: int = 3) -> ocp.CheckpointManager
     # must have read them before the next step reuses them.
     enable_async_checkpointing=False,
   )
-  return ocp.CheckpointManager(
-    os.path.abspath(os.path.join(workdir, "checkpoints")), options=options
-  )
+  with _orbax_errors_silenced():  # a damaged checkpoint is reported when it is restored
+    return ocp.CheckpointManager(
+      os.path.abspath(os.path.join(workdir, "checkpoints")), options=options
+    )
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: Any) -> None:
@@ -40,24 +44,57 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any) -> None:
 def restore_latest(manager: ocp.CheckpointManager, target: Any) -> tuple[Any, int] | None:
   """Newest checkpoint that reads back, as (state, step); None when there is none.
 
-  `target` is a state (or abstract state) giving structure, shapes and shardings.
+  `target` is a state (or abstract state) giving structure, shapes and shardings. When
+  there are checkpoints but none reads back, they have all been set aside and
+  WorkdirError says so in one line (a re-run then starts afresh).
   """
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-  for step in sorted(manager.all_steps(), reverse=True):
+  with _orbax_errors_silenced():
+    steps = sorted(manager.all_steps(), reverse=True)
+  unreadable = []
+  for step in steps:
     try:
-      state = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+      with _orbax_errors_silenced():  # the reason is reported below, in one line
+        state = manager.restore(step, args=ocp.args.StandardRestore(abstract))
     except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is skipped alike
-      aside = _set_aside(manager, step)
-      logging.warning(
-        "checkpoint at step %d is unreadable (%s: %s); moved to %s, trying an older one",
-        step,
-        type(e).__name__,
-        str(e).splitlines()[0][:200] if str(e) else "",
-        aside,
-      )
+      if isinstance(e, ValueError) and "tree structures do not match" in str(e):
+        # Readable, but of another state than this config's: not damaged, so left in place.
+        raise WorkdirError(
+          f"the checkpoint at step {step} in {manager.directory} holds a state of other "
+          "structure than this config's (another model, optimizer or game): use the config "
+          "it was trained with, or another --workdir"
+        ) from None
+      reason = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+      unreadable.append((step, reason, _set_aside(manager, step)))
       continue
+    for bad_step, reason, aside in unreadable:
+      logging.warning(
+        "checkpoint at step %d is unreadable (%s); moved to %s, resuming from step %d",
+        bad_step,
+        reason,
+        aside,
+        step,
+      )
     return state, step
+  if unreadable:
+    aside = os.path.dirname(unreadable[0][2])
+    raise WorkdirError(
+      f"no checkpoint in {manager.directory} could be read (step {unreadable[0][0]}: "
+      f"{unreadable[0][1]}); all moved to {aside}: re-run to start afresh, or use another "
+      "--workdir"
+    )
   return None
+
+
+@contextlib.contextmanager
+def _orbax_errors_silenced():
+  """Orbax logs its own ERROR lines for a damaged checkpoint before raising."""
+  level = logging.get_verbosity()
+  logging.set_verbosity(logging.FATAL)
+  try:
+    yield
+  finally:
+    logging.set_verbosity(level)
 
 
 def _set_aside(manager: ocp.CheckpointManager, step: int) -> str:

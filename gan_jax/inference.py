@@ -17,6 +17,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gan_jax import steps, train, writers
+from gan_jax.errors import WorkdirError
 
 # Keys of their own, apart from the training stream and the fixed grid of train.Sampler.
 EVAL_SEED_OFFSET = 2
@@ -135,14 +136,14 @@ def slerp(t: jax.Array, a: jax.Array, b: jax.Array) -> jax.Array:
 
 def _restore(workdir: str):
   if not os.path.isdir(workdir):
-    raise train.WorkdirError(f"workdir {workdir} does not exist: train into it first")
+    raise WorkdirError(f"workdir {workdir} does not exist: train into it first")
   config = train.load_workdir_config(workdir)
   ckpt_dir = os.path.join(workdir, "checkpoints")
   if not os.path.isdir(ckpt_dir) or not any(name.isdigit() for name in os.listdir(ckpt_dir)):
-    raise train.WorkdirError(f"{workdir} has no checkpoint: train into it first")
+    raise WorkdirError(f"{workdir} has no checkpoint: train into it first")
   dataset, gan, mesh, _, state, _, step = train.setup(config, workdir, for_training=False)
   if step is None:
-    raise train.WorkdirError(f"no checkpoint in {workdir} could be read")
+    raise WorkdirError(f"no checkpoint in {workdir} could be read")
   return config, dataset, gan, mesh, state, step
 
 

@@ -27,6 +27,7 @@ Array = jax.Array
 DCGAN_GEOMETRY = {28: (7, 2), 32: (4, 3), 64: (4, 4)}
 D_NORMS = ("batch", "layer", "none")
 D_MINIBATCH = ("none", "stddev", "discrimination")
+D_ACTIVATIONS = ("maxout", "leaky_relu")  # hidden layers of the MLP discriminator
 # Class conditioning (config.conditional): how G and D see the label y.
 G_CONDITIONING = ("concat", "cbn")  # embedding concatenated to z | conditional BatchNorm
 D_CONDITIONING = ("projection", "concat")  # projection D | embedding concatenated to the input
@@ -274,6 +275,8 @@ class MLPDiscriminator(nn.Module):
     if self.num_classes and self.conditioning == "concat":
       x = _concat_label_input(x, y, self.num_classes, self.embed_dim)
     x = layers.pack(x, self.pack) if self.pack > 1 else x
+    if self.activation not in D_ACTIVATIONS:
+      raise ValueError(f"unknown activation {self.activation!r}; valid: {', '.join(D_ACTIVATIONS)}")
     for _ in range(self.num_layers):
       if self.activation == "maxout":
         dense = nn.Dense(self.hidden_dim * self.maxout_pieces)

@@ -35,13 +35,14 @@ import json
 import os
 import re
 import shlex
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import ml_collections
 from absl import logging
+
+from gan_jax.errors import Preempted, SweepError
 
 SEED_KEY = "seed"
 NAME_KEY = "name"
@@ -54,10 +55,6 @@ MAX_NAME_LEN = 120
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+=,-]")
 
 Member = dict[str, Any]  # {"name": str, "overrides": {dotted key: value}}
-
-
-class SweepError(ValueError):
-  """A sweep that cannot run as written; the message is one line that names the member."""
 
 
 # --- names -------------------------------------------------------------------------------------
@@ -467,10 +464,7 @@ def _validate(validate_fn, config: ml_collections.ConfigDict, name: str) -> None
 
 
 def _is_preemption(error: BaseException) -> bool:
-  # Looked up rather than imported: importing gan_jax.train would load JAX for every sweep user.
-  train = sys.modules.get("gan_jax.train")
-  preempted = getattr(train, "Preempted", None)
-  return isinstance(preempted, type) and isinstance(error, preempted)
+  return isinstance(error, Preempted)
 
 
 # --- external schedulers -----------------------------------------------------------------------

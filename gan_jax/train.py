@@ -28,23 +28,7 @@ from gan_jax import checkpoints, losses, steps, writers
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
 from gan_jax import models as models_lib
-
-
-class NonFiniteError(RuntimeError):
-  """Training produced NaN or Inf; the message names the step and the quantity."""
-
-
-class Preempted(RuntimeError):  # noqa: N818 - a stop that was asked for, not a failure
-  """SIGTERM/SIGINT arrived; the run checkpointed its current step and stopped."""
-
-  def __init__(self, message: str, signum: int):
-    super().__init__(message)
-    self.signum = signum
-
-
-class WorkdirError(ValueError):
-  """The workdir cannot serve the request (resume with other shapes, eval on nothing)."""
-
+from gan_jax.errors import ConfigError, NonFiniteError, Preempted, WorkdirError
 
 # --- setup -------------------------------------------------------------------------------------
 
@@ -54,9 +38,7 @@ def build_gan(config: ml_collections.ConfigDict, dataset: data_lib.Dataset) -> s
   num_classes = 0
   if config.conditional:
     if not dataset.num_classes:
-      raise config_lib.ConfigError(
-        f"conditional=True needs class labels, and {dataset.name!r} has none here"
-      )
+      raise ConfigError(f"conditional=True needs class labels, and {dataset.name!r} has none here")
     num_classes = dataset.num_classes
   generator, discriminator = models_lib.make_models(
     config.model, channels=channels, axis_name=steps.AXIS, num_classes=num_classes
@@ -238,32 +220,56 @@ class _PreemptionGuard:
         signal.signal(s, handler)
 
 
-def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
-  """The resolved config a run saved in its workdir (for eval, sample and checks)."""
+def read_saved_config(workdir: str) -> dict | None:
+  """The config.json a run left in `workdir` as a dict; None when there is none.
+
+  Raises WorkdirError (one line) for a file that is not JSON or not a gan_jax config.
+  """
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    raise WorkdirError(
+      f"{path} is not readable JSON ({type(e).__name__}): not a gan_jax workdir, or the file "
+      "was damaged; use another --workdir, or restore the file"
+    ) from None
+  known = set(config_lib.flatten(config_lib.default_config()))
+  if not isinstance(saved, dict) or not set(config_lib.flatten(saved)) & known:
+    raise WorkdirError(f"{path} is not a gan_jax config: use another --workdir")
+  return saved
+
+
+def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
+  """The resolved config a run saved in its workdir (for eval, sample and checks).
+
+  Keys the saved config lacks (it predates them) take their defaults; the result is
+  validated like a config from the command line.
+  """
+  saved = read_saved_config(workdir)
+  if saved is None:
     raise WorkdirError(f"{workdir} has no config.json: not a gan_jax workdir (train into it first)")
-  with open(path) as f:
-    saved = json.load(f)
   config = config_lib.default_config()
-  config.update_from_flattened_dict(
-    {
-      k: v
-      for k, v in config_lib.flatten(saved).items()
-      if k in config_lib.flatten(config.to_dict())
-    }
-  )
+  known = config_lib.flatten(config)
+  values = {k: v for k, v in config_lib.flatten(saved).items() if k in known}
+  try:
+    config.update_from_flattened_dict(values)
+  except (TypeError, ValueError, KeyError) as e:
+    raise WorkdirError(
+      f"{os.path.join(workdir, 'config.json')} holds a value of the wrong type "
+      f"({' '.join(str(e).split())[:200]}): restore the file or use another --workdir"
+    ) from None
   return config
 
 
 def _check_resume(config, workdir: str, allow_config_change: bool) -> bool:
   """Compares config with the one saved in workdir; True when old checkpoints must be set aside."""
-  path = os.path.join(workdir, "config.json")
   ckpt_dir = os.path.join(workdir, "checkpoints")
-  if not os.path.exists(path) or not os.path.isdir(ckpt_dir) or not os.listdir(ckpt_dir):
+  saved = read_saved_config(workdir)
+  if saved is None or not os.path.isdir(ckpt_dir) or not os.listdir(ckpt_dir):
     return False
-  with open(path) as f:
-    saved = json.load(f)
   structural, other = config_lib.config_changes(saved, config.to_dict())
   if other:
     logging.warning("resuming %s with changed settings: %s", workdir, "; ".join(other))

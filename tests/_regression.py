@@ -9,7 +9,7 @@ then the same bits on any such machine.
 
   python tests/_regression.py --record   # re-record (only when a change of numbers is meant)
   python tests/_regression.py            # print this tree's numbers as JSON
-  python tests/_regression.py dcgan      # one experiment's, in this process
+  python tests/_regression.py dcgan 0    # one experiment's, in this process, on CPU 0
 """
 
 from __future__ import annotations
@@ -77,12 +77,11 @@ def run_pinned() -> dict:
     cpu = cpus[i % len(cpus)]
     procs.append(
       subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), name],
+        [sys.executable, os.path.abspath(__file__), name, str(cpu)],
         env=pinned_environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda cpu=cpu: os.sched_setaffinity(0, {cpu}),
       )
     )
   losses = {}
@@ -101,7 +100,8 @@ if __name__ == "__main__":
     with open(FIXTURE, "w") as f:
       json.dump(run_pinned(), f, indent=1)
       f.write("\n")
-  elif len(sys.argv) == 2:
+  elif len(sys.argv) == 3:  # NAME CPU: pinned before JAX starts its threads
+    os.sched_setaffinity(0, {int(sys.argv[2])})
     sys.path.insert(0, ROOT)
     print(json.dumps(losses_of(sys.argv[1])))
   else:

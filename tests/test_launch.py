@@ -18,7 +18,9 @@ def launch(*args, workdir):
     f"--workdir={workdir}",
     *args,
   ]
-  return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+  # No TFDS data (as on a fresh machine), whatever this machine has prepared.
+  env = {**os.environ, "TFDS_DATA_DIR": os.path.join(os.path.dirname(workdir), "no_tfds")}
+  return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
 
 
 @pytest.mark.parametrize(
@@ -26,19 +28,24 @@ def launch(*args, workdir):
   [
     (
       "--config.loss=bogus",
-      "valid losses: minimax, non_saturating, wasserstein, hinge, least_squares",
+      "unknown loss 'bogus'; valid: minimax, non_saturating, wasserstein, hinge, least_squares",
     ),
-    ("--config.dataset=bogus", "valid datasets: mnist, fashion_mnist, cifar10"),
-    ("--config.model.name=bogus", "valid models: dcgan, mlp"),
+    ("--config.dataset=bogus", "valid: mnist, fashion_mnist, cifar10"),
+    ("--config.model.name=bogus", "valid: dcgan, mlp"),
     ("--config.los=hinge", 'Did you mean "loss"'),
     ("--config.batch_size=63", "does not divide"),
-    ("--config.d_steps=0", "d_steps must be >= 1"),
+    ("--config.d_steps=0", "d_steps must be an integer >= 1"),
     ("--config.model.image_size=48", "not supported by dcgan"),
-    ("--config.g_optimizer.name=adamw", "valid optimizers: adam, rmsprop, sgd"),
-    ("--config.total_steps=-5", "total_steps must be positive"),
-    ("--config.num_seeds=0", "num_seeds must be positive"),
+    ("--config.g_optimizer.name=adamw", "valid: adam, rmsprop, sgd"),
+    ("--config.total_steps=-5", "total_steps must be an integer >= 1"),
+    ("--config.num_seeds=0", "num_seeds must be an integer >= 1"),
     ("--config.conditional=True --config.dataset=celeb_a", "needs class labels"),
     ("--sweep_only=pack=1", "add --sweep or --sweep_dry_run"),
+    # The examples of the issue that asked for one declaration of every value.
+    ("--config.eval.num_samples=1", "eval.num_samples must be an integer >= 2"),
+    ("--config.num_sample_images=0", "num_sample_images must be an integer >= 1"),
+    ("--config.data.source=tfds", "tfds build mnist"),
+    ("--config.model.d_norm=bogus", "unknown model.d_norm 'bogus'"),
   ],
 )
 def test_bad_input_is_one_line_exit_2(tmp_path, override, expected):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gan_jax import config as config_lib
-from gan_jax import train
+from gan_jax import errors, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_2D = [
@@ -146,10 +146,11 @@ def test_non_finite_loss_stops_with_step_and_quantity(tmp_path):
   c = tiny_ring(20, loss="wasserstein")
   c.d_optimizer.name, c.d_optimizer.learning_rate = "sgd", 1e30
   c.checkpoint_every = 1
-  with pytest.raises(train.NonFiniteError, match=r"non-finite \w+.* at step \d+"):
+  with pytest.raises(errors.NonFiniteError, match=r"non-finite \w+.* at step \d+"):
     train.train_and_evaluate(c, workdir)
   for step in checkpoint_steps(workdir):  # every checkpoint that was kept is finite
-    c2 = tiny_ring(step)
+    c2 = tiny_ring(step, loss="wasserstein")
+    c2.d_optimizer.name, c2.d_optimizer.learning_rate = "sgd", 1e30
     *_, state, _, restored = train.setup(c2, workdir, for_training=False)
     leaves = jax.tree.leaves((state.g.params, state.d.params))
     assert all(np.all(np.isfinite(np.asarray(x))) for x in leaves)
@@ -160,7 +161,7 @@ def test_resume_with_other_shapes_names_keys_unless_allowed(tmp_path):
   train.train_and_evaluate(tiny_ring(2), workdir)
   c = tiny_ring(4)
   c.model.g_hidden_dim = 12
-  with pytest.raises(train.WorkdirError, match=r"model.g_hidden_dim \(8 -> 12\)"):
+  with pytest.raises(errors.WorkdirError, match=r"model.g_hidden_dim \(8 -> 12\)"):
     train.train_and_evaluate(c, workdir)
   train.train_and_evaluate(c, workdir, allow_config_change=True)
   assert checkpoint_steps(workdir) == [2, 4]

@@ -10,7 +10,7 @@ import test_stabilizers  # a sibling test module (pytest puts tests/ on the path
 
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
-from gan_jax import report, steps, train
+from gan_jax import errors, report, steps, train
 
 SEEDS = [3, 4, 5]
 
@@ -112,7 +112,7 @@ def test_num_seeds_is_structural_for_resume():
   structural, _ = config_lib.config_changes(old.to_dict(), new.to_dict())
   assert any(s.startswith("num_seeds") for s in structural)
   new.num_seeds = 0
-  with pytest.raises(config_lib.ConfigError, match="num_seeds must be positive"):
+  with pytest.raises(errors.ConfigError, match="num_seeds must be an integer >= 1"):
     config_lib.validate(new)
 
 

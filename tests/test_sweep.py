@@ -3,14 +3,12 @@
 import json
 import os
 import shlex
-import sys
 import textwrap
-import types
 
 import ml_collections
 import pytest
 
-from gan_jax import sweep
+from gan_jax import errors, sweep
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -203,19 +201,14 @@ def test_run_sweep_validates_every_member_first_keeping_the_error_type(tmp_path)
   assert train.calls == []
 
 
-def test_a_preemption_stops_the_sweep(tmp_path, monkeypatch):
-  class Preempted(RuntimeError):
-    pass
-
-  # run_sweep recognises gan_jax.train.Preempted without importing JAX; a stand-in module here.
-  monkeypatch.setitem(sys.modules, "gan_jax.train", types.SimpleNamespace(Preempted=Preempted))
+def test_a_preemption_stops_the_sweep(tmp_path):
   calls = []
 
   def train(config, workdir):
     calls.append(workdir)
-    raise Preempted("received SIGTERM")
+    raise errors.Preempted("received SIGTERM", 15)
 
-  with pytest.raises(Preempted):
+  with pytest.raises(errors.Preempted):
     sweep.run_sweep(base_config(), SWEEP, str(tmp_path), train_fn=train)
   assert len(calls) == 1
 
@@ -285,16 +278,16 @@ def test_select_members_by_regex():
     {"loss": "wasserstein", "model.pack": 1},
   ]
   assert len(sweep.select_members(members, "loss=(hinge|wasserstein),pack=2")) == 2
-  with pytest.raises(sweep.SweepError, match="matches no sweep member"):
+  with pytest.raises(errors.SweepError, match="matches no sweep member"):
     sweep.select_members(members, "pack=7")
-  with pytest.raises(sweep.SweepError, match="not a regular expression"):
+  with pytest.raises(errors.SweepError, match="not a regular expression"):
     sweep.select_members(members, "(")
 
 
 def test_overlapping_seed_ranges_are_refused():
   members = sweep.resolve_members([{"loss": "hinge", "seed": s} for s in (0, 1, 2)])
   sweep.check_seed_overlap(members, 1)
-  with pytest.raises(sweep.SweepError, match="both train seed 1"):
+  with pytest.raises(errors.SweepError, match="both train seed 1"):
     sweep.check_seed_overlap(members, 2)
   sweep.check_seed_overlap(sweep.select_members(members, "seed=0$"), 3)
   spaced = sweep.resolve_members([{"loss": "hinge", "seed": s} for s in (0, 3)])
