@@ -1,6 +1,6 @@
 r"""How much slower XLA:CPU runs convolutions inside a (rolled) while loop.
 
-Times one jitted discriminator forward + backward (gan_jax.models.DCGANDiscriminator,
+Times one jitted discriminator forward + backward (gan_jax.models.dcgan.DCGANDiscriminator,
 batch 64, 32x32x1, training mode, grads w.r.t. params) done
   plain:       straight-line code, once
   scan1:       inside a rolled lax.scan of length 1 (a while loop)
@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax import ops
-from gan_jax.models import DCGANDiscriminator
+from gan_jax.models.dcgan import DCGANDiscriminator
 
 
 def measure(a, conv):

@@ -224,13 +224,13 @@ SPECS: dict[str, Spec] = {
   "model.z_dim": _POSITIVE,
   "model.image_size": _POSITIVE,
   "model.base_filters": _POSITIVE,
-  "model.d_norm": _names(lambda: models_lib.D_NORMS),
+  "model.d_norm": _names(lambda: models_lib.dcgan.D_NORMS),
   "model.fast_conv_transpose": _BOOL,
   "model.d_spectral_norm": _BOOL,
-  "model.d_minibatch": _names(lambda: models_lib.D_MINIBATCH),
+  "model.d_minibatch": _names(lambda: models_lib.common.D_MINIBATCH),
   "model.pack": _POSITIVE,
-  "model.g_conditioning": _names(lambda: models_lib.G_CONDITIONING),
-  "model.d_conditioning": _names(lambda: models_lib.D_CONDITIONING),
+  "model.g_conditioning": _names(lambda: models_lib.common.G_CONDITIONING),
+  "model.d_conditioning": _names(lambda: models_lib.common.D_CONDITIONING),
   "model.class_embed_dim": _POSITIVE,
   "model.output_dim": _POSITIVE,
   "model.g_hidden_dim": _POSITIVE,
@@ -238,7 +238,7 @@ SPECS: dict[str, Spec] = {
   "model.g_batch_norm": _BOOL,
   "model.d_hidden_dim": _POSITIVE,
   "model.d_num_layers": _POSITIVE,
-  "model.d_activation": _names(lambda: models_lib.D_ACTIVATIONS),
+  "model.d_activation": _names(lambda: models_lib.mlp.D_ACTIVATIONS),
   "model.maxout_pieces": _POSITIVE,
   **_optimizer_specs("g_optimizer"),
   **_optimizer_specs("d_optimizer"),
@@ -292,7 +292,7 @@ def _model_fits_data(c, n: int) -> str | None:
 
 def _image_size_fits_model(c, n: int) -> str | None:
   del n
-  sizes = models_lib.DCGAN_GEOMETRY
+  sizes = models_lib.dcgan.DCGAN_GEOMETRY
   if c.model.name == "dcgan" and c.model.image_size not in sizes:
     return (
       f"model.image_size {c.model.image_size} is not supported by dcgan; use one of "

@@ -11,9 +11,10 @@ import test_stabilizers  # noqa: E402 - a sibling test module (pytest puts tests
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
 from gan_jax import errors, losses, models, steps, train
+from gan_jax.models import common, mlp
 
 COMBINATIONS = list(
-  itertools.product(["dcgan", "mlp"], models.G_CONDITIONING, models.D_CONDITIONING)
+  itertools.product(["dcgan", "mlp"], common.G_CONDITIONING, common.D_CONDITIONING)
 )
 
 
@@ -67,7 +68,7 @@ def test_generator_output_depends_on_the_label(name, g_cond):
 def test_conditional_batchnorm_at_init_is_batchnorm():
   x = jax.random.normal(jax.random.PRNGKey(0), (6, 5))
   y = jnp.array([0, 1, 2, 0, 1, 2])
-  cbn = models.ConditionalBatchNorm(num_classes=3, train=True)
+  cbn = common.ConditionalBatchNorm(num_classes=3, train=True)
   v = cbn.init(jax.random.PRNGKey(1), x, y)
   out, _ = cbn.apply(v, x, y, mutable=["batch_stats"])
   expected = (x - x.mean(0)) / jnp.sqrt(x.var(0) + 1e-5)
@@ -75,7 +76,7 @@ def test_conditional_batchnorm_at_init_is_batchnorm():
 
 
 def test_projection_discriminator_is_unconditional_logit_plus_projection():
-  d = models.MLPDiscriminator(hidden_dim=4, num_layers=1, activation="leaky_relu", num_classes=3)
+  d = mlp.MLPDiscriminator(hidden_dim=4, num_layers=1, activation="leaky_relu", num_classes=3)
   x = jax.random.normal(jax.random.PRNGKey(0), (3, 2))
   y = jnp.array([0, 1, 2])
   variables, logits = _init_apply(d, x, y)
@@ -87,7 +88,7 @@ def test_projection_discriminator_is_unconditional_logit_plus_projection():
 
 
 def test_missing_labels_is_an_error():
-  g = models.MLPGenerator(hidden_dim=4, num_layers=1, num_classes=3)
+  g = mlp.MLPGenerator(hidden_dim=4, num_layers=1, num_classes=3)
   with pytest.raises(ValueError, match="labels"):
     g.init(jax.random.PRNGKey(0), jnp.zeros((2, 2)), train=False)
 

@@ -8,6 +8,7 @@ import pytest
 
 from gan_jax import config as config_lib
 from gan_jax import models
+from gan_jax.models import dcgan, mlp
 
 
 def _count(tree):
@@ -21,8 +22,8 @@ def _shapes(module, x, **kw):
 @pytest.mark.parametrize("size", [28, 32, 64])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_dcgan_shapes(size, channels):
-  g = models.DCGANGenerator(image_size=size, channels=channels, base_filters=8)
-  d = models.DCGANDiscriminator(image_size=size, base_filters=8)
+  g = dcgan.DCGANGenerator(image_size=size, channels=channels, base_filters=8)
+  d = dcgan.DCGANDiscriminator(image_size=size, base_filters=8)
   z = jnp.zeros((3, 100))
   x = jax.eval_shape(lambda: g.apply(g.init(jax.random.PRNGKey(0), z, train=False), z, train=False))
   assert x.shape == (3, size, size, channels)
@@ -38,8 +39,8 @@ def test_dcgan_shapes(size, channels):
 
 def test_benchmark_model_has_the_reference_parameter_count():
   """The 32x32x1 default is the model of shared/bench/README.md (torch counts, by hand)."""
-  g = models.DCGANGenerator(image_size=32, channels=1, base_filters=64)
-  d = models.DCGANDiscriminator(image_size=32, base_filters=64, norm="batch")
+  g = dcgan.DCGANGenerator(image_size=32, channels=1, base_filters=64)
+  d = dcgan.DCGANDiscriminator(image_size=32, base_filters=64, norm="batch")
   g_vars = _shapes(g, jnp.zeros((2, 100)))
   d_vars = _shapes(d, jnp.zeros((2, 32, 32, 1)))
   # Linear 100->4096 (no bias) + BN(4096) + ConvT 256->128 + BN(128) + ConvT 128->64 + BN(64)
@@ -53,9 +54,9 @@ def test_benchmark_model_has_the_reference_parameter_count():
   assert len(g_vars["batch_stats"]) == 3 and len(d_vars["batch_stats"]) == 2
 
 
-@pytest.mark.parametrize("norm", models.D_NORMS)
+@pytest.mark.parametrize("norm", dcgan.D_NORMS)
 def test_discriminator_norms(norm):
-  d = models.DCGANDiscriminator(image_size=32, base_filters=8, norm=norm)
+  d = dcgan.DCGANDiscriminator(image_size=32, base_filters=8, norm=norm)
   variables = d.init(jax.random.PRNGKey(0), jnp.zeros((2, 32, 32, 1)), train=False)
   assert ("batch_stats" in variables) == (norm == "batch")
   has_layer_norm = any("LayerNorm" in k for k in variables["params"])
@@ -72,7 +73,7 @@ def test_mlp_models_and_maxout():
   d_vars = d.init(jax.random.PRNGKey(1), z, train=False)
   assert d.apply(d_vars, z, train=False).shape == (5,)
   # Maxout: the max over `pieces` affine maps.
-  m = models.Maxout(features=3, pieces=5)
+  m = mlp.Maxout(features=3, pieces=5)
   mv = m.init(jax.random.PRNGKey(2), z)
   w, b = mv["params"]["Dense_0"]["kernel"], mv["params"]["Dense_0"]["bias"]
   expected = (z @ w + b).reshape(5, 3, 5).max(-1)
@@ -87,8 +88,8 @@ def test_unknown_model_name():
 def test_fast_and_flax_conv_transpose_generators_agree():
   """fast_conv_transpose changes the formulation, not the function or its parameters."""
   z = jax.random.normal(jax.random.PRNGKey(0), (4, 100))
-  fast = models.DCGANGenerator(image_size=32, base_filters=8, fast_conv_transpose=True)
-  slow = models.DCGANGenerator(image_size=32, base_filters=8, fast_conv_transpose=False)
+  fast = dcgan.DCGANGenerator(image_size=32, base_filters=8, fast_conv_transpose=True)
+  slow = dcgan.DCGANGenerator(image_size=32, base_filters=8, fast_conv_transpose=False)
   v_fast = fast.init(jax.random.PRNGKey(1), z, train=False)
   v_slow = slow.init(jax.random.PRNGKey(1), z, train=False)
   assert jax.tree.structure(v_fast) == jax.tree.structure(v_slow)

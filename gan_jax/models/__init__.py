@@ -1,0 +1,39 @@
+"""Generators and discriminators (Flax Linen), one module per family; the registry is a dict.
+
+  dcgan   DCGAN for 28, 32 and 64 px images, 1 or 3 channels (models/dcgan.py)
+  mlp     MLPs for 2-D points, the PacGAN protocol (models/mlp.py)
+
+A family's `build(model_config, channels, axis_name, num_classes)` returns its
+(generator, discriminator) pair; shared pieces live in models/common.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import flax.linen as nn
+import ml_collections
+
+from gan_jax.models import dcgan, mlp
+
+MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
+  "dcgan": dcgan.build,
+  "mlp": mlp.build,
+}
+
+
+def make_models(
+  model: ml_collections.ConfigDict,
+  *,
+  channels: int,
+  axis_name: str | None = None,
+  num_classes: int = 0,
+) -> tuple[nn.Module, nn.Module]:
+  """Builds (generator, discriminator) from the config's `model` sub-config.
+
+  num_classes > 0 builds a class-conditional pair: both then take int labels y,
+  `G(z, y)` and `D(x, y)`, conditioned as model.g_conditioning / d_conditioning say.
+  """
+  if model.name not in MODELS:
+    raise ValueError(f"unknown model {model.name!r}; valid models: {', '.join(MODELS)}")
+  return MODELS[model.name](model, channels, axis_name, num_classes)

@@ -1,0 +1,123 @@
+"""Pieces the model families share: normalization, spectral norm, minibatch features and
+class conditioning.
+
+BatchNorm statistics are averaged over the named mesh axis `axis_name` when a model runs
+inside the data-parallel step, so a global batch split over N devices normalizes exactly
+as the same batch on one device.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from gan_jax import layers
+
+Array = jax.Array
+
+D_MINIBATCH = ("none", "stddev", "discrimination")
+# Class conditioning (config.conditional): how G and D see the label y.
+G_CONDITIONING = ("concat", "cbn")  # embedding concatenated to z | conditional BatchNorm
+D_CONDITIONING = ("projection", "concat")  # projection D | embedding concatenated to the input
+
+
+def layer(module: nn.Module, x: Array, *, spectral_norm: bool, train: bool) -> Array:
+  """Applies a Dense/Conv, spectrally normalized when asked.
+
+  The power-iteration vector u lives in the 'batch_stats' collection, so it is
+  part of the state pytree and updated only in training mode.
+  """
+  if spectral_norm:
+    return nn.SpectralNorm(module)(x, update_stats=train)
+  return module(x)
+
+
+def minibatch_features(kind: str, x: Array) -> Array:
+  """Minibatch stddev on a feature map / vector, or minibatch discrimination on vectors."""
+  if kind == "stddev":
+    return layers.MinibatchStdDev()(x)
+  if kind == "discrimination":
+    return layers.MinibatchDiscrimination()(x.reshape(x.shape[0], -1))
+  return x
+
+
+def batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
+  # momentum 0.9 / eps 1e-5 match torch's BatchNorm defaults (momentum 0.1).
+  return nn.BatchNorm(
+    use_running_average=not train,
+    momentum=0.9,
+    epsilon=1e-5,
+    axis_name=axis_name if train else None,
+  )
+
+
+class ConditionalBatchNorm(nn.Module):
+  """BatchNorm whose scale and offset are looked up per class (de Vries et al. 2017).
+
+  Normalization as nn.BatchNorm (statistics shared by all classes); gamma(y) starts at 1
+  and beta(y) at 0, so at initialization it equals plain BatchNorm.
+  """
+
+  num_classes: int
+  train: bool
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x: Array, y: Array) -> Array:
+    x = nn.BatchNorm(
+      use_running_average=not self.train,
+      momentum=0.9,
+      epsilon=1e-5,
+      use_scale=False,
+      use_bias=False,
+      axis_name=self.axis_name if self.train else None,
+    )(x)
+    features = x.shape[-1]
+    gamma = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.ones, name="scale")
+    beta = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros, name="bias")
+    shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
+    return x * gamma(y).reshape(shape) + beta(y).reshape(shape)
+
+
+def check_labels(num_classes: int, y: Array | None) -> None:
+  if num_classes and y is None:
+    raise ValueError("a conditional model needs labels y")
+
+
+def embed_labels(num_classes: int, dim: int, y: Array, name: str) -> Array:
+  return nn.Embed(num_classes, dim, name=name)(y)
+
+
+def concat_label_input(x: Array, y: Array, num_classes: int, dim: int) -> Array:
+  """Concatenates a learned label embedding to x: on the channels of every pixel of images."""
+  e = embed_labels(num_classes, dim, y, "label_embedding")
+  if x.ndim == 4:
+    e = jnp.broadcast_to(e[:, None, None, :], (*x.shape[:3], dim))
+  return jnp.concatenate([x, e.astype(x.dtype)], axis=-1)
+
+
+def projection(h: Array, y: Array, num_classes: int) -> Array:
+  """The class term <embed(y), h> of a projection discriminator (Miyato & Koyama 2018)."""
+  e = embed_labels(num_classes, h.shape[-1], y, "projection_embedding")
+  return jnp.sum(e * h, axis=-1)
+
+
+def conditioning_fields(model: ml_collections.ConfigDict, num_classes: int) -> tuple[dict, dict]:
+  """The conditioning fields of (G, D); empty dicts for an unconditional GAN."""
+  if not num_classes:
+    return {}, {}
+  if model.g_conditioning not in G_CONDITIONING:
+    raise ValueError(
+      f"unknown model.g_conditioning {model.g_conditioning!r}; valid: {', '.join(G_CONDITIONING)}"
+    )
+  if model.d_conditioning not in D_CONDITIONING:
+    raise ValueError(
+      f"unknown model.d_conditioning {model.d_conditioning!r}; valid: {', '.join(D_CONDITIONING)}"
+    )
+  common = dict(num_classes=num_classes, embed_dim=model.class_embed_dim)
+  return (
+    dict(common, conditioning=model.g_conditioning),
+    dict(common, conditioning=model.d_conditioning),
+  )
