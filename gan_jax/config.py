@@ -10,13 +10,13 @@ raises ConfigError with one line that says what to do.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import ml_collections
 
 from gan_jax import data as data_lib
-from gan_jax import losses, penalties
+from gan_jax import losses, penalties, specs
 from gan_jax import models as models_lib
 from gan_jax.errors import ConfigError, DataUnavailableError
 
@@ -121,137 +121,74 @@ def default_config() -> ml_collections.ConfigDict:
 # --- what each value may be -------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Spec:
-  """What one config value may be: its type and its range or its set of names.
-
-  `low`/`high` bound numbers (inclusive unless `open_low`/`open_high`); `choices` is a
-  callable so that registries filled at import time are read when validating.
-  """
-
-  kind: type  # int, float, bool or str
-  low: float | None = None
-  high: float | None = None
-  open_low: bool = False
-  open_high: bool = False
-  choices: Callable[[], Sequence[Any]] | None = None
-
-  def problem(self, key: str, value: Any) -> str | None:
-    """Why `value` does not fit key `key` (one line), or None."""
-    if not self.type_ok(value):
-      return f"{key} must be {self.describe()}, got {value!r} ({type(value).__name__})"
-    if self.choices is not None and value not in self.choices():
-      return f"unknown {key} {value!r}; valid: {', '.join(map(str, self.choices()))}"
-    if self.low is not None and (value <= self.low if self.open_low else value < self.low):
-      return f"{key} must be {self.describe()}, got {value!r}"
-    if self.high is not None and (value >= self.high if self.open_high else value > self.high):
-      return f"{key} must be {self.describe()}, got {value!r}"
-    return None
-
-  def type_ok(self, value: Any) -> bool:
-    if self.kind is float:  # an int is a fine float; a bool is neither
-      return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if self.kind is int:
-      return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, self.kind)
-
-  def describe(self) -> str:
-    what = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[self.kind]
-    if self.choices is not None:
-      return f"one of {', '.join(map(str, self.choices()))}"
-    bounds = []
-    if self.low is not None:
-      bounds.append(f"{'>' if self.open_low else '>='} {self.low:g}")
-    if self.high is not None:
-      bounds.append(f"{'<' if self.open_high else '<='} {self.high:g}")
-    return what + (" " + " and ".join(bounds) if bounds else "")
-
-
-def _int(low: int | None = None, high: int | None = None) -> Spec:
-  return Spec(int, low=low, high=high)
-
-
-def _float(low=None, high=None, *, open_low: bool = False, open_high: bool = False) -> Spec:
-  return Spec(float, low=low, high=high, open_low=open_low, open_high=open_high)
-
-
-def _names(choices: Callable[[], Sequence[Any]]) -> Spec:
-  return Spec(str, choices=choices)
-
-
-_BOOL, _STR = Spec(bool), Spec(str)
-_POSITIVE, _COUNT = _int(1), _int(0)
-_FRACTION = _float(0.0, 1.0, open_high=True)  # decays and betas: [0, 1)
-
-
-def _optimizer_specs(prefix: str) -> dict[str, Spec]:
+def _optimizer_specs(prefix: str) -> dict[str, specs.Spec]:
   return {
-    f"{prefix}.name": _names(lambda: OPTIMIZERS),
-    f"{prefix}.learning_rate": _float(0.0, open_low=True),
-    f"{prefix}.b1": _FRACTION,
-    f"{prefix}.b2": _FRACTION,
-    f"{prefix}.eps": _float(0.0, open_low=True),
-    f"{prefix}.decay": _FRACTION,
-    f"{prefix}.momentum": _FRACTION,
-    f"{prefix}.grad_clip_norm": _float(0.0),
+    f"{prefix}.name": specs.names(lambda: OPTIMIZERS),
+    f"{prefix}.learning_rate": specs.number(0.0, open_low=True),
+    f"{prefix}.b1": specs.FRACTION,
+    f"{prefix}.b2": specs.FRACTION,
+    f"{prefix}.eps": specs.number(0.0, open_low=True),
+    f"{prefix}.decay": specs.FRACTION,
+    f"{prefix}.momentum": specs.FRACTION,
+    f"{prefix}.grad_clip_norm": specs.number(0.0),
   }
 
 
 # Every key of default_config() (tests/test_config.py checks that none is missing).
-SPECS: dict[str, Spec] = {
-  "seed": _int(0, 2**31 - 1),
-  "num_seeds": _int(1, 4096),
-  "total_steps": _POSITIVE,
-  "batch_size": _POSITIVE,
-  "loss": _names(lambda: tuple(losses.OBJECTIVES)),
-  "d_steps": _POSITIVE,
-  "d_weight_clip": _float(0.0),
-  "real_label": _float(0.0, 1.0, open_low=True),
-  "penalty": _names(lambda: tuple(penalties.PENALTIES)),
-  "penalty_weight": _float(0.0),
-  "instance_noise_std": _float(0.0),
-  "instance_noise_anneal_steps": _COUNT,
-  "ema_decay": _FRACTION,
-  "ema_start_step": _COUNT,
-  "conditional": _BOOL,
-  "dataset": _names(lambda: data_lib.DATASETS),
-  "data.source": _names(lambda: data_lib.SOURCES),
-  "data.data_dir": _STR,
-  "data.download": _BOOL,
-  "data.stream": _BOOL,
-  "data.examples": _COUNT,
-  "model.name": _names(lambda: tuple(models_lib.MODELS)),
-  "model.z_dim": _POSITIVE,
-  "model.image_size": _POSITIVE,
-  "model.base_filters": _POSITIVE,
-  "model.d_norm": _names(lambda: models_lib.dcgan.D_NORMS),
-  "model.fast_conv_transpose": _BOOL,
-  "model.d_spectral_norm": _BOOL,
-  "model.d_minibatch": _names(lambda: models_lib.common.D_MINIBATCH),
-  "model.pack": _POSITIVE,
-  "model.g_conditioning": _names(lambda: models_lib.common.G_CONDITIONING),
-  "model.d_conditioning": _names(lambda: models_lib.common.D_CONDITIONING),
-  "model.class_embed_dim": _POSITIVE,
-  "model.output_dim": _POSITIVE,
-  "model.g_hidden_dim": _POSITIVE,
-  "model.g_num_layers": _POSITIVE,
-  "model.g_batch_norm": _BOOL,
-  "model.d_hidden_dim": _POSITIVE,
-  "model.d_num_layers": _POSITIVE,
-  "model.d_activation": _names(lambda: models_lib.mlp.D_ACTIVATIONS),
-  "model.maxout_pieces": _POSITIVE,
+SPECS: dict[str, specs.Spec] = {
+  "seed": specs.integer(0, 2**31 - 1),
+  "num_seeds": specs.integer(1, 4096),
+  "total_steps": specs.POSITIVE,
+  "batch_size": specs.POSITIVE,
+  "loss": specs.names(lambda: tuple(losses.OBJECTIVES)),
+  "d_steps": specs.POSITIVE,
+  "d_weight_clip": specs.number(0.0),
+  "real_label": specs.number(0.0, 1.0, open_low=True),
+  "penalty": specs.names(lambda: tuple(penalties.PENALTIES)),
+  "penalty_weight": specs.number(0.0),
+  "instance_noise_std": specs.number(0.0),
+  "instance_noise_anneal_steps": specs.COUNT,
+  "ema_decay": specs.FRACTION,
+  "ema_start_step": specs.COUNT,
+  "conditional": specs.BOOL,
+  "dataset": specs.names(lambda: data_lib.DATASETS),
+  "data.source": specs.names(lambda: data_lib.SOURCES),
+  "data.data_dir": specs.STRING,
+  "data.download": specs.BOOL,
+  "data.stream": specs.BOOL,
+  "data.examples": specs.COUNT,
+  "model.name": specs.names(lambda: tuple(models_lib.MODELS)),
+  "model.z_dim": specs.POSITIVE,
+  "model.image_size": specs.POSITIVE,
+  "model.base_filters": specs.POSITIVE,
+  "model.d_norm": specs.names(lambda: models_lib.dcgan.D_NORMS),
+  "model.fast_conv_transpose": specs.BOOL,
+  "model.d_spectral_norm": specs.BOOL,
+  "model.d_minibatch": specs.names(lambda: models_lib.common.D_MINIBATCH),
+  "model.pack": specs.POSITIVE,
+  "model.g_conditioning": specs.names(lambda: models_lib.common.G_CONDITIONING),
+  "model.d_conditioning": specs.names(lambda: models_lib.common.D_CONDITIONING),
+  "model.class_embed_dim": specs.POSITIVE,
+  "model.output_dim": specs.POSITIVE,
+  "model.g_hidden_dim": specs.POSITIVE,
+  "model.g_num_layers": specs.POSITIVE,
+  "model.g_batch_norm": specs.BOOL,
+  "model.d_hidden_dim": specs.POSITIVE,
+  "model.d_num_layers": specs.POSITIVE,
+  "model.d_activation": specs.names(lambda: models_lib.mlp.D_ACTIVATIONS),
+  "model.maxout_pieces": specs.POSITIVE,
   **_optimizer_specs("g_optimizer"),
   **_optimizer_specs("d_optimizer"),
-  "steps_per_dispatch": _int(1, 64),
-  "log_every": _POSITIVE,
-  "sample_every": _POSITIVE,
-  "checkpoint_every": _POSITIVE,
-  "eval_every": _int(-1),
-  "keep_checkpoints": _POSITIVE,
-  "num_sample_images": _POSITIVE,
-  "eval.num_samples": _int(2),  # a covariance needs two samples
-  "eval.batch_size": _POSITIVE,
-  "eval.inception_path": _STR,
+  "steps_per_dispatch": specs.integer(1, 64),
+  "log_every": specs.POSITIVE,
+  "sample_every": specs.POSITIVE,
+  "checkpoint_every": specs.POSITIVE,
+  "eval_every": specs.integer(-1),
+  "keep_checkpoints": specs.POSITIVE,
+  "num_sample_images": specs.POSITIVE,
+  "eval.num_samples": specs.integer(2),  # a covariance needs two samples
+  "eval.batch_size": specs.POSITIVE,
+  "eval.inception_path": specs.STRING,
 }
 
 

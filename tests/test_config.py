@@ -18,7 +18,7 @@ import ml_collections
 import pytest
 
 from gan_jax import config as config_lib
-from gan_jax import errors
+from gan_jax import errors, specs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = sorted(
@@ -33,11 +33,11 @@ def _load_experiment(path):
   return module.get_config()
 
 
-def wrong_type(spec: config_lib.Spec):
+def wrong_type(spec: specs.Spec):
   return {int: "abc", float: "abc", bool: "yes", str: 3}[spec.kind]
 
 
-def just_outside(spec: config_lib.Spec) -> list:
+def just_outside(spec: specs.Spec) -> list:
   """Values just outside the declared range or set of names."""
   if spec.choices is not None:
     return ["bogus_name"]
