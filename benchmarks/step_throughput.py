@@ -28,11 +28,12 @@ import numpy as np
 
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
-from gan_jax import host, ops, steps, train
+from gan_jax import host, ops, parallel, train
+from gan_jax.games import gan as gan_game
 
 
 def setup(batch: int, size: int, channels: int, *, fast_conv_transpose: bool = True):
-  """The benchmark GAN on 4,096 random images: (gan, mesh, dataset, replicated state, arrays)."""
+  """The benchmark GAN on 4,096 random images: (game, mesh, replicated state, arrays)."""
   c = config_lib.default_config()
   c.batch_size, c.model.image_size = batch, size
   c.model.fast_conv_transpose = fast_conv_transpose
@@ -47,10 +48,10 @@ def setup(batch: int, size: int, channels: int, *, fast_conv_transpose: bool = T
     4096,
     0,
   )
-  gan = train.build_gan(c, dataset)
-  mesh = steps.make_mesh()
-  state = steps.replicate(steps.init_state(gan, jax.random.PRNGKey(0), shape), mesh)
-  return gan, mesh, dataset, state, steps.replicate(dataset.arrays, mesh)
+  game = gan_game.make(c, dataset)
+  mesh = parallel.make_mesh()
+  state = parallel.replicate(train.init_run_state(c, game), mesh)
+  return game, mesh, state, parallel.replicate(game.data, mesh)
 
 
 def _flops(cost) -> float:
@@ -63,8 +64,8 @@ def model_flops(batch: int, size: int, channels: int) -> float:
   saved = ops.AUTO_CONV
   ops.AUTO_CONV = "lax"  # read while tracing: D's strided convs as lax.conv_general_dilated
   try:
-    gan, mesh, dataset, state, arrays = setup(batch, size, channels, fast_conv_transpose=False)
-    lowered = steps.make_train_step(gan, mesh, dataset.sample).lower(state, arrays)
+    game, mesh, state, arrays = setup(batch, size, channels, fast_conv_transpose=False)
+    lowered = train.make_train_step(game, mesh).lower(state, arrays)
   finally:
     ops.AUTO_CONV = saved
   return _flops(lowered.cost_analysis())
@@ -98,14 +99,14 @@ def main():
   if not a.no_reuse_host_memory:
     host.reuse_host_memory()
 
-  gan, mesh, dataset, state, arrays = setup(
+  game, mesh, state, arrays = setup(
     a.batch, a.size, a.channels, fast_conv_transpose=not a.slow_conv_transpose
   )
   k = a.steps_per_dispatch
-  step = steps.make_train_step(gan, mesh, dataset.sample, steps_per_dispatch=k)
+  step = train.make_train_step(game, mesh, steps_per_dispatch=k)
 
   # The train loop's `with_norms`: true on the dispatches whose metrics it logs.
-  norm_flags = [steps.replicate(np.asarray(b), mesh) for b in (False, True)]
+  norm_flags = [parallel.replicate(np.asarray(b), mesh) for b in (False, True)]
 
   def logged(i: int) -> bool:  # dispatch i covers steps [i k, (i + 1) k)
     return train.crossed(a.log_every, i * k, (i + 1) * k)

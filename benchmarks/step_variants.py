@@ -18,14 +18,14 @@ import time
 import jax
 from step_throughput import setup  # benchmarks/ is the script's directory
 
-from gan_jax import ops, steps
+from gan_jax import ops, train
 
 
 def build(variant: str, batch: int, size: int, channels: int):
   conv, conv_t = variant.split("/")
   ops.AUTO_CONV, ops.AUTO_CONV_TRANSPOSE = conv, conv_t
-  gan, mesh, dataset, state, arrays = setup(batch, size, channels)
-  step = steps.make_train_step(gan, mesh, dataset.sample)
+  game, mesh, state, arrays = setup(batch, size, channels)
+  step = train.make_train_step(game, mesh)
   return step.lower(state, arrays).compile(), state, arrays
 
 

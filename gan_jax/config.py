@@ -10,15 +10,17 @@ raises ConfigError with one line that says what to do.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from collections.abc import Callable
 from typing import Any
 
 import ml_collections
 
 from gan_jax import data as data_lib
-from gan_jax import losses, penalties, specs
+from gan_jax import games, losses, penalties, specs
 from gan_jax import models as models_lib
-from gan_jax.errors import ConfigError, DataUnavailableError
+from gan_jax.errors import ConfigError, DataUnavailableError, WorkdirError
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
@@ -41,6 +43,7 @@ def optimizer_config(name: str = "adam", learning_rate: float = 2e-4, **kw) -> d
 def default_config() -> ml_collections.ConfigDict:
   """Every key a training run reads, with the DCGAN-on-MNIST defaults."""
   c = ml_collections.ConfigDict()
+  c.game = "gan"  # what is trained: a module of gan_jax/games (see games.GAMES)
   c.seed = 0
   # Independent copies of the run trained together in one program (vmapped over a
   # leading seed axis), with seeds seed, seed + 1, ..., seed + num_seeds - 1.
@@ -136,6 +139,7 @@ def _optimizer_specs(prefix: str) -> dict[str, specs.Spec]:
 
 # Every key of default_config() (tests/test_config.py checks that none is missing).
 SPECS: dict[str, specs.Spec] = {
+  "game": specs.names(lambda: tuple(games.GAMES)),
   "seed": specs.integer(0, 2**31 - 1),
   "num_seeds": specs.integer(1, 4096),
   "total_steps": specs.POSITIVE,
@@ -286,6 +290,17 @@ def _stream_fits(c, n: int) -> str | None:
   return None
 
 
+def _smoothing_fits_loss(c, n: int) -> str | None:
+  del n
+  if c.real_label != 1.0 and not losses.OBJECTIVES[c.loss].takes_real_label:
+    takes = ", ".join(k for k, o in losses.OBJECTIVES.items() if o.takes_real_label)
+    return (
+      f"real_label (label smoothing) has no meaning for the {c.loss} loss: drop it, or use "
+      f"one of {takes}"
+    )
+  return None
+
+
 def _source_serves_data(c, n: int) -> str | None:
   del n
   try:
@@ -359,6 +374,7 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
 # Keys whose change alters the shapes or structure of the saved state: a run
 # cannot resume across them.
 _STRUCTURAL_PREFIXES = (
+  "game",
   "dataset",
   "conditional",
   "num_seeds",
@@ -403,3 +419,50 @@ def config_changes(saved: dict, current: dict) -> tuple[list[str], list[str]]:
     else:
       other.append(f"{key} ({a!r} -> {b!r})")
   return structural, other
+
+
+# --- configs saved in workdirs ------------------------------------------------------------
+
+
+def read_saved_config(workdir: str) -> dict | None:
+  """The config.json a run left in `workdir` as a dict; None when there is none.
+
+  Raises WorkdirError (one line) for a file that is not JSON or not a gan_jax config.
+  """
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    raise WorkdirError(
+      f"{path} is not readable JSON ({type(e).__name__}): not a gan_jax workdir, or the file "
+      "was damaged; use another --workdir, or restore the file"
+    ) from None
+  known = set(flatten(default_config()))
+  if not isinstance(saved, dict) or not set(flatten(saved)) & known:
+    raise WorkdirError(f"{path} is not a gan_jax config: use another --workdir")
+  return saved
+
+
+def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
+  """The resolved config a run saved in its workdir (for eval, sample and checks).
+
+  Keys the saved config lacks (it predates them) take their defaults; the result is
+  validated like a config from the command line.
+  """
+  saved = read_saved_config(workdir)
+  if saved is None:
+    raise WorkdirError(f"{workdir} has no config.json: not a gan_jax workdir (train into it first)")
+  config = default_config()
+  known = flatten(config)
+  values = {k: v for k, v in flatten(saved).items() if k in known}
+  try:
+    config.update_from_flattened_dict(values)
+  except (TypeError, ValueError, KeyError) as e:
+    raise WorkdirError(
+      f"{os.path.join(workdir, 'config.json')} holds a value of the wrong type "
+      f"({' '.join(str(e).split())[:200]}): restore the file or use another --workdir"
+    ) from None
+  return config

@@ -277,7 +277,7 @@ def _to_unit_range(images: Array) -> Array:
   return images.astype(jnp.float32) / 127.5 - 1.0
 
 
-def _take_batch(arrays, rng, shape):
+def take_streamed_batch(arrays, rng, shape):
   """The 'sampler' of a streamed set: the step's batch arrives as `arrays`."""
   del rng
   if tuple(arrays["images"].shape[: len(shape)]) != tuple(shape):
@@ -373,7 +373,7 @@ def _streamed(config) -> Dataset:
     name,
     "tfds",
     {},
-    _take_batch,
+    take_streamed_batch,
     (size, size, IMAGE_DATASETS[name]),
     int(info.splits["train"].num_examples) if "train" in info.splits else 0,  # 0: unknown
     int(getattr(label, "num_classes", 0) or 0),

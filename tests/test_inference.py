@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from gan_jax import config as config_lib
-from gan_jax import inference, train
+from gan_jax import train
+from gan_jax.games import gan as gan_game
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -76,7 +77,7 @@ def test_modes_on_missing_or_empty_workdir_fail_in_one_line(tmp_path, mode):
 def test_slerp_endpoints_and_norm():
   a, b = jnp.array([[1.0, 0.0]]), jnp.array([[0.0, 2.0]])
   t = jnp.array([0.0, 0.5, 1.0])
-  out = inference.slerp(t, jnp.repeat(a, 3, 0), jnp.repeat(b, 3, 0))
+  out = gan_game.slerp(t, jnp.repeat(a, 3, 0), jnp.repeat(b, 3, 0))
   np.testing.assert_allclose(out[0], [1.0, 0.0], atol=1e-6)
   np.testing.assert_allclose(out[2], [0.0, 2.0], atol=1e-6)
   # halfway along the arc: equal weights sin(pi/4)/sin(pi/2) on both ends

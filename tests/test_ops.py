@@ -15,7 +15,7 @@ from jax import lax
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import ops
+from gan_jax import host, ops
 
 _DN = ("NHWC", "HWIO", "NHWC")
 
@@ -432,8 +432,8 @@ def test_split_gradients_inside_shard_map_and_vmap():
 def test_compiler_options_this_jaxlib_rejects_are_dropped(monkeypatch) -> None:
   """An XLA option a jaxlib does not know (they are renamed) must not break compilation:
   neither an unknown value nor an unknown name."""
-  assert ops.compiler_options() is not None
-  monkeypatch.setattr(ops, "CPU_LIBRARY_FUSIONS", ("LIBRARY_FUSION_TYPE_NO_SUCH_THING",))
-  assert ops.compiler_options() is None
-  assert not ops._accepted_compiler_options((("xla_cpu_no_such_option", 1),))
-  assert ops._accepted_compiler_options((("xla_backend_optimization_level", 1),))
+  assert host.compiler_options() is not None
+  monkeypatch.setattr(host, "CPU_LIBRARY_FUSIONS", ("LIBRARY_FUSION_TYPE_NO_SUCH_THING",))
+  assert host.compiler_options() is None
+  assert not host._accepted_compiler_options((("xla_cpu_no_such_option", 1),))
+  assert host._accepted_compiler_options((("xla_backend_optimization_level", 1),))

@@ -58,7 +58,7 @@ def wait_for_checkpoint(proc, workdir, at_least, timeout=240):
 
 
 def final_state(workdir):
-  config = train.load_workdir_config(workdir)
+  config = config_lib.load_workdir_config(workdir)
   *_, state, _, step = train.setup(config, workdir, for_training=False)
   return step, jax.device_get(state)
 
@@ -152,7 +152,7 @@ def test_non_finite_loss_stops_with_step_and_quantity(tmp_path):
     c2 = tiny_ring(step, loss="wasserstein")
     c2.d_optimizer.name, c2.d_optimizer.learning_rate = "sgd", 1e30
     *_, state, _, restored = train.setup(c2, workdir, for_training=False)
-    leaves = jax.tree.leaves((state.g.params, state.d.params))
+    leaves = jax.tree.leaves({k: n.params for k, n in state.nets.items()})
     assert all(np.all(np.isfinite(np.asarray(x))) for x in leaves)
 
 

