@@ -35,12 +35,51 @@ def test_closed_forms_at_chosen_logits():
       0.5 * np.mean((r - 1) ** 2) + 0.5 * np.mean(f**2),
       0.5 * np.mean((f - 1) ** 2),
     ),
+    # RpGAN: D wants each real logit above its paired fake one, G the reverse.
+    "relativistic": (-np.mean(np.log(sig(r - f))), -np.mean(np.log(sig(f - r)))),
+    # RaGAN: each side against the mean of the other.
+    "relativistic_average": (
+      -np.mean(np.log(sig(r - f.mean()))) - np.mean(np.log(1 - sig(f - r.mean()))),
+      -np.mean(np.log(sig(f - r.mean()))) - np.mean(np.log(1 - sig(r - f.mean()))),
+    ),
   }
   assert set(expected) == set(losses.OBJECTIVES)
   for name, (d_expected, g_expected) in expected.items():
     obj = losses.get_objective(name)
     np.testing.assert_allclose(obj.d_loss(R, F), d_expected, rtol=1e-6, err_msg=name)
-    np.testing.assert_allclose(obj.g_loss(F), g_expected, rtol=1e-6, err_msg=name)
+    np.testing.assert_allclose(obj.g_loss(R, F), g_expected, rtol=1e-6, err_msg=name)
+    if not obj.g_uses_real:  # the G step draws no real batch for these: r is not read
+      np.testing.assert_allclose(obj.g_loss(None, F), g_expected, rtol=1e-6, err_msg=name)
+
+
+def test_relativistic_losses_are_functions_of_the_differences():
+  """RpGAN sees only r - f: shifting both sides changes nothing, swapping them swaps the
+  players' losses, and at r = f both are log 2 (D cannot tell which is real)."""
+  obj = losses.get_objective("relativistic")
+  for shift in (-3.0, 5.0):
+    np.testing.assert_allclose(obj.d_loss(R + shift, F + shift), obj.d_loss(R, F), rtol=1e-6)
+    np.testing.assert_allclose(obj.g_loss(R + shift, F + shift), obj.g_loss(R, F), rtol=1e-6)
+  np.testing.assert_allclose(obj.d_loss(F, R), obj.g_loss(R, F), rtol=1e-6)
+  np.testing.assert_allclose(obj.d_loss(R, R), np.log(2), rtol=1e-6)
+  ra = losses.get_objective("relativistic_average")
+  # RaGAN with constant logits on each side: both terms are softplus of the gap.
+  r, f = jnp.full(4, 2.0), jnp.full(4, -1.0)
+  np.testing.assert_allclose(ra.d_loss(r, f), 2 * softplus(-3.0), rtol=1e-6)
+  np.testing.assert_allclose(ra.g_loss(r, f), 2 * softplus(3.0), rtol=1e-6)
+
+
+def test_relativistic_average_uses_the_given_batch_mean():
+  """Inside the data-parallel step the means are over the global batch: the mean of the
+  shards' losses computed with the global means (a pmean over the axis) is the loss of
+  the whole batch."""
+  r, f = jnp.arange(8.0) / 4 - 1, jnp.arange(8.0)[::-1] / 3 - 1
+  mean = lambda x: jax.lax.pmean(jnp.mean(x), "batch")
+  for name in ("d", "g"):
+    loss = getattr(losses, f"relativistic_average_{name}_loss")
+    shards = jax.vmap(lambda a, b, fn=loss: fn(a, b, batch_mean=mean), axis_name="batch")(
+      r.reshape(2, 4), f.reshape(2, 4)
+    )
+    np.testing.assert_allclose(np.mean(shards), loss(r, f), rtol=1e-6, err_msg=name)
 
 
 def test_one_sided_label_smoothing_is_cross_entropy_with_soft_target():
@@ -63,8 +102,8 @@ def test_stable_at_extreme_logits():
   big = jnp.array([-1e4, 1e4])
   for obj in losses.OBJECTIVES.values():
     assert np.isfinite(obj.d_loss(big, big))
-    assert np.isfinite(obj.g_loss(big))
-    assert np.all(np.isfinite(jax.grad(lambda f, o=obj: o.g_loss(f))(big)))
+    assert np.isfinite(obj.g_loss(big, big))
+    assert np.all(np.isfinite(jax.grad(lambda f, o=obj: o.g_loss(big[::-1], f))(big)))
 
 
 def test_minimax_generator_gradient_vanishes_non_saturating_does_not():

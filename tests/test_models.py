@@ -63,6 +63,30 @@ def test_discriminator_norms(norm):
   assert has_layer_norm == (norm == "layer")
 
 
+def test_layer_norm_normalizes_each_sample_over_height_width_and_channels():
+  """WGAN-GP's critic layer norm: every sample's (H, W, C) activations come out with mean 0
+  and variance 1 (at the initial scale 1 and offset 0), samples independent of each other;
+  scale and offset are per channel."""
+  d = dcgan.DCGANDiscriminator(image_size=32, base_filters=8, norm="layer")
+  x = jax.random.normal(jax.random.PRNGKey(1), (3, 32, 32, 1)) * 2.0 + 0.5
+  variables = d.init(jax.random.PRNGKey(0), x, train=False)
+  _, inter = d.apply(variables, x, train=False, capture_intermediates=True)
+  outs = [v["__call__"][0] for k, v in inter["intermediates"].items() if k.startswith("LayerNorm")]
+  assert len(outs) == 2
+  for out in outs:
+    flat = np.asarray(out).reshape(out.shape[0], -1)
+    np.testing.assert_allclose(flat.mean(axis=1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(flat.var(axis=1), 1.0, rtol=1e-3)
+    # Not per pixel: over channels alone a pixel's activations would have unit variance.
+    assert np.abs(np.asarray(out).var(axis=-1) - 1.0).max() > 0.1
+  for name, params in variables["params"].items():
+    if name.startswith("LayerNorm"):
+      assert params["scale"].shape == params["bias"].shape and params["scale"].ndim == 1
+  # One sample's output does not depend on the others'.
+  alone = d.apply(variables, x[:1], train=False)
+  np.testing.assert_allclose(alone, d.apply(variables, x, train=False)[:1], rtol=1e-5, atol=1e-6)
+
+
 def test_mlp_models_and_maxout():
   c = config_lib.default_config()
   c.model.name = "mlp"

@@ -1,7 +1,7 @@
 """Closed-form checks of the gradient penalties on a linear discriminator.
 
 For D(x) = <w, x> + b the input gradient is w at every x, so whatever the sampling:
-gradient_penalty = dragan = (||w|| - 1)^2 and r1 = 0.5 * ||w||^2.
+gradient_penalty = dragan = (||w|| - 1)^2 and r1 = r2 = 0.5 * ||w||^2.
 """
 
 import jax
@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import penalties
+from gan_jax import layers, penalties
 
 
 def _linear(w, b=0.3):
@@ -39,6 +39,8 @@ def _closed_form(name, w):
     "none": 0.0,
     "gradient_penalty": (norm - 1.0) ** 2,
     "r1": 0.5 * norm**2,
+    "r2": 0.5 * norm**2,
+    "r1_r2": norm**2,
     "dragan": (norm - 1.0) ** 2,
   }[name]
 
@@ -158,5 +160,83 @@ def test_none_and_unknown_name():
 
   assert float(penalties.compute_penalty("none", d_fn, real, fake, jax.random.PRNGKey(0))) == 0.0
   assert not calls
-  with pytest.raises(ValueError, match="valid names: dragan, gradient_penalty, none, r1"):
+  with pytest.raises(
+    ValueError, match="valid names: dragan, gradient_penalty, none, r1, r1_r2, r2"
+  ):
     penalties.compute_penalty("wgan-gp", d_fn, real, fake, jax.random.PRNGKey(0))
+
+
+# --- PacGAN: penalties on D's packed input ----------------------------------------------------
+
+
+def _packed_critic(m: int, dim: int, seed: int = 0):
+  """A nonlinear D of packed examples, D(x_p) = v . tanh(x_p W), as a function of the
+  unpacked batch (layers.pack inside, as the discriminators do) and of the packed one."""
+  gen = np.random.default_rng(seed)
+  w = jnp.asarray(gen.standard_normal((m * dim, 7)) * 0.5, jnp.float32)
+  v = jnp.asarray(gen.standard_normal(7), jnp.float32)
+  on_packed = lambda xp: jnp.tanh(xp @ w) @ v
+  return (lambda x: on_packed(layers.pack(x, m))), on_packed
+
+
+@pytest.mark.parametrize("m", [1, 2, 4])
+def test_penalties_are_defined_on_the_packed_input(m):
+  """Each penalty equals its definition computed by hand on D's actual input: packed
+  examples, one interpolation coefficient and one gradient norm per pack."""
+  n, dim = 8, 3
+  d_fn, on_packed = _packed_critic(m, dim)
+  gen = np.random.default_rng(1)
+  real = jnp.asarray(gen.standard_normal((n, dim)), jnp.float32)
+  fake = jnp.asarray(gen.standard_normal((n, dim)) + 1.0, jnp.float32)
+  rng = jax.random.PRNGKey(5)
+  pack = lambda x: layers.pack(x, m)
+
+  def norms(x_packed):  # per packed example: ||grad of D at x_k||
+    g = jax.grad(lambda xp: jnp.sum(on_packed(xp)))(x_packed)
+    return jnp.sqrt(jnp.sum(g**2, axis=-1))
+
+  eps = jax.random.uniform(rng, (n // m, 1))
+  x_hat = eps * pack(real) + (1 - eps) * pack(fake)
+  u_rng, alpha_rng = jax.random.split(rng)
+  x_p = real + 0.5 * jnp.std(real) * jax.random.uniform(u_rng, real.shape)
+  alpha = jax.random.uniform(alpha_rng, (n // m, 1))
+  x_drag = pack(real) + alpha * (pack(x_p) - pack(real))
+  expected = {
+    "gradient_penalty": jnp.mean((norms(x_hat) - 1) ** 2),
+    "r1": 0.5 * jnp.mean(norms(pack(real)) ** 2),
+    "r2": 0.5 * jnp.mean(norms(pack(fake)) ** 2),
+    "r1_r2": 0.5 * jnp.mean(norms(pack(real)) ** 2) + 0.5 * jnp.mean(norms(pack(fake)) ** 2),
+    "dragan": jnp.mean((norms(x_drag) - 1) ** 2),
+  }
+  for name, value in expected.items():
+    got = penalties.compute_penalty(name, d_fn, real, fake, rng, pack=m)
+    np.testing.assert_allclose(got, value, rtol=1e-5, err_msg=f"{name}, pack {m}")
+
+
+def test_packed_r1_of_a_linear_critic_is_its_closed_form():
+  """D(x_p) = <W, x_p>: the packed R1 is 0.5 ||W||^2 whatever the pack. Per sample (the old
+  definition) it was 0.5 ||W||^2 / m, and WGAN-GP's norm sqrt(m) times too small."""
+  m, dim = 4, 3
+  gen = np.random.default_rng(2)
+  w = jnp.asarray(gen.standard_normal(m * dim), jnp.float32)
+  d_fn = lambda x: layers.pack(x, m) @ w
+  real = jnp.asarray(gen.standard_normal((8, dim)), jnp.float32)
+  norm = float(jnp.linalg.norm(w))
+  r1 = penalties.compute_penalty("r1", d_fn, real, real, jax.random.PRNGKey(0), pack=m)
+  gp = penalties.compute_penalty(
+    "gradient_penalty", d_fn, real, real, jax.random.PRNGKey(0), pack=m
+  )
+  np.testing.assert_allclose([r1, gp], [0.5 * norm**2, (norm - 1) ** 2], rtol=1e-5)
+
+
+def test_r2_scores_generated_samples_with_their_own_labels():
+  """A conditional critic: R2 differentiates D(fake, y_fake), not D(fake, y_real)."""
+  real = jnp.ones((4, 2))
+  fake = jnp.full((4, 2), 2.0)
+  scale_real, scale_fake = 1.0, 3.0  # the label changes D's slope
+  d_real = lambda x: scale_real * jnp.sum(x, -1)
+  d_fake = lambda x: scale_fake * jnp.sum(x, -1)
+  got = penalties.compute_penalty("r2", d_real, real, fake, None, d_fake_fn=d_fake)
+  np.testing.assert_allclose(got, 0.5 * 2 * scale_fake**2, rtol=1e-6)  # ||(3, 3)||^2 / 2
+  r1 = penalties.compute_penalty("r1", d_real, real, fake, None, d_fake_fn=d_fake)
+  np.testing.assert_allclose(r1, 0.5 * 2 * scale_real**2, rtol=1e-6)

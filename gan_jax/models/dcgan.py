@@ -70,6 +70,11 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
   """x -> Conv(4, stride 2) -> LReLU -> [Conv -> norm -> LReLU]* -> Dense(1) logit.
 
+  `norm`: 'batch' (BatchNorm, statistics over the batch), 'layer' (each sample normalized
+  over all of its (H, W, C) activations, with a learned scale and offset per channel, as
+  the layer norm of WGAN-GP's critic (Gulrajani et al. 2017; their code normalizes over
+  C, H, W): no coupling between samples, so per-sample penalties are exact), or 'none'.
+
   Options: `pack` m judges m samples concatenated along channels (PacGAN), so
   the logits have batch/m entries; `spectral_norm` normalizes every weight;
   `minibatch` adds minibatch stddev (on the last feature map) or minibatch
@@ -100,10 +105,10 @@ class DCGANDiscriminator(nn.Module):
         self.base_filters * 2**i, (4, 4), strides=(2, 2), padding="SAME", use_bias=not normalized
       )
       x = common.layer(conv, x, spectral_norm=self.spectral_norm, train=train)
-      if normalized:
-        x = (
-          common.batch_norm(train, self.axis_name)(x) if self.norm == "batch" else nn.LayerNorm()(x)
-        )
+      if normalized and self.norm == "batch":
+        x = common.batch_norm(train, self.axis_name)(x)
+      elif normalized:  # 'layer': each sample over (H, W, C), the critic of WGAN-GP
+        x = nn.LayerNorm(reduction_axes=(-3, -2, -1), feature_axes=-1)(x)
       x = nn.leaky_relu(x, 0.2)
     # The projection term reads the features phi(x) of each sample alone, before any
     # minibatch features couple the samples of a batch.

@@ -1,0 +1,74 @@
+"""The GAN game's own defects, each with a test: the EMA generator's BatchNorm statistics,
+the layer norm of the critic, and objectives that read real data in the G step."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import test_stabilizers  # a sibling test module (pytest puts tests/ on the path)
+from jax.sharding import PartitionSpec as P
+
+from gan_jax import parallel, train
+from gan_jax.game import NetState, apply_train
+from gan_jax.games import gan as gan_game
+
+
+def _ema_run():
+  c = test_stabilizers.ring_config({"ema_decay": 0.5})
+  c.model.g_batch_norm = True
+  game = gan_game.make(c)
+  gan = gan_game.build_gan(c, gan_game.data_lib.load_dataset(c))
+  mesh = parallel.make_mesh()
+  state0 = train.init_run_state(c, game)
+  copy = jax.tree.map(jnp.copy, state0)
+  state1, _ = train.make_train_step(game, mesh)(parallel.replicate(copy, mesh), game.data)
+  return c, game, gan, mesh, state0, jax.device_get(state1)
+
+
+def test_the_ema_generator_keeps_batchnorm_statistics_of_its_own():
+  """After a step, the EMA statistics are G-with-the-EMA-weights' running statistics on
+  the step's latents (one BatchNorm update from the initial ones), not G's."""
+  c, game, gan, mesh, state0, state1 = _ema_run()
+  batch = game.draw(game.data, jax.random.fold_in(state0.rng, 0))
+  ema1 = state1.extra["ema"]
+
+  def ema_stats(params, stats, z, y):
+    return apply_train(gan.generator, NetState(params, stats, None), params, z, y)[1]
+
+  expected = jax.shard_map(
+    ema_stats, mesh=mesh, in_specs=(P(), P(), P(parallel.AXIS), P(parallel.AXIS)), out_specs=P()
+  )(ema1["params"], state0.extra["ema"]["batch_stats"], batch["z_g"], batch["y_g"])
+  for a, b in zip(jax.tree.leaves(ema1["batch_stats"]), jax.tree.leaves(expected), strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  g_stats = jax.tree.leaves(state1.nets["g"].batch_stats)
+  assert not all(
+    np.allclose(a, b) for a, b in zip(jax.tree.leaves(ema1["batch_stats"]), g_stats, strict=True)
+  )
+
+
+def test_samples_from_the_ema_use_its_statistics():
+  c, game, gan, mesh, state0, state1 = _ema_run()
+  ema = state1.extra["ema"]
+  z, y = gan_game._inputs(gan, c.seed + gan_game.EVAL_SEED_OFFSET, 0, 16)
+  got = gan_game.make_sample_fn(gan, mesh, batch_size=16, seed=c.seed + gan_game.EVAL_SEED_OFFSET)(
+    state1, 16
+  )
+  own = gan.generator.apply(dict(ema), z, y, train=False)
+  borrowed = gan.generator.apply(
+    {"params": ema["params"], "batch_stats": state1.nets["g"].batch_stats}, z, y, train=False
+  )
+  np.testing.assert_allclose(got, own, rtol=1e-6, atol=1e-6)
+  assert not np.allclose(got, borrowed, atol=1e-4)
+
+
+@pytest.mark.parametrize("loss", ["relativistic", "relativistic_average"])
+def test_relativistic_g_step_draws_a_real_batch_and_others_do_not(loss):
+  c = test_stabilizers.ring_config({"loss": loss})
+  game = gan_game.make(c)
+  batch = game.draw(game.data, jax.random.PRNGKey(0))
+  assert batch["x_real_g"].shape == (c.batch_size, 2)
+  plain = gan_game.make(test_stabilizers.ring_config({}))
+  assert "x_real_g" not in plain.draw(plain.data, jax.random.PRNGKey(0))
+  # The draws the other objectives make are untouched by the extra real batch.
+  for key in plain.draw(plain.data, jax.random.PRNGKey(0)):
+    np.testing.assert_array_equal(batch[key], plain.draw(plain.data, jax.random.PRNGKey(0))[key])
