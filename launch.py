@@ -135,7 +135,7 @@ def run_sweep(config, config_path: str) -> int:
   import jax  # noqa: PLC0415
 
   from gan_jax import config as config_lib  # noqa: PLC0415
-  from gan_jax import errors, sweep, train  # noqa: PLC0415
+  from gan_jax import errors, report, sweep, train  # noqa: PLC0415
 
   members = sweep.load_sweep(config_path)
   if _SWEEP_ONLY.value:
@@ -157,6 +157,7 @@ def run_sweep(config, config_path: str) -> int:
     command=command,
     validate_fn=lambda c: config_lib.validate(c, num_devices=jax.device_count()),
   )
+  report.write_report(workdir, members, command=command)
   failed = [r["name"] for r in results if r["status"] == "failed"]
   print(
     f"sweep: {len(results) - len(failed)}/{len(results)} members done; report in "

@@ -88,14 +88,6 @@ class Dataset:
     }
 
 
-def channels_of(name: str) -> int:
-  if name in IMAGE_DATASETS:
-    return IMAGE_DATASETS[name]
-  if name == "stacked_mnist":
-    return 3
-  return 0
-
-
 # --- loading images ------------------------------------------------------------
 
 

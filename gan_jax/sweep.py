@@ -1,4 +1,4 @@
-r"""Sweeps: run every member of a config file's `get_sweep()`, then write a report.
+r"""Sweeps: run every member of a config file's `get_sweep()` (gan_jax.report then reports).
 
 A config file may define, next to `get_config()`,
 
@@ -42,7 +42,9 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from gan_jax.errors import Preempted, SweepError
+from gan_jax import config as config_lib
+from gan_jax import writers
+from gan_jax.errors import Preempted, SweepError, WorkdirError
 
 SEED_KEY = "seed"
 NAME_KEY = "name"
@@ -305,52 +307,25 @@ def read_done(member_workdir: str) -> int | None:
     return None
 
 
-def _write_atomic(path: str, text: str) -> None:
-  with open(path + ".tmp", "w") as f:
-    f.write(text)
-  os.replace(path + ".tmp", path)
-
-
 def write_sweep_json(workdir: str, members: Sequence[dict[str, Any]], command: str | None) -> str:
   """Writes workdir/sweep.json (members and command), e.g. also for a dry run."""
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, SWEEP_FILE)
   payload = {"command": command, "members": resolve_members(members)}
-  _write_atomic(path, json.dumps(payload, indent=2, default=repr) + "\n")
+  writers.write_atomic(path, json.dumps(payload, indent=2, default=repr) + "\n")
   return path
-
-
-def _format_duration(seconds: float) -> str:
-  seconds = int(max(seconds, 0))
-  h, rem = divmod(seconds, 3600)
-  m, s = divmod(rem, 60)
-  return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
-
-
-# Keys that train_and_evaluate fills in or that a resume may legitimately change.
-_RESOLVED_KEYS = frozenset({"total_steps", "data.source", "data.examples"})
-
-
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-  if isinstance(tree, dict):
-    out = {}
-    for k, v in tree.items():
-      out.update(_flatten(v, f"{prefix}{k}."))
-    return out
-  return {prefix[:-1]: list(tree) if isinstance(tree, tuple) else tree}
 
 
 def _config_drift(config: ml_collections.ConfigDict, member_workdir: str) -> list[str]:
   """Keys whose value differs from the config.json a previous run left in the workdir."""
   try:
-    with open(os.path.join(member_workdir, "config.json")) as f:
-      old = _flatten(json.load(f))
-  except (OSError, ValueError):
+    saved = config_lib.read_saved_config(member_workdir)
+  except WorkdirError:
+    return []  # reported when the member trains
+  if saved is None:
     return []
-  new = _flatten(json.loads(config.to_json_best_effort()))
-  return sorted(
-    k for k in new.keys() | old.keys() if k not in _RESOLVED_KEYS and new.get(k) != old.get(k)
-  )
+  structural, other = config_lib.config_changes(saved, config.to_dict())
+  return structural + other
 
 
 def run_sweep(
@@ -359,12 +334,11 @@ def run_sweep(
   workdir: str,
   *,
   train_fn: Callable[[ml_collections.ConfigDict, str], Any],
-  report: bool = True,
   command: str | None = None,
   keep_going: bool = True,
   validate_fn: Callable[[ml_collections.ConfigDict], None] | None = None,
 ) -> list[dict[str, Any]]:
-  """Trains every member, one after the other, into workdir/<member name>; then reports.
+  """Trains every member, one after the other, into workdir/<member name>.
 
   Members with a DONE marker recording at least their total_steps are skipped;
   the others are (re)started with `train_fn(config, member_workdir)`, which
@@ -380,7 +354,6 @@ def run_sweep(
     members: from load_sweep() (or raw get_sweep() dicts).
     workdir: the sweep directory.
     train_fn: gan_jax.train.train_and_evaluate (a fake in tests).
-    report: write report.md, report.csv and plots/ at the end.
     command: the command line that started the sweep, recorded in sweep.json and the report.
     keep_going: carry on past a member that fails.
     validate_fn: checks a member config (e.g. gan_jax.config.validate); what it
@@ -434,21 +407,16 @@ def run_sweep(
       if not keep_going or _is_preemption(e):
         raise
       result["status"], result["error"] = "failed", f"{type(e).__name__}: {e}"
-      logging.error("%s: FAILED after %s: %s", tag, _format_duration(time.time() - t0), e)
+      logging.error("%s: FAILED after %s: %s", tag, writers.format_duration(time.time() - t0), e)
       continue
     os.makedirs(member_dir, exist_ok=True)
-    _write_atomic(os.path.join(member_dir, DONE_FILE), f"{config.total_steps}\n")
+    writers.write_atomic(os.path.join(member_dir, DONE_FILE), f"{config.total_steps}\n")
     result["status"] = "done"
-    logging.info("%s: done in %s", tag, _format_duration(time.time() - t0))
+    logging.info("%s: done in %s", tag, writers.format_duration(time.time() - t0))
 
   failed = [r[NAME_KEY] for r in results if r["status"] == "failed"]
   if failed:
     logging.error("sweep: %d/%d members failed: %s", len(failed), n, ", ".join(failed))
-  if report:
-    from gan_jax import report as report_lib  # noqa: PLC0415 - report imports this module
-
-    paths = report_lib.write_report(workdir, members, command=command)
-    logging.info("sweep report: %s", paths["md"])
   return results
 
 

@@ -8,7 +8,7 @@ import textwrap
 import ml_collections
 import pytest
 
-from gan_jax import errors, sweep
+from gan_jax import errors, report, sweep
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -124,7 +124,7 @@ class FakeTrain:
 def test_run_sweep_runs_each_member_once_then_skips(tmp_path):
   members = sweep.resolve_members(SWEEP)
   train = FakeTrain()
-  results = sweep.run_sweep(base_config(), members, str(tmp_path), train_fn=train, report=False)
+  results = sweep.run_sweep(base_config(), members, str(tmp_path), train_fn=train)
   assert train.calls == [m["name"] for m in members]
   assert [r["status"] for r in results] == ["done"] * 3
   for m in members:
@@ -133,23 +133,23 @@ def test_run_sweep_runs_each_member_once_then_skips(tmp_path):
   assert recorded["members"] == members
 
   again = FakeTrain()
-  results = sweep.run_sweep(base_config(), members, str(tmp_path), train_fn=again, report=False)
+  results = sweep.run_sweep(base_config(), members, str(tmp_path), train_fn=again)
   assert again.calls == []
   assert [r["status"] for r in results] == ["skipped"] * 3
 
 
 def test_run_sweep_reruns_unfinished_and_raised_total_steps(tmp_path):
   members = sweep.resolve_members(SWEEP)
-  sweep.run_sweep(base_config(), members, str(tmp_path), train_fn=FakeTrain(), report=False)
+  sweep.run_sweep(base_config(), members, str(tmp_path), train_fn=FakeTrain())
   os.remove(tmp_path / members[1]["name"] / "DONE")  # as if killed before it finished
   train = FakeTrain()
-  sweep.run_sweep(base_config(), members, str(tmp_path), train_fn=train, report=False)
+  sweep.run_sweep(base_config(), members, str(tmp_path), train_fn=train)
   assert train.calls == [members[1]["name"]]
 
   longer = base_config()
   longer.total_steps = 20
   train = FakeTrain()
-  sweep.run_sweep(longer, members, str(tmp_path), train_fn=train, report=False)
+  sweep.run_sweep(longer, members, str(tmp_path), train_fn=train)
   assert train.calls == [m["name"] for m in members]
   assert (tmp_path / members[0]["name"] / "DONE").read_text().strip() == "20"
 
@@ -161,11 +161,10 @@ def test_run_sweep_keeps_going_past_a_failed_member_and_reports(tmp_path):
   assert [r["status"] for r in results] == ["failed", "done", "done"]
   assert "diverged" in results[0]["error"]
   assert not (tmp_path / members[0]["name"] / "DONE").exists()
+  report.write_report(str(tmp_path), members)  # the failed member does not stop the report
   assert (tmp_path / "report.md").exists() and (tmp_path / "report.csv").exists()
   with pytest.raises(RuntimeError, match="diverged"):
-    sweep.run_sweep(
-      base_config(), members, str(tmp_path), train_fn=train, report=False, keep_going=False
-    )
+    sweep.run_sweep(base_config(), members, str(tmp_path), train_fn=train, keep_going=False)
 
 
 def test_run_sweep_checks_every_member_before_training(tmp_path):
@@ -176,7 +175,6 @@ def test_run_sweep_checks_every_member_before_training(tmp_path):
       [{"loss": "hinge"}, {"model.bogus": 1}],
       str(tmp_path),
       train_fn=train,
-      report=False,
     )
   assert train.calls == []
 

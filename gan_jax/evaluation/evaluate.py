@@ -198,49 +198,6 @@ def summarize(
   return acc.result()
 
 
-def _cubic_kernel_sum(a: np.ndarray, b: np.ndarray, *, drop_diagonal: bool) -> float:
-  """sum_{i,j} (a_i . b_j / d + 1)^3, without i == j terms if asked; in-place float64 ops."""
-  k = a @ b.T
-  k /= a.shape[1]
-  k += 1.0
-  k3 = k * k
-  k3 *= k  # two multiplies: several times faster than np.power(k, 3) on large matrices
-  total = float(k3.sum())
-  return total - float(np.trace(k3)) if drop_diagonal else total
-
-
-def kid(
-  x_feats: np.ndarray,
-  y_feats: np.ndarray,
-  *,
-  num_subsets: int = KID_SUBSETS,
-  subset_size: int = KID_SUBSET_SIZE,
-  seed: int = 0,
-) -> tuple[float, float]:
-  """`stats.kid` (same estimator, same subsets for the same seed), about 3x faster.
-
-  KID is the slowest part of an evaluation on CPU (100 subsets x three 1000 x 1000 kernel
-  matrices), and `stats.mmd2_unbiased`'s `** 3` dominates it.
-  """
-  x = np.asarray(x_feats, np.float64)
-  y = np.asarray(y_feats, np.float64)
-  if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-    raise ValueError(f"expected (n, d) and (m, d) features, got {x.shape} and {y.shape}")
-  gen = np.random.default_rng(seed)
-  m = min(subset_size, x.shape[0], y.shape[0])
-  if m < 2:
-    raise ValueError(f"KID needs at least 2 samples per side, got {m}")
-  mmds = np.empty((num_subsets,), np.float64)
-  for i in range(num_subsets):
-    xi = x[gen.choice(x.shape[0], m, replace=False)]
-    yi = y[gen.choice(y.shape[0], m, replace=False)]
-    k_xx = _cubic_kernel_sum(xi, xi, drop_diagonal=True)
-    k_yy = _cubic_kernel_sum(yi, yi, drop_diagonal=True)
-    k_xy = _cubic_kernel_sum(xi, yi, drop_diagonal=False)
-    mmds[i] = (k_xx + k_yy) / (m * (m - 1)) - 2.0 * k_xy / (m * m)
-  return float(mmds.mean()), float(mmds.std())
-
-
 def compare_summaries(
   real: FeatureSummary,
   fake: FeatureSummary,
@@ -266,8 +223,8 @@ def compare_summaries(
   mu_f, cov_f = stats.moments_to_gaussian(fake.moments)
   out["fd"] = stats.frechet_distance(mu_r, cov_r, mu_f, cov_f)
   if min(len(real.kept), len(fake.kept)) >= 2:
-    out["kid"], out["kid_std"] = kid(
-      real.kept, fake.kept, num_subsets=kid_subsets, subset_size=kid_subset_size, seed=seed
+    out["kid"], out["kid_std"] = stats.kid(
+      real.kept, fake.kept, num_subsets=kid_subsets, subset_size=kid_subset_size, rng=seed
     )
   out["score"], out["score_std"] = stats.inception_score_from_stats(list(fake.splits))
   return out
@@ -283,68 +240,36 @@ def _named(generic: dict[str, float], names: tuple[str, ...]) -> dict[str, float
 # ---------------------------------------------------------------------------------------------
 
 
-def evaluate_images_classifier(
+def evaluate_images(
   real_images: Any,
   fake_images: Any,
-  classifier: FeatureExtractor,
+  feature_fn: FeatureFn,
   *,
+  names: tuple[str, ...] = CLASSIFIER_METRICS,
   seed: int = 0,
   kid_subsets: int = KID_SUBSETS,
   kid_subset_size: int = KID_SUBSET_SIZE,
   max_kid_features: int = MAX_KID_FEATURES,
 ) -> dict[str, float]:
-  """classifier_fid / _kid / _kid_std / _score / _score_std of fake against real digits.
+  """Fréchet distance, KID (and its std) and the score (and its std) of fake against real.
 
-  Both sets are (N, H, W, 1) images in [-1, 1] (or uint8); features are the classifier's
-  penultimate activations, the score uses its softmax over contiguous splits of `fake_images`,
-  which must therefore be in random order (as generated samples are; data files often are
-  sorted by class).
+  `feature_fn` maps (N, H, W, C) images in [-1, 1] (or uint8) to (features, logits): the
+  classifier's `apply` (names CLASSIFIER_METRICS: classifier_fid, ...) or an
+  `inception.make_inception_fn` (names INCEPTION_METRICS: fid, kid, kid_std,
+  inception_score, inception_score_std; the score is the softmax over all its logits).
+  The score's splits are contiguous, so `fake_images` must be in random order (as
+  generated samples are; data files often are sorted by class).
   """
   summaries = [
     summarize(
-      _array_chunks(x, CHUNK_SIZE),
-      classifier.apply,
-      x.shape[0],
-      max_kept=max_kid_features,
-      seed=seed + i,
+      _array_chunks(x, CHUNK_SIZE), feature_fn, x.shape[0], max_kept=max_kid_features, seed=seed + i
     )
     for i, x in enumerate((real_images, fake_images))
   ]
   generic = compare_summaries(
     *summaries, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, seed=seed
   )
-  return _named(generic, CLASSIFIER_METRICS)
-
-
-def evaluate_images_inception(
-  real_images: Any,
-  fake_images: Any,
-  inception_fn: FeatureFn,
-  *,
-  seed: int = 0,
-  kid_subsets: int = KID_SUBSETS,
-  kid_subset_size: int = KID_SUBSET_SIZE,
-  max_kid_features: int = MAX_KID_FEATURES,
-) -> dict[str, float]:
-  """fid / kid / kid_std / inception_score / inception_score_std with the FID Inception network.
-
-  `inception_fn` is `inception.make_inception_fn(variables)`: images in [-1, 1] ->
-  (pool (N, 2048), logits (N, 1008)); the score is the softmax over all 1008 logits.
-  """
-  summaries = [
-    summarize(
-      _array_chunks(x, CHUNK_SIZE),
-      inception_fn,
-      x.shape[0],
-      max_kept=max_kid_features,
-      seed=seed + i,
-    )
-    for i, x in enumerate((real_images, fake_images))
-  ]
-  generic = compare_summaries(
-    *summaries, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, seed=seed
-  )
-  return _named(generic, INCEPTION_METRICS)
+  return _named(generic, names)
 
 
 def classify_channels(images: Any, classifier: FeatureExtractor) -> np.ndarray:
@@ -678,7 +603,7 @@ def real_vs_real_classifier_fid(
   rng = np.random.default_rng(seed)
   train = train[rng.permutation(len(train))[:max_train]]
   test = test[rng.permutation(len(test))]
-  result = evaluate_images_classifier(test, train, classifier, seed=seed)
+  result = evaluate_images(test, train, classifier.apply, seed=seed)
   real_score = summarize(_array_chunks(test, CHUNK_SIZE), classifier.apply, len(test))
   result["classifier_score_real_test"] = stats.inception_score_from_stats(list(real_score.splits))[
     0

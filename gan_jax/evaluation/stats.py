@@ -143,9 +143,20 @@ def frechet_distance_from_features(x: np.ndarray, y: np.ndarray) -> float:
 # ---------------------------------------------------------------------------
 
 
-def _poly_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-  """k(a, b) = (a.b / d + 1)^3 for all pairs of rows."""
-  return (a @ b.T / a.shape[1] + 1.0) ** 3
+def _cubic_kernel_sum(a: np.ndarray, b: np.ndarray, *, drop_diagonal: bool) -> float:
+  """sum_{i,j} k(a_i, b_j), k(a, b) = (a.b / d + 1)^3, without the i == j terms if asked.
+
+  In place in float64: KID is the slowest part of an evaluation on CPU (100 subsets x
+  three 1000 x 1000 kernel matrices), and two multiplies are several times faster than
+  `** 3` on such matrices.
+  """
+  k = a @ b.T
+  k /= a.shape[1]
+  k += 1.0
+  k3 = k * k
+  k3 *= k
+  total = float(k3.sum())
+  return total - float(np.trace(k3)) if drop_diagonal else total
 
 
 def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
@@ -160,12 +171,10 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
   m = x.shape[0]
   if y.shape[0] != m or m < 2:
     raise ValueError(f"need two samples of equal size >= 2, got {x.shape[0]} and {y.shape[0]}")
-  k_xx = _poly_kernel(x, x)
-  k_yy = _poly_kernel(y, y)
-  k_xy = _poly_kernel(x, y)
-  xx = (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
-  yy = (k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
-  return float(xx + yy - 2.0 * k_xy.sum() / (m * m))
+  x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+  xx = _cubic_kernel_sum(x, x, drop_diagonal=True) / (m * (m - 1))
+  yy = _cubic_kernel_sum(y, y, drop_diagonal=True) / (m * (m - 1))
+  return float(xx + yy - 2.0 * _cubic_kernel_sum(x, y, drop_diagonal=False) / (m * m))
 
 
 def kid(
@@ -189,6 +198,8 @@ def kid(
     raise ValueError(f"expected (n, d) and (m, d) features, got {x.shape} and {y.shape}")
   gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
   m = min(subset_size, x.shape[0], y.shape[0])
+  if m < 2:
+    raise ValueError(f"KID needs at least 2 samples per side, got {m}")
   mmds = np.empty((num_subsets,), np.float64)
   for i in range(num_subsets):
     xi = x[gen.choice(x.shape[0], m, replace=False)]
