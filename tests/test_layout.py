@@ -1,0 +1,83 @@
+"""The layout: every module imports alone, no import cycle (function-level imports count),
+and the loop knows no generator, discriminator or latent."""
+
+import ast
+import concurrent.futures
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = os.path.join(ROOT, "gan_jax")
+
+
+def _modules() -> dict[str, str]:
+  mods = {}
+  for d, _, files in os.walk(PACKAGE):
+    for f in files:
+      if f.endswith(".py"):
+        path = os.path.join(d, f)
+        name = os.path.relpath(path, ROOT)[:-3].replace(os.sep, ".")
+        mods[name.removesuffix(".__init__")] = path
+  return mods
+
+
+def _imports(path: str, modules) -> set[str]:
+  """The gan_jax modules a file imports, anywhere in it (function bodies too)."""
+  out = set()
+  for node in ast.walk(ast.parse(open(path).read())):
+    if isinstance(node, ast.Import):
+      names = [a.name for a in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+      names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    else:
+      continue
+    out |= {n for n in names if n in modules}
+  return out
+
+
+def test_no_import_cycle():
+  modules = _modules()
+  graph = {m: _imports(p, modules) - {m, "gan_jax"} for m, p in modules.items()}
+  for m in graph:  # a package may import its own submodules; they must not import back
+    graph[m] = {n for n in graph[m] if not m.startswith(n + ".")}
+  seen, stack = {}, []
+
+  def visit(m):
+    seen[m] = "open"
+    stack.append(m)
+    for n in graph[m]:
+      if seen.get(n) == "open":
+        pytest.fail("import cycle: " + " -> ".join([*stack[stack.index(n) :], n]))
+      if n not in seen:
+        visit(n)
+    seen[m] = "done"
+    stack.pop()
+
+  for m in sorted(graph):
+    if m not in seen:
+      visit(m)
+
+
+def _import_alone(name: str) -> tuple[str, int, str]:
+  result = subprocess.run(
+    [sys.executable, "-c", f"import {name}"], cwd=ROOT, capture_output=True, text=True
+  )
+  return name, result.returncode, result.stderr[-1500:]
+
+
+def test_every_module_imports_alone_in_a_fresh_interpreter():
+  with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    failed = [r for r in pool.map(_import_alone, sorted(_modules())) if r[1]]
+  assert not failed, failed
+
+
+def test_the_loop_names_no_generator_discriminator_or_latent():
+  words = re.compile(r"generator|discriminator|latent|z_dim|\bnets\[|d_loss|g_loss", re.I)
+  for name in ("train.py", "game.py", "inference.py"):
+    code = ast.unparse(ast.parse(open(os.path.join(PACKAGE, name)).read()))  # no comments
+    code = re.sub(r'""".*?"""', "", code, flags=re.S)  # nor docstrings
+    assert not words.findall(code), (name, words.findall(code))
