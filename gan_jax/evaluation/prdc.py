@@ -38,8 +38,9 @@ two n x n-sized passes (the fake k-NN radii and the real-fake comparisons); the 
 are a third pass, done once per reference set (`real_manifold`, cached by the evaluator).
 For identical sets the real-real and real-fake passes see the same blocks and compute the same
 bits, so the boundary ties of (1) are decided exactly. Measured on 2 shared CPU cores
-(benchmarks/prdc_speed.py): 10,000 x 10,000 with 2,048-d features, about 3 s for the real
-radii and 4-6 s per evaluation; with 64-d features, 0.3 and 0.5 s.
+(benchmarks/prdc_speed.py): 10,000 x 10,000 with 2,048-d features, 3-5 s for the real radii
+and 5-10 s per evaluation (matmul-bound; the range is the machine's varying load); with
+64-d features, 0.3 and 0.5 s.
 
 Inputs: real and fake sets of equal size by default (both metrics depend on the set sizes: the
 k-NN balls shrink as n grows, so numbers are comparable only at equal n and m); unequal sizes
