@@ -5,6 +5,10 @@
 
 A family's `build(model_config, channels, axis_name, num_classes)` returns its
 (generator, discriminator) pair; shared pieces live in models/common.py.
+
+CycleGAN's four networks (ResNet generators G, F and PatchGAN discriminators D_A, D_B) are
+not a (generator, discriminator) pair, so they are not in MODELS: `cyclegan.build(model,
+channels_a, channels_b)` (models/cyclegan.py) returns them.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Callable
 import flax.linen as nn
 import ml_collections
 
-from gan_jax.models import dcgan, mlp
+from gan_jax.models import cyclegan, dcgan, mlp  # noqa: F401 - cyclegan: see above
 
 MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
   "dcgan": dcgan.build,
