@@ -56,7 +56,7 @@ def reuse_host_memory() -> bool:
 # XLA:CPU hands dots, convolutions and reductions to YNNPACK by default. For the
 # convolutions left in these models (the 1-channel first D layer, and the direct kernel
 # gradient of the layers with a 4x4 side, `_split_grads`) XLA's own Eigen convolutions
-# are faster in the training step: about 3% (README, Performance: A/B in one process and
+# are faster in the training step: about 3% (docs/performance.md: A/B in one process and
 # across processes). So the train step keeps YNNPACK for dots and reductions only (without
 # the reductions it is 16% slower). None turns this off (read when the step is built).
 CPU_LIBRARY_FUSIONS: tuple[str, ...] | None = (

@@ -270,7 +270,7 @@ def conv_transpose_subpixel(
         else "col2im".
       "auto": on CPU `AUTO_CONV_TRANSPOSE` ("fast", measured on XLA:CPU with
         benchmarks/step_variants.py); on other backends "conv" (one H200: the DCGAN step
-        at 46k images/s vs 39k with flax.linen.ConvTranspose, README "Performance").
+        at 46k images/s vs 39k with flax.linen.ConvTranspose, docs/performance.md).
 
   Returns:
     (N, H_out, W_out, C_out) with H_out = sh * H for 'SAME'.

