@@ -102,9 +102,11 @@ def setup(family: str, batch: int, size: int, channels: int, z_dim: int):
   g, d = build(model_config(family, size), channels, None, 0)
   k_g, k_d, k_x = jax.random.split(jax.random.PRNGKey(0), 3)
   z = jnp.zeros((batch, z_dim))
-  g_vars = g.init(k_g, z, train=False)
   real = jax.random.uniform(k_x, (batch, size, size, channels), minval=-1.0, maxval=1.0)
-  d_vars = d.init(k_d, real, train=False)
+  init = lambda m, k, x: jax.jit(
+    lambda k: m.init(k, x, train=False), compiler_options=ops.run_once_compiler_options()
+  )(k)
+  g_vars, d_vars = init(g, k_g, z), init(d, k_d, real)
   g_tx, d_tx = optax.adam(2e-4, b1=0.5), optax.adam(2e-4, b1=0.5)
   state = tuple(
     (v["params"], v.get("batch_stats", {}), tx.init(v["params"]))

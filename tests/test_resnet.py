@@ -12,6 +12,7 @@ import pytest
 from flax import traverse_util
 from jax import lax
 
+from gan_jax import ops
 from gan_jax.models import r3gan, resnet
 
 DN = ("NHWC", "HWIO", "NHWC")
@@ -30,7 +31,11 @@ def _eval_shapes(module, x, **kw):
 
 
 def _init(module, x, y=None):
-  return jax.jit(lambda k: module.init(k, x, y, train=False))(jax.random.PRNGKey(0))
+  # Initializers run once: LLVM -O1 compiles them several times faster, to the same values.
+  init = jax.jit(
+    lambda k: module.init(k, x, y, train=False), compiler_options=ops.run_once_compiler_options()
+  )
+  return init(jax.random.PRNGKey(0))
 
 
 # --- exact rewrites ---------------------------------------------------------------------------
@@ -133,11 +138,14 @@ def test_resnet_parameter_counts_match_a_hand_count():
   assert sum(str(path[-1]).endswith("/u']") for path, _ in names) == 11
 
 
-def _model_config(**kw):
+def _model_config(tiny=True, **kw):
   m = ml_collections.ConfigDict()
   m.image_size, m.d_spectral_norm = 32, False
   m.g_conditioning, m.d_conditioning, m.class_embed_dim = "cbn", "projection", 50
   m.resnet, m.r3gan = dict(resnet.CONFIG.defaults), dict(r3gan.CONFIG.defaults)
+  if tiny:
+    m.resnet.update(g_width=8, d_width=8)
+    m.r3gan.update(width=8, cardinality=2)
   m.update(kw)
   return m
 
@@ -280,5 +288,5 @@ def test_config_declarations(family):
   assert set(sub.specs) == {f"model.{sub.key}.{k}" for k in sub.defaults}
   for key, spec in sub.specs.items():
     assert spec.problem(key, sub.defaults[key.rsplit(".", 1)[1]]) is None
-  g, d = family.build(_model_config(), 1, "batch", 0)
+  g, d = family.build(_model_config(tiny=False), 1, "batch", 0)
   assert g.axis_name == "batch" and g.channels == 1

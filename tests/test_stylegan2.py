@@ -12,6 +12,7 @@ import pytest
 from flax import traverse_util
 from jax import lax
 
+from gan_jax import ops
 from gan_jax.models import fir
 from gan_jax.models import stylegan2 as sg
 
@@ -37,8 +38,15 @@ def _with_noise_strength(params, value):
 def _tiny_generator(num_classes=0, **kw):
   g = sg.Generator(**{**TINY, **kw}, num_classes=num_classes)
   y = jnp.zeros((4,), jnp.int32) if num_classes else None
-  variables = jax.jit(lambda k: g.init(k, jnp.zeros((4, 6)), y, train=False))(jax.random.PRNGKey(0))
-  return g, variables
+  return g, _init(g, jnp.zeros((4, 6)), y)
+
+
+def _init(module, x, y=None):
+  # Initializers run once: LLVM -O1 compiles them several times faster, to the same values.
+  init = jax.jit(
+    lambda k: module.init(k, x, y, train=False), compiler_options=ops.run_once_compiler_options()
+  )
+  return init(jax.random.PRNGKey(0))
 
 
 def _correlate(x, w, padding):
@@ -475,7 +483,7 @@ def test_conditional_models_read_the_labels():
   d = sg.Discriminator(
     image_size=8, channel_base=32, channel_max=8, num_classes=5, mapping_layers=2
   )
-  dv = jax.jit(lambda k: d.init(k, x0, y0, train=False))(jax.random.PRNGKey(1))
+  dv = _init(d, x0, y0)
   disc = jax.jit(lambda y: d.apply(dv, x0, y, train=False))
   assert float(jnp.abs(disc(y0)[1:] - disc(y1)[1:]).min()) > 0
   with pytest.raises(ValueError, match="needs labels"):
@@ -503,3 +511,31 @@ def test_build_reads_the_declared_keys():
     m = _model_config()
     del m["stylegan2"]
     sg.build(m, 3, None, 0)
+
+
+def test_the_pieces_compose_in_a_generator_update():
+  """What a game's G step does: map (updating w_avg), mix with a second latent (not
+  updating it), synthesize with random noise, judge (the path length penalty's gradients:
+  test_path_length_penalty_has_gradients_for_the_synthesis)."""
+  g, v = _tiny_generator()
+  d = sg.Discriminator(image_size=8, channel_base=32, channel_max=8)
+  dv = _init(d, jnp.zeros((4, 8, 8, 3)))
+  z1, z2 = _normal(0, (4, 6)), _normal(1, (4, 6))
+
+  @jax.jit
+  def g_loss(params, stats, rng):
+    k_mix, k_noise = jax.random.split(rng)
+    variables = {"params": params, "batch_stats": stats}
+    ws, updates = g.apply(variables, z1, train=True, method="map", mutable=["batch_stats"])
+    ws2 = g.apply(variables, z2, train=True, method="map", skip_w_avg_update=True)
+    ws = sg.mix_styles(ws, ws2, sg.draw_crossover(k_mix, g.num_ws))
+    images = g.apply({"params": params}, ws, method="synthesize", rngs={"noise": k_noise})
+    logits = d.apply(dv, images, train=True)
+    return jnp.mean(jax.nn.softplus(-logits)), updates["batch_stats"]
+
+  grads, stats = jax.grad(g_loss, has_aux=True)(
+    v["params"], v["batch_stats"], jax.random.PRNGKey(2)
+  )
+  assert float(jnp.abs(stats["w_avg"]).max()) > 0
+  norms = jax.tree.map(lambda a: float(jnp.abs(a).max()), grads)
+  assert norms["mapping"]["fc0"]["kernel"] > 0 and norms["synthesis"]["const"] > 0
