@@ -236,17 +236,20 @@ def test_truncation_psi_zero_returns_the_w_average():
   w_avg = _normal(1, (8,))
   v = {**v, "params": _with_noise_strength(v["params"], 1.0), "batch_stats": {"w_avg": w_avg}}
   z = _normal(0, (4, 6))
-  ws = g.apply(v, z, train=False, truncation_psi=0.0, method="map")
-  np.testing.assert_allclose(ws, jnp.broadcast_to(w_avg, ws.shape), atol=1e-6)
-  images = jax.jit(lambda v, z: g.apply(v, z, train=False, truncation_psi=0.0, noise_mode="const"))(
-    v, z
+  mapping = jax.jit(
+    lambda psi, cutoff=None: g.apply(
+      v, z, train=False, truncation_psi=psi, truncation_cutoff=cutoff, method="map"
+    ),
+    static_argnums=(0, 1),
   )
+  ws = mapping(0.0)
+  np.testing.assert_allclose(ws, jnp.broadcast_to(w_avg, ws.shape), atol=1e-6)
+  images = jax.jit(lambda: g.apply(v, z, train=False, truncation_psi=0.0, noise_mode="const"))()
   np.testing.assert_allclose(images, jnp.broadcast_to(images[:1], images.shape), atol=1e-5)
-  mean_image = g.apply(v, ws, noise_mode="const", method="synthesize")
+  mean_image = jax.jit(lambda ws: g.apply(v, ws, noise_mode="const", method="synthesize"))(ws)
   np.testing.assert_allclose(images, mean_image, atol=1e-5)
   # psi = 1/2 halves the distance to the average; a cutoff keeps the later layers.
-  free = g.apply(v, z, train=False, method="map")
-  half = g.apply(v, z, train=False, truncation_psi=0.5, truncation_cutoff=2, method="map")
+  free, half = mapping(1.0), mapping(0.5, 2)
   np.testing.assert_allclose(half[:, :2], (free[:, :2] + w_avg) / 2, atol=1e-6)
   np.testing.assert_array_equal(half[:, 2:], free[:, 2:])
 
@@ -302,8 +305,8 @@ def test_path_length_penalty_equals_finite_differences_in_float64():
       lambda ws, mean: sg.path_length_penalty(synth, ws, rng, mean, decay)
     )(ws, mean)
 
-    images = synth(ws)
-    y = jax.random.normal(rng, images.shape, jnp.float64) / math.sqrt(8 * 8)
+    shape = jax.eval_shape(synth, ws).shape
+    y = jax.random.normal(rng, shape, jnp.float64) / math.sqrt(8 * 8)
     per_sample = lambda ws: jnp.sum(synth(ws) * y, axis=(1, 2, 3))  # (N,): sample n's <x, y>
     h = 1e-5
     eye = jnp.eye(4 * 4, dtype=jnp.float64).reshape(16, 4, 4)
