@@ -1,5 +1,5 @@
-"""Pieces the model families share: normalization, spectral norm, minibatch features and
-class conditioning.
+"""Pieces the model families share: normalization, spectral norm, minibatch features,
+class conditioning, and the declaration of a family's own config keys (`family_config`).
 
 BatchNorm statistics are averaged over the named mesh axis `axis_name` when a model runs
 inside the data-parallel step, so a global batch split over N devices normalizes exactly
@@ -8,12 +8,15 @@ as the same batch on one device.
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 
 from gan_jax import layers
+from gan_jax import specs as specs_lib
 
 Array = jax.Array
 
@@ -120,4 +123,34 @@ def conditioning_fields(model: ml_collections.ConfigDict, num_classes: int) -> t
   return (
     dict(common, conditioning=model.g_conditioning),
     dict(common, conditioning=model.d_conditioning),
+  )
+
+
+class SubConfig(NamedTuple):
+  """A family's own keys, under `model.<key>`: their defaults and what each may be.
+
+  `defaults` has the keys relative to `model.<key>`; `specs` has the full dotted keys
+  (`model.<key>.<name>`) that config.SPECS uses. Declared once per key with `family_config`.
+  """
+
+  key: str
+  defaults: dict[str, Any]
+  specs: dict[str, specs_lib.Spec]
+
+  def read(self, model: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The family's sub-config of `model` (the `model` sub-config of a run's config)."""
+    if self.key not in model:
+      raise ValueError(
+        f"model.{self.key} is missing from the config: add the family's CONFIG.defaults "
+        f"under model.{self.key} (see gan_jax/models/{self.key}.py)"
+      )
+    return model[self.key]
+
+
+def family_config(key: str, fields: dict[str, tuple[Any, specs_lib.Spec]]) -> SubConfig:
+  """SubConfig from one table {name: (default, Spec)}."""
+  return SubConfig(
+    key,
+    {name: default for name, (default, _) in fields.items()},
+    {f"model.{key}.{name}": spec for name, (_, spec) in fields.items()},
   )
