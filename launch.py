@@ -50,6 +50,25 @@ _REUSE_HOST_MEMORY = flags.DEFINE_bool(
   "On CPU, run programs on the calling thread and keep freed memory mapped, so each step "
   "reuses its scratch buffers instead of page-faulting them in again (gan_jax.host).",
 )
+_DISTRIBUTED = flags.DEFINE_bool(
+  "distributed",
+  False,
+  "Join JAX's multi-process runtime, the cluster detected (Cloud TPU, SLURM, Open MPI, ...): "
+  "run the same command on every host.",
+)
+_COORDINATOR = flags.DEFINE_string(
+  "coordinator_address", None, "With several processes: HOST:PORT of process 0's coordinator."
+)
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "With several processes: how many.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "With several processes: this one's index.")
+_CLUSTER_TIMEOUT = flags.DEFINE_integer(
+  "cluster_timeout", 300, "Seconds to wait for the other processes at start-up."
+)
+_HEARTBEAT_TIMEOUT = flags.DEFINE_integer(
+  "heartbeat_timeout",
+  100,
+  "Seconds without a heartbeat after which a process counts as dead: the others then stop.",
+)
 _ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
   "allow_config_change",
   False,
@@ -157,7 +176,8 @@ def run_sweep(config, config_path: str) -> int:
     command=command,
     validate_fn=lambda c: config_lib.validate(c, num_devices=jax.device_count()),
   )
-  report.write_report(workdir, members, command=command)
+  if jax.process_index() == 0:
+    report.write_report(workdir, members, command=command)
   failed = [r["name"] for r in results if r["status"] == "failed"]
   print(
     f"sweep: {len(results) - len(failed)}/{len(results)} members done; report in "
@@ -174,8 +194,22 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   import jax  # noqa: PLC0415
 
-  from gan_jax import errors, host, train  # heavy imports after flag parsing  # noqa: PLC0415
+  from gan_jax import errors, host, parallel, train  # heavy, after flag parsing  # noqa: PLC0415
 
+  explicit = [_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value]
+  if _DISTRIBUTED.value or any(v is not None for v in explicit):
+    with errors.one_line_errors():
+      if not _DISTRIBUTED.value and None in explicit:
+        raise errors.UsageError(
+          "--coordinator_address, --num_processes and --process_id go together (or use "
+          "--distributed to detect the cluster)"
+        )
+      parallel.initialize_distributed(
+        *explicit, timeout_s=_CLUSTER_TIMEOUT.value, heartbeat_s=_HEARTBEAT_TIMEOUT.value
+      )
+      errors.tag_process(jax.process_index(), jax.process_count())
+      if jax.process_count() > 1 and _MODE.value == "train" and not _WORKDIR.value:
+        raise errors.UsageError("with several processes, give every one the same --workdir")
   if _REUSE_HOST_MEMORY.value:
     host.reuse_host_memory()  # before the first computation creates the CPU client
   # A persistent compilation cache: a second run of the same config skips XLA compilation.

@@ -67,9 +67,30 @@ def one_line_errors() -> Iterator[None]:
     _fail(str(e), 128 + e.signum, prefix="stopped")
 
 
+# "process i/n": set by `tag_process` in a multi-process run, so lines say which process.
+_process = ""
+
+
+def tag_process(index: int, count: int) -> None:
+  """From now on, error lines and log lines name this process (with more than one)."""
+  global _process
+  _process = f"process {index}/{count}" if count > 1 else ""
+  if _process:
+    logging.get_absl_handler().addFilter(_ProcessTag())
+
+
+class _ProcessTag:
+  """absl log filter: prefixes every message with the process that wrote it."""
+
+  def filter(self, record) -> bool:
+    record.msg = f"[{_process}] {record.msg}"
+    return True
+
+
 def _fail(message: str, code: int, prefix: str = "error") -> None:
   logging.flush()
-  print(f"{prefix}: {' '.join(message.split())}", file=sys.stderr, flush=True)
+  where = f" ({_process})" if _process else ""
+  print(f"{prefix}{where}: {' '.join(message.split())}", file=sys.stderr, flush=True)
   sys.exit(code)
 
 

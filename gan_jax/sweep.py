@@ -43,7 +43,7 @@ import ml_collections
 from absl import logging
 
 from gan_jax import config as config_lib
-from gan_jax import writers
+from gan_jax import parallel, writers
 from gan_jax.errors import Preempted, SweepError, WorkdirError
 
 SEED_KEY = "seed"
@@ -368,7 +368,8 @@ def run_sweep(
   if validate_fn is not None:
     for member, config in zip(members, configs, strict=True):
       _validate(validate_fn, config, member[NAME_KEY])
-  write_sweep_json(workdir, members, command)
+  if parallel.is_writer():
+    write_sweep_json(workdir, members, command)
   n = len(members)
   results = []
   for i, (member, config) in enumerate(zip(members, configs, strict=True), start=1):
@@ -409,8 +410,9 @@ def run_sweep(
       result["status"], result["error"] = "failed", f"{type(e).__name__}: {e}"
       logging.error("%s: FAILED after %s: %s", tag, writers.format_duration(time.time() - t0), e)
       continue
-    os.makedirs(member_dir, exist_ok=True)
-    writers.write_atomic(os.path.join(member_dir, DONE_FILE), f"{config.total_steps}\n")
+    if parallel.is_writer():
+      os.makedirs(member_dir, exist_ok=True)
+      writers.write_atomic(os.path.join(member_dir, DONE_FILE), f"{config.total_steps}\n")
     result["status"] = "done"
     logging.info("%s: done in %s", tag, writers.format_duration(time.time() - t0))
 

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gan_jax import checkpoints, games, host, parallel, writers
@@ -44,18 +45,21 @@ def run_seeds(config: ml_collections.ConfigDict) -> list[int]:
   return [config.seed + i for i in range(config.num_seeds)]
 
 
-def init_run_state(config: ml_collections.ConfigDict, game: Game) -> State:
+def init_run_state(config: ml_collections.ConfigDict, game: Game, mesh=None) -> State:
   """The initial state: one run's, or num_seeds runs' stacked on a leading seed axis.
 
   Slice i of a seed-stacked state is the state a single run with seed seed + i starts
   from. One program that runs once, so it compiles with `host.run_once_compiler_options()`
-  (run op by op, the initializers would cost hundreds of tiny compilations).
+  (run op by op, the initializers would cost hundreds of tiny compilations). With `mesh`
+  the state comes out replicated on it (with several processes: one global state).
   """
-  options = host.run_once_compiler_options()
+  kw = {"compiler_options": host.run_once_compiler_options()}
+  if mesh is not None:
+    kw["out_shardings"] = NamedSharding(mesh, P())
   if config.num_seeds == 1:
-    return jax.jit(game.init, compiler_options=options)(jax.random.PRNGKey(config.seed))
-  keys = jnp.stack([jax.random.PRNGKey(s) for s in run_seeds(config)])
-  return jax.jit(jax.vmap(game.init), compiler_options=options)(keys)
+    return jax.jit(game.init, **kw)(jax.random.PRNGKey(config.seed))
+  keys = np.stack([jax.random.PRNGKey(s) for s in run_seeds(config)])
+  return jax.jit(jax.vmap(game.init), **kw)(keys)
 
 
 def seed_slice(tree: Any, i: int) -> Any:
@@ -107,17 +111,18 @@ def setup(config, workdir: str, *, for_training: bool, allow_config_change: bool
   game = make_game(config)  # may still refuse the config: before the workdir is touched
   with config.unlocked():
     config.update_from_flattened_dict(game.resolved)
-  if for_training:
-    os.makedirs(workdir, exist_ok=True)
+  if for_training and parallel.is_writer():
+    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     if set_aside:
       _set_aside_checkpoints(workdir)
     writers.write_atomic(
       os.path.join(workdir, "config.json"),
       config.to_json_best_effort(indent=2, sort_keys=True) + "\n",
     )
+  parallel.sync("workdir")  # the other processes wait for the workdir to exist
   mesh = parallel.make_mesh()
   data_arrays = parallel.replicate(game.data, mesh)
-  state = parallel.replicate(init_run_state(config, game), mesh)
+  state = init_run_state(config, game, mesh)
   manager = checkpoints.make_manager(workdir, max_to_keep=config.keep_checkpoints)
   restored = checkpoints.restore_latest(manager, state)
   step = None
@@ -276,21 +281,23 @@ def train_and_evaluate(
   )
   start = restored_step or 0
   total = config.total_steps
+  writes = parallel.is_writer()  # process 0 writes the files; every process trains
   logging.info("workdir: %s", workdir)
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   if restored_step is not None:
-    writers.truncate_rows_after(metrics_path, start)
+    if writes:
+      writers.truncate_rows_after(metrics_path, start)
     logging.info("resuming from the checkpoint at step %d in %s", start, workdir)
-  os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
   num_devices = jax.device_count()
-  writer = writers.Writer(workdir)
+  writer = writers.Writer(workdir, enabled=writes)
   writer.write_scalars(start, {"event": "start", **game.info, "devices": num_devices})
   writer.write_text(start, "config", "```\n" + config.to_json_best_effort(indent=2) + "\n```")
 
   stream = game.stream(start) if game.stream is not None else None
   evaluation = None
-  if config.eval_every >= 0 and start < total:
-    evaluation = game.make_evaluation(mesh)
+  if config.eval_every >= 0 and start < total and writes:
+    # On this process's devices, from a host copy of the state: no cross-process traffic.
+    evaluation = game.make_evaluation(parallel.local_mesh())
     if evaluation is not None:
       writer.write_scalars(start, {"event": "eval_info", **evaluation.info})
 
@@ -308,17 +315,18 @@ def train_and_evaluate(
         if not math.isfinite(value):
           where = "" if seed is None else f" (seed {seed})"
           raise NonFiniteError(f"non-finite {name}={value} at step {step}{where}")
-    if not bool(_all_finite(trainable_params(state))):
+    if not bool(parallel.to_host(_all_finite(trainable_params(state)))):
       raise NonFiniteError(f"non-finite parameters at step {step}")
 
   def save(step: int) -> None:
-    if not bool(_all_finite(trainable_params(state))):
+    if not bool(parallel.to_host(_all_finite(trainable_params(state)))):
       raise NonFiniteError(f"non-finite parameters at step {step}; not checkpointed")
-    checkpoints.save(manager, step, state)
+    checkpoints.save(manager, step, state)  # every process takes part
 
   def draw_pictures(step: int) -> None:
-    for seed, seed_state in per_seed(config, state):
-      write_pictures(game, seed_state, step, workdir, writer, seed)
+    if writes:
+      for seed, seed_state in per_seed(config, parallel.to_host(state)):
+        write_pictures(game, seed_state, step, workdir, writer, seed)
 
   seeds = run_seeds(config)
   logging.info(
@@ -356,7 +364,7 @@ def train_and_evaluate(
           t_log, step_log, first = time.time(), step, False
         is_last = step >= total
         if will_log:  # the steps whose metrics carry their norms
-          host_metrics = jax.device_get(metrics)
+          host_metrics = parallel.to_host(metrics)
           check_finite(step, host_metrics)
           now = time.time()
           rate = (step - step_log) / max(now - t_log, 1e-9) if step > step_log else float("nan")
@@ -370,20 +378,23 @@ def train_and_evaluate(
         if crossed(config.sample_every, before, step) or is_last:
           draw_pictures(step)
         if evaluation is not None and (crossed(config.eval_every, before, step) or is_last):
-          for seed, seed_state in per_seed(config, state):
+          for seed, seed_state in per_seed(config, parallel.to_host(state)):
             eval_metrics = evaluation.evaluate(seed_state)
             writer.write_scalars(step, eval_metrics, seed=seed)
             logging.info("%s", summary_line(step, eval_metrics, seed))
         if crossed(config.checkpoint_every, before, step) or is_last:
           save(step)
-        if guard.signum is not None:
+        # Every process stops at the same step: the first dispatch after any of them was
+        # signalled (a collective with several processes).
+        if parallel.any_process(guard.signum is not None):
           if not crossed(config.checkpoint_every, before, step) and not is_last:
             save(step)
-          name = signal.Signals(guard.signum).name
+          signum = guard.signum or signal.SIGTERM  # a process that was not signalled itself
+          name = signal.Signals(signum).name
           raise Preempted(
             f"stopped by {name} at step {step}: checkpoint saved; re-run the same command "
             "to resume",
-            guard.signum,
+            signum,
           )
     finally:
       writer.close()

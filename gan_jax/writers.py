@@ -71,10 +71,14 @@ def scatter_png(points: np.ndarray, centers: np.ndarray | None = None, *, lim: f
 class Writer:
   """Appends metric rows to workdir/metrics.jsonl and TensorBoard events.
 
-  Every row is flushed at once, so a killed run loses nothing it logged.
+  Every row is flushed at once, so a killed run loses nothing it logged. A writer with
+  `enabled=False` writes nothing (the processes of a multi-process run other than 0).
   """
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str, *, enabled: bool = True):
+    self.enabled = enabled
+    if not enabled:
+      return
     self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")  # noqa: SIM115
     # One event file per (re)start, named as TensorBoard expects.
     name = f"events.out.tfevents.{time.time():.6f}.{socket.gethostname()}.{os.getpid()}"
@@ -88,6 +92,8 @@ class Writer:
     `seed` marks the row of one run of several trained together (config.num_seeds):
     the row gets a "seed" field and the TensorBoard tags a "/seed_<seed>" suffix.
     """
+    if not self.enabled:
+      return
     row = {"step": int(step)}
     if seed is not None:
       row["seed"] = int(seed)
@@ -103,6 +109,8 @@ class Writer:
     self._add(step, values)
 
   def write_image(self, step: int, tag: str, pixels: np.ndarray) -> None:
+    if not self.enabled:
+      return
     image = summary_pb2.Summary.Image(
       height=pixels.shape[0],
       width=pixels.shape[1],
@@ -112,6 +120,8 @@ class Writer:
     self._add(step, [summary_pb2.Summary.Value(tag=tag, image=image)])
 
   def write_text(self, step: int, tag: str, text: str) -> None:
+    if not self.enabled:
+      return
     tensor = tensor_pb2.TensorProto(
       dtype=7, string_val=[text.encode()], tensor_shape=tensor_shape_pb2.TensorShapeProto()
     )  # dtype 7 = DT_STRING
@@ -131,8 +141,9 @@ class Writer:
     self._events.flush()
 
   def close(self) -> None:
-    self._jsonl.close()
-    self._events.close()
+    if self.enabled:
+      self._jsonl.close()
+      self._events.close()
 
 
 def _plain(v: Any) -> Any:

