@@ -13,6 +13,15 @@ class UsageError(ValueError):
   """A command-line request that cannot be served (e.g. eval on an empty workdir)."""
 
 
+class BadFileError(ValueError):
+  """A data or weights file that is truncated, corrupt or not what it should be (e.g. an IDX
+  file with a wrong magic number, a download whose SHA-256 differs from its pin)."""
+
+
+class PrepareError(ValueError):
+  """An offline item cannot be prepared on this machine (a missing client, a failed fetch)."""
+
+
 # Exit codes: 2 for input the user can fix, 1 for a run that failed while training.
 EXIT_BAD_INPUT = 2
 EXIT_TRAINING_FAILED = 1
