@@ -397,7 +397,9 @@ def fetch_archive(item: Item, workdir: str, archive_dir: str | None = None) -> s
         cmd, cwd=workdir, capture_output=True, text=True, timeout=FETCH_TIMEOUT_S
       )
     except subprocess.TimeoutExpired:
-      raise PrepareError(f"`{' '.join(cmd[-2:])}` did not finish in {FETCH_TIMEOUT_S} s") from None
+      raise PrepareError(
+        f"`{item.client}` did not fetch {item.spec} within {FETCH_TIMEOUT_S} s"
+      ) from None
     if proc.returncode != 0 or not os.path.isfile(path):
       tail = " | ".join(
         line.strip() for line in (proc.stderr or proc.stdout).strip().splitlines()[-3:]
