@@ -5,6 +5,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import subprocess
 import sys
 import tarfile
 import zipfile
@@ -219,3 +220,20 @@ def test_default_cache_dir(monkeypatch):
   assert prepare.idx_dir("mnist") == "/somewhere/data/mnist"
   monkeypatch.delenv("GAN_JAX_CACHE")
   assert prepare.cache_dir() == os.path.expanduser("~/.cache/gan_jax")
+
+
+def test_command_line_and_light_imports(tmp_path):
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+  env["GAN_JAX_CACHE"] = str(tmp_path)
+  run = lambda *args: subprocess.run(
+    [sys.executable, *args], capture_output=True, text=True, cwd=root, env=env, timeout=120
+  )
+  # Reading data and asking what is prepared must not pay for importing JAX.
+  light = run("-c", "import sys, gan_jax.prepare, gan_jax.idx; print('jax' in sys.modules)")
+  assert light.returncode == 0 and light.stdout.strip() == "False", light.stderr
+  bad = run("-m", "gan_jax.prepare", "cifar10")
+  assert bad.returncode == errors.EXIT_BAD_INPUT
+  assert bad.stderr.strip().splitlines() == [
+    "error: unknown item(s) ['cifar10']; choose from ['fashion_mnist', 'inception', 'mnist']"
+  ]
