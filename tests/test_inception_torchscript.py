@@ -158,6 +158,10 @@ def test_reader_refuses_foreign_globals_and_broken_files(tmp_path):
   junk.write_bytes(b"PK\x03\x04 not really")
   with pytest.raises(errors.BadFileError, match="not a readable torch zip"):
     torch_archive.read_torch_archive(junk)
+  with zipfile.ZipFile(tmp_path / "corrupt.pt", "w") as z:
+    z.writestr("archive/data.pkl", b"\x80\x02}q\x00(X\x05")  # cut inside a string
+  with pytest.raises(errors.BadFileError, match="corrupt data.pkl|pickle data was truncated"):
+    torch_archive.read_torch_archive(tmp_path / "corrupt.pt")
   with zipfile.ZipFile(tmp_path / "plain.zip", "w") as z:
     z.writestr("a.txt", "hello")
   with pytest.raises(errors.BadFileError, match="no single <top>/data.pkl"):
@@ -248,6 +252,10 @@ def test_convert_refuses_a_different_network(headless_variables):
     "__torch__.torch.nn.modules.pooling.AvgPool2d"
   )  # pytorch-fid's E_2 max-pools: an averaging one is another network
   with pytest.raises(errors.BadFileError, match="mixed_10.tower_2_pool should be a MaxPool2d"):
+    cts.convert_script_module(tree)
+  tree = _fake_default_1(headless_variables)
+  del tree["net"]["layers"]["mixed_3"]["conv"].attributes["beta"]
+  with pytest.raises(errors.BadFileError, match=r"mixed_3.conv: not a Conv2dLayer.*\['beta'\]"):
     cts.convert_script_module(tree)
   with pytest.raises(errors.BadFileError, match="WrapNet.net.layers"):
     cts.convert_script_module(_script("__torch__.x.Other"))

@@ -23,7 +23,18 @@ Tensor names (under net.layers) -> Flax variables, for each Conv2dLayer L mapped
   L.weight (O, I, kh, kw) -> params/M/conv/kernel (kh, kw, I, O)
   L.beta                  -> params/M/bn/bias           (params/M/bn/scale = 1)
   L.mean, L.var           -> batch_stats/M/bn/mean, batch_stats/M/bn/var
-and L -> M is `LAYER_MAP` below (e.g. mixed_9.tower_mixed_conv -> Mixed_7b/branch3x3_2a).
+and L -> M is `LAYER_MAP` below, built from these rules (all 94 convs, each once):
+  conv, conv_1 ... conv_4              -> Conv2d_1a_3x3, Conv2d_2a_3x3, Conv2d_2b_3x3,
+                                          Conv2d_3b_1x1, Conv2d_4a_3x3
+  mixed, mixed_1 ... mixed_10          -> Mixed_5b/5c/5d (A), 6a (B), 6b-6e (C), 7a (D), 7b/7c (E)
+  in A/B/C: conv                       -> branch1x1 (B: branch3x3)
+            tower.conv, .conv_1, ...   -> branch5x5_* (A), branch3x3dbl_* (B), branch7x7_* (C)
+            tower_1.conv, ...          -> branch3x3dbl_* (A), branch7x7dbl_* (C)
+            tower_2.conv               -> branch_pool
+  in D:     tower.*, tower_1.*         -> branch3x3_1/_2, branch7x7x3_1.._4
+  in E:     conv, tower_conv, tower_mixed_conv(_1), tower_1_conv(_1), tower_1_mixed_conv(_1),
+            tower_2_conv               -> branch1x1, branch3x3_1, branch3x3_2a/_2b,
+                                          branch3x3dbl_1/_2, branch3x3dbl_3a/_3b, branch_pool
 """
 
 from __future__ import annotations
@@ -175,19 +186,23 @@ def convert_script_module(root: torch_archive.ScriptObject) -> inception.Variabl
   flat: dict[tuple[str, ...], np.ndarray] = {}
   for name, layer in convs.items():
     path = LAYER_MAP[name]
-    got = (_pair(layer["stride"]), _pair(layer["padding"]))
+    attrs = layer.attributes
+    missing_attrs = sorted({"weight", "beta", "mean", "var", "stride", "padding"} - set(attrs))
+    if missing_attrs or np.ndim(attrs["weight"]) != 4:
+      raise BadFileError(f"{name}: not a Conv2dLayer of weight, beta, mean, var ({missing_attrs})")
+    got = (_pair(attrs["stride"]), _pair(attrs["padding"]))
     if got != geometry[path]:
       raise BadFileError(f"{name}: (stride, padding) {got}, the Flax {path} has {geometry[path]}")
     modules_path = tuple(path.split("/"))
-    weight = np.asarray(layer["weight"], np.float32)
+    weight = np.asarray(attrs["weight"], np.float32)
     flat[("params", *modules_path, "conv", "kernel")] = np.ascontiguousarray(
       weight.transpose(2, 3, 1, 0)  # OIHW -> HWIO
     )
-    beta = np.asarray(layer["beta"], np.float32)
+    beta = np.asarray(attrs["beta"], np.float32)
     flat[("params", *modules_path, "bn", "scale")] = np.ones_like(beta)
     flat[("params", *modules_path, "bn", "bias")] = beta
-    flat[("batch_stats", *modules_path, "bn", "mean")] = np.asarray(layer["mean"], np.float32)
-    flat[("batch_stats", *modules_path, "bn", "var")] = np.asarray(layer["var"], np.float32)
+    flat[("batch_stats", *modules_path, "bn", "mean")] = np.asarray(attrs["mean"], np.float32)
+    flat[("batch_stats", *modules_path, "bn", "var")] = np.asarray(attrs["var"], np.float32)
   variables = traverse_util.unflatten_dict(flat)
   try:
     inception.check_variables(variables)

@@ -183,10 +183,14 @@ def read_torch_archive(path: str | os.PathLike) -> Any:
       top = _top_folder(archive, path)
       with archive.open(top + "data.pkl") as f:
         return _Unpickler(io.BytesIO(f.read()), archive, top).load()
+  except BadFileError:
+    raise
   except (zipfile.BadZipFile, OSError, EOFError) as e:
     raise BadFileError(f"{path}: not a readable torch zip archive ({e})") from None
   except pickle.UnpicklingError as e:
     raise BadFileError(f"{path}: {e}") from None
+  except Exception as e:  # a corrupt data.pkl can fail in any of pickle's opcodes
+    raise BadFileError(f"{path}: corrupt data.pkl ({type(e).__name__}: {e})") from None
 
 
 def read_archive_code(path: str | os.PathLike) -> dict[str, str]:
