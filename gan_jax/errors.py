@@ -38,6 +38,15 @@ class SweepError(ValueError):
   """A sweep that cannot run as written; the message is one line that names the member."""
 
 
+class BadFileError(ValueError):
+  """A data or weights file that is truncated, corrupt or not what it should be (e.g. an IDX
+  file with a wrong magic number, a download whose SHA-256 differs from its pin)."""
+
+
+class PrepareError(ValueError):
+  """An offline item cannot be prepared on this machine (a missing client, a failed fetch)."""
+
+
 class NonFiniteError(RuntimeError):
   """Training produced NaN or Inf; the message names the step and the quantity."""
 
@@ -50,7 +59,15 @@ class Preempted(RuntimeError):  # noqa: N818 - a stop that was asked for, not a 
     self.signum = signum
 
 
-BAD_INPUT = (UsageError, ConfigError, DataUnavailableError, WorkdirError, SweepError)
+BAD_INPUT = (
+  UsageError,
+  ConfigError,
+  DataUnavailableError,
+  WorkdirError,
+  SweepError,
+  BadFileError,
+  PrepareError,
+)
 
 
 @contextlib.contextmanager

