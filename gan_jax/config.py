@@ -121,7 +121,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict()
   c.eval.num_samples = 10000  # generated samples per evaluation (2,500 for 2-D data)
   c.eval.batch_size = 500  # fixed feature-extraction batch: compiles once
-  c.eval.inception_path = ""  # .npz of the FID Inception weights; '' skips fid/is/kid
+  # FID Inception weights (.npz): 'auto' = those `python -m gan_jax.prepare inception`
+  # converted, when prepared; '' skips fid, kid and inception_score.
+  c.eval.inception_path = "auto"
 
   # The CycleGAN game (game='cyclegan'): the weights of its generators' loss terms, the
   # pools of generated images, and where the linear learning-rate decay starts.

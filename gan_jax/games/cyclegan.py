@@ -309,9 +309,10 @@ def make_evaluation(cg: CycleGAN, config, test: unpaired.UnpairedData, mesh) -> 
     info["label_accuracy_b_untranslated"] = translation.label_accuracy(
       classifiers["a"], b, test.arrays["b_labels"]
     )
-  inception_fn = evaluate_lib.maybe_inception_fn(
+  inception = evaluate_lib.load_inception(
     config.eval.inception_path, batch_size=config.eval.batch_size
   )
+  inception_fn = inception.fn if inception is not None else None
 
   def evaluate(state: State) -> dict[str, float]:
     g_a = translate(state, "g", a)  # in B

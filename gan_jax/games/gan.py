@@ -555,7 +555,6 @@ def make_evaluation(gan: GAN, config, mesh) -> Evaluation | None:
     data_source=config.data.source,
     data_dir=config.data.data_dir,
     inception_path=config.eval.inception_path,
-    seed=config.seed,
     batch_size=config.eval.batch_size,
   )
   if not evaluator.metric_names:

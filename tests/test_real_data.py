@@ -1,0 +1,80 @@
+"""The full data sets and the real FID, where `python -m gan_jax.prepare` prepared them (CI
+does, in .ci/prepare): 'auto' trains on 60,000 images, FID and KID appear in the eval rows,
+and every seed is scored against one reference with one classifier."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from gan_jax import config as config_lib
+from gan_jax import data, parallel, prepare, train
+from gan_jax.evaluation import evaluate, fid_stats, stats
+
+needs_data = pytest.mark.skipif(
+  prepare.prepared_idx_dir("mnist") is None or prepare.prepared_idx_dir("fashion_mnist") is None,
+  reason="needs the prepared IDX files: python -m gan_jax.prepare mnist fashion_mnist",
+)
+needs_inception = pytest.mark.skipif(
+  prepare.prepared_inception_path() is None,
+  reason="needs the prepared Inception weights: python -m gan_jax.prepare inception",
+)
+
+
+@needs_data
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_auto_trains_on_the_60000_prepared_images(name, tmp_path, monkeypatch):
+  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))  # no TFDS: the prepared IDX files serve
+  c = config_lib.default_config()
+  c.dataset = name
+  ds = data.load_dataset(c)
+  assert ds.source == "idx" and ds.num_examples == 60_000 and ds.num_classes == 10
+  assert ds.example_shape == (32, 32, 1)
+  assert np.bincount(ds.arrays["labels"]).sum() == 60_000
+
+
+def _evaluation_info(seed: int, tmp_path) -> dict:
+  c = config_lib.default_config()
+  c.seed, c.model.base_filters, c.model.image_size = seed, 4, 28
+  c.eval.num_samples, c.eval.batch_size = 16, 16
+  return train.make_game(c).make_evaluation(parallel.local_mesh()).info
+
+
+@needs_data
+@needs_inception
+def test_two_seeds_share_one_reference_and_one_classifier(tmp_path):
+  a, b = _evaluation_info(0, tmp_path), _evaluation_info(1, tmp_path)
+  assert a == b
+  assert a["eval_reference_classifier"] and a["eval_reference_inception"] and a["classifier"]
+  # The reference statistics are an FID-statistics .npz (mu, sigma) that other tools read.
+  loaded = fid_stats.load_fid_stats(a["eval_reference_stats"])
+  assert loaded.mu.shape == (2048,) and loaded.sigma.shape == (2048, 2048)
+  assert "mnist test split (16 images, idx)" in a["eval_reference"]
+
+
+@needs_data
+@needs_inception
+def test_fid_and_kid_in_the_final_eval_row(tmp_path):
+  c = config_lib.default_config()
+  c.model.base_filters, c.model.image_size, c.batch_size = 4, 28, 8
+  c.total_steps, c.log_every, c.eval_every = 2, 1, 0
+  c.eval.num_samples, c.eval.batch_size = 16, 16
+  workdir = str(tmp_path / "run")
+  train.train_and_evaluate(c, workdir)
+  saved = json.load(open(os.path.join(workdir, "config.json")))
+  assert saved["data"]["source"] == "idx" and saved["data"]["examples"] == 60_000
+  rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+  final = [r for r in rows if "fid" in r][-1]
+  for key in ("fid", "kid", "classifier_fid", "classifier_kid"):
+    assert np.isfinite(final[key]), key
+  assert "inception_score" not in final  # fid-helper's network has no classifier head
+
+
+def test_fid_of_a_set_against_itself_is_zero():
+  x = np.random.default_rng(0).normal(size=(500, 8))
+  mu, sigma = stats.gaussian_from_features(x)
+  assert abs(stats.frechet_distance(mu, sigma, mu, sigma)) < 1e-8
+  summary = evaluate.summarize([x], lambda f: (f, None), len(x))
+  generic = evaluate.compare_summaries(summary, summary)
+  assert abs(generic["fd"]) < 1e-8 and np.isnan(generic["score"])
