@@ -177,7 +177,9 @@ def run_sweep(config, config_path: str) -> int:
     validate_fn=lambda c: config_lib.validate(c, num_devices=jax.device_count()),
   )
   if jax.process_index() == 0:
-    report.write_report(workdir, members, command=command)
+    report.write_report(
+      workdir, members, command=command, primary_metric=config.report.primary_metric
+    )
   failed = [r["name"] for r in results if r["status"] == "failed"]
   print(
     f"sweep: {len(results) - len(failed)}/{len(results)} members done; report in "

@@ -19,6 +19,7 @@ import ml_collections
 
 from gan_jax import cycle, games, losses, penalties, specs, unpaired
 from gan_jax import data as data_lib
+from gan_jax import metrics as metrics_lib
 from gan_jax import models as models_lib
 from gan_jax.errors import ConfigError, DataUnavailableError, WorkdirError
 from gan_jax.models import cyclegan as cyclegan_models
@@ -125,6 +126,11 @@ def default_config() -> ml_collections.ConfigDict:
   # converted, when prepared; '' skips fid, kid and inception_score.
   c.eval.inception_path = "auto"
 
+  # The sweep report: the metric it ranks the variants by ('' = the first of
+  # report.PRIMARY_METRICS that a variant has, e.g. classifier_fid).
+  c.report = ml_collections.ConfigDict()
+  c.report.primary_metric = ""
+
   # The CycleGAN game (game='cyclegan'): the weights of its generators' loss terms, the
   # pools of generated images, and where the linear learning-rate decay starts.
   c.cycle = ml_collections.ConfigDict()
@@ -210,6 +216,7 @@ SPECS: dict[str, specs.Spec] = {
   "eval.batch_size": specs.POSITIVE,
   "eval.inception_path": specs.STRING,
   **cyclegan_models.config_specs("model.cyclegan"),
+  "report.primary_metric": specs.names(lambda: ("", *metrics_lib.LOWER_IS_BETTER)),
   "cycle.lambda_cycle": specs.number(0.0),
   "cycle.identity_weight": specs.number(0.0),
   "cycle.adversarial_weight": specs.number(0.0),

@@ -34,30 +34,10 @@ from typing import Any
 
 import numpy as np
 
+from gan_jax import metrics as metrics_lib
 from gan_jax import sweep as sweep_lib
+from gan_jax.metrics import LOWER_IS_BETTER, PRIMARY_METRICS
 
-# (metric, True if lower is better), in order of preference for the ranking.
-PRIMARY_METRICS = (
-  ("classifier_fid", True),
-  ("fid", True),
-  ("reverse_kl", True),
-  ("stacked_kl", True),
-  ("modes", False),
-  ("stacked_modes", False),
-)
-LOWER_IS_BETTER = {
-  "classifier_fid": True,
-  "fid": True,
-  "kid": True,
-  "classifier_kid": True,
-  "reverse_kl": True,
-  "stacked_kl": True,
-  "modes": False,
-  "stacked_modes": False,
-  "high_quality": False,
-  "inception_score": False,
-  "classifier_score": False,
-}
 # Display order: evaluation metrics first, then training ones, then anything else by name.
 METRIC_ORDER = (
   "classifier_fid",
@@ -66,6 +46,7 @@ METRIC_ORDER = (
   "classifier_kid",
   "inception_score",
   "classifier_score",
+  *(f"{prefix}{m}" for prefix in ("classifier_", "") for m in metrics_lib.PRDC),
   "modes",
   "high_quality",
   "reverse_kl",
@@ -244,8 +225,13 @@ def _sort_metrics(names) -> list[str]:
   return known + sorted(set(names) - set(known))
 
 
-def summarize(workdir: str, members: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def summarize(
+  workdir: str, members: Sequence[dict[str, Any]], *, primary_metric: str = ""
+) -> dict[str, Any]:
   """Reads every member's metrics and aggregates them per variant.
+
+  The ranking is by `primary_metric` where given (config report.primary_metric; its
+  direction from LOWER_IS_BETTER), else by the first of PRIMARY_METRICS any variant has.
 
   Returns a dict with
     members:  [{name, overrides, variant, seed, workdir, finished, last_step, finals, series}]
@@ -303,7 +289,10 @@ def summarize(workdir: str, members: Sequence[dict[str, Any]]) -> dict[str, Any]
     )
 
   primary, ranking = None, []
-  for metric, lower in PRIMARY_METRICS:
+  candidates = PRIMARY_METRICS
+  if primary_metric:
+    candidates = ((primary_metric, LOWER_IS_BETTER.get(primary_metric, True)),)
+  for metric, lower in candidates:
     scored = [
       (v["stats"][metric]["mean"], i, v["name"])
       for i, v in enumerate(out_variants)
@@ -417,8 +406,9 @@ def _write_markdown(
 
   primary = summary["primary"]
   rule = (
-    "The primary metric is the first of classifier_fid, fid, reverse_kl, stacked_kl "
-    "(lower is better), modes, stacked_modes (higher is better) that any variant has."
+    "The primary metric is report.primary_metric where set, else the first of "
+    "classifier_fid, fid, reverse_kl, stacked_kl (lower is better), modes, stacked_modes "
+    "(higher is better) that any variant has."
   )
   if primary:
     metric, lower = primary
@@ -607,6 +597,7 @@ def write_report(
   *,
   command: str | None = None,
   plots: bool = True,
+  primary_metric: str = "",
 ) -> dict[str, Any]:
   """Writes report.csv, report.md and plots/ for the sweep in `workdir`.
 
@@ -633,7 +624,7 @@ def write_report(
       )
     members = recorded["members"]
   command = command if command is not None else recorded.get("command")
-  summary = summarize(workdir, members)
+  summary = summarize(workdir, members, primary_metric=primary_metric)
   plot_paths = write_plots(workdir, summary) if plots else []
   csv_path = os.path.join(workdir, "report.csv")
   md_path = os.path.join(workdir, "report.md")

@@ -318,13 +318,15 @@ def test_pth_digest_check(tmp_path):
   f = tmp_path / "w.pth"
   f.write_bytes(b"weights")
   digest = hashlib.sha256(b"weights").hexdigest()
-  inc.check_pth_digest(f, prefix=digest[:8])
+  convert_inception.check_pth_digest(f, prefix=digest[:8])
   with pytest.raises(ValueError, match="corrupt or wrong"):
-    inc.check_pth_digest(f, prefix="00000000" if digest[:8] != "00000000" else "11111111")
+    convert_inception.check_pth_digest(
+      f, prefix="00000000" if digest[:8] != "00000000" else "11111111"
+    )
 
 
 def test_download_reuses_existing_npz(tmp_path):
   # No network in tests: an already-converted file short-circuits the download.
   existing = tmp_path / inc.DEFAULT_NPZ_FILENAME
   existing.write_bytes(b"")
-  assert inc.download_inception(tmp_path) == str(existing)
+  assert convert_inception.download_inception(tmp_path) == str(existing)

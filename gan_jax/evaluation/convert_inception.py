@@ -18,8 +18,12 @@ Mapping (the Flax module keeps torch's module names, so only the leaf changes):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import shutil
 import sys
+import tempfile
+import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -128,6 +132,56 @@ def convert_file(pth_path: str | os.PathLike, out_path: str | os.PathLike) -> No
   """.pth (torch) -> .npz readable by `inception.load_inception_params`."""
   variables = convert_state_dict(load_torch_state_dict(pth_path))
   inception.save_inception_params(variables, out_path)
+
+
+def _sha256(path: str) -> str:
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      h.update(chunk)
+  return h.hexdigest()
+
+
+def check_pth_digest(path: str | os.PathLike, prefix: str = inception.SHA256_PREFIX) -> None:
+  """Raise ValueError unless the file's SHA-256 starts with `prefix` (the file name's hash)."""
+  digest = _sha256(os.fspath(path))
+  if not digest.startswith(prefix):
+    raise ValueError(
+      f"{os.fspath(path)!r} has SHA-256 {digest}, expected one starting with {prefix}: "
+      "corrupt or wrong file"
+    )
+
+
+def download_inception(
+  dest_dir: str | os.PathLike, *, url: str = inception.DEFAULT_URL, timeout: float = 60.0
+) -> str:
+  """Download the pytorch-fid weights into `dest_dir`, verify and convert them; return the .npz.
+
+  Idempotent: an existing .npz in `dest_dir` is returned as is, an existing .pth is reused.
+  The conversion needs torch (`pip install torch`); nothing else in gan_jax does.
+  """
+  dest_dir = os.fspath(dest_dir)
+  os.makedirs(dest_dir, exist_ok=True)
+  npz_path = os.path.join(dest_dir, inception.DEFAULT_NPZ_FILENAME)
+  if os.path.isfile(npz_path):
+    return npz_path
+  pth_path = os.path.join(dest_dir, os.path.basename(url))
+  if not os.path.isfile(pth_path):
+    fd, tmp = tempfile.mkstemp(suffix=".part", dir=dest_dir)
+    try:
+      # timeout bounds each blocking socket operation, so a dead network fails fast.
+      with urllib.request.urlopen(url, timeout=timeout) as response, os.fdopen(fd, "wb") as f:
+        shutil.copyfileobj(response, f)
+      check_pth_digest(tmp)
+      os.replace(tmp, pth_path)
+    except BaseException:
+      if os.path.exists(tmp):
+        os.remove(tmp)
+      raise
+  else:
+    check_pth_digest(pth_path)
+  convert_file(pth_path, npz_path)
+  return npz_path
 
 
 def main(argv: Sequence[str] | None = None) -> int:

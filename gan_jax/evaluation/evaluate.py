@@ -42,7 +42,7 @@ from absl import logging
 from gan_jax import data as data_lib
 from gan_jax import prepare, writers
 from gan_jax.evaluation import classifier as classifier_lib
-from gan_jax.evaluation import fid_stats, stats
+from gan_jax.evaluation import fid_stats, prdc, stats
 from gan_jax.evaluation import inception as inception_lib
 from gan_jax.evaluation import modes as modes_lib
 
@@ -53,6 +53,9 @@ KID_SUBSET_SIZE = 1000
 NUM_SCORE_SPLITS = 10
 
 MIXTURE_METRICS = ("modes", "high_quality", "reverse_kl")
+# Fidelity and diversity apart (prdc.py): on Inception features as named, on the classifier's
+# with a "classifier_" prefix, on the points themselves for the 2-D mixtures.
+PRDC_METRICS = prdc.METRICS
 CLASSIFIER_METRICS = (
   "classifier_fid",
   "classifier_kid",
@@ -434,6 +437,41 @@ def _cached_summary(key: str, compute: Callable[[], FeatureSummary]) -> FeatureS
   return FeatureSummary(moments, loaded.arrays["kept"], ())
 
 
+def _manifold(key: str | None, features: np.ndarray) -> prdc.RealManifold | None:
+  """The real set's k-NN radii for precision/recall/density/coverage, computed once per
+  reference key (cached beside its statistics); None where the set is too small for k."""
+  if len(features) <= max(prdc.K_PR, prdc.K_DC):
+    logging.info("precision/recall/density/coverage need more than %d samples", prdc.K_DC)
+    return None
+  path = reference_stats_path(f"{key}-prdc") if key else None
+  if path and os.path.exists(path):
+    with np.load(path) as f:
+      x = np.asarray(features, np.float32)
+      x.setflags(write=False)
+      radii = {k: f[f"squared_radii_{k}"] for k in (prdc.K_PR, prdc.K_DC)}
+      return prdc.RealManifold(x, f["center"], radii, int(f["block_size"]))
+  manifold = prdc.real_manifold(features)
+  if path:
+    arrays = {f"squared_radii_{k}": v for k, v in manifold.squared_radii.items()}
+    writers.save_npz(
+      path, {**arrays, "center": manifold.center, "block_size": np.asarray(manifold.block_size)}
+    )
+  return manifold
+
+
+def _prdc(manifold: prdc.RealManifold | None, fake: FeatureSummary, prefix: str) -> dict:
+  """The four metrics of the fake set against the real manifold, on sets of equal size."""
+  names = [prefix + n for n in PRDC_METRICS]
+  if manifold is None:
+    return {}
+  n = manifold.count
+  if fake.count < n or len(fake.kept) < min(fake.count, n) or not fake.all_finite:
+    return dict.fromkeys(names, float("nan"))
+  # The kept rows are all samples while num_samples <= max_kid_features (10,000).
+  values = prdc.prdc(manifold, fake.kept[:n])
+  return {prefix + k: v for k, v in values.items()}
+
+
 def reference_digest(summary: FeatureSummary) -> str:
   """A short fingerprint of reference statistics (equal digests: the same reference)."""
   h = hashlib.sha256()
@@ -473,6 +511,10 @@ class Evaluator:
   real_classifier: FeatureSummary | None = None
   real_inception: FeatureSummary | None = None
   inception_names: tuple[str, ...] = INCEPTION_METRICS
+  # The real sets' k-NN radii (precision/recall/density/coverage), None where not computed.
+  classifier_manifold: prdc.RealManifold | None = None
+  inception_manifold: prdc.RealManifold | None = None
+  mixture_manifold: prdc.RealManifold | None = None
   chunk_size: int = 0
   seed: int = 0
   kid_subsets: int = KID_SUBSETS
@@ -496,6 +538,11 @@ class Evaluator:
     if self.dataset_name in data_lib.MIXTURES:
       points = np.concatenate(list(self._samples(generate_fn)))
       result = mixture_metrics(points, self.dataset_name)
+      if self.mixture_manifold is not None:
+        n = self.mixture_manifold.count
+        fine = np.isfinite(points).all() and len(points) >= n
+        values = prdc.prdc(self.mixture_manifold, points[:n]) if fine else {}
+        result.update({k: values.get(k, float("nan")) for k in PRDC_METRICS})
     else:
       result = self._image_metrics(generate_fn)
     logging.info(
@@ -544,11 +591,15 @@ class Evaluator:
     elif stacked:
       result.update({k: float("nan") for k in STACKED_METRICS})
     if acc_c is not None:
-      generic = compare_summaries(self.real_classifier, acc_c.result(), **kid_args)
+      fake = acc_c.result()
+      generic = compare_summaries(self.real_classifier, fake, **kid_args)
       result.update(_named(generic, CLASSIFIER_METRICS))
+      result.update(_prdc(self.classifier_manifold, fake, "classifier_"))
     if acc_i is not None:
-      generic = compare_summaries(self.real_inception, acc_i.result(), **kid_args)
+      fake = acc_i.result()
+      generic = compare_summaries(self.real_inception, fake, **kid_args)
       result.update(_named(generic, self.inception_names))
+      result.update(_prdc(self.inception_manifold, fake, ""))
     return result
 
 
@@ -628,7 +679,15 @@ def make_evaluator(
   }
   info: dict[str, Any] = {"eval_num_samples": num_samples}
   if dataset_name in data_lib.MIXTURES:
-    return Evaluator(metric_names=MIXTURE_METRICS, info=info, **common)
+    # The real set of the 2-D metrics: as many points drawn from the mixture's density.
+    make_modes, std = data_lib.MIXTURES[dataset_name]
+    centers = make_modes()
+    rng = np.random.default_rng(EVALUATOR_SEED)
+    real = centers[rng.integers(len(centers), size=num_samples)]
+    real = (real + std * rng.standard_normal(real.shape)).astype(np.float32)
+    manifold = _manifold(f"{dataset_name}-{num_samples}" if real_images is None else None, real)
+    names = MIXTURE_METRICS + (PRDC_METRICS if manifold is not None else ())
+    return Evaluator(metric_names=names, info=info, mixture_manifold=manifold, **common)
 
   stacked = dataset_name == "stacked_mnist"
   use_classifier = stacked or dataset_name in CLASSIFIER_DATASETS
@@ -655,7 +714,7 @@ def make_evaluator(
     inception_fn = None  # the Stacked MNIST protocol is mode counting only
 
   needs_real = (use_classifier and not stacked) or inception_fn is not None
-  real_classifier = real_inception = None
+  real_classifier = real_inception = classifier_manifold = inception_manifold = None
   if needs_real:
     if real_images is None:
       base = "mnist" if stacked else dataset_name
@@ -688,15 +747,23 @@ def make_evaluator(
     if use_classifier and not stacked:
       real_classifier = reference(classifier.apply, classifier_name)
       info["eval_reference_classifier"] = reference_digest(real_classifier)
+      classifier_manifold = _manifold(
+        f"{key}-{classifier_name}" if cacheable else None, real_classifier.kept
+      )
     if inception_fn is not None:
       real_inception = reference(inception_fn, inception_name)
       info["eval_reference_inception"] = reference_digest(real_inception)
+      inception_manifold = _manifold(
+        f"{key}-{inception_name}" if cacheable else None, real_inception.kept
+      )
       if cacheable:
         info["eval_reference_stats"] = reference_stats_path(f"{key}-{inception_name}")
   names = (
     (STACKED_METRICS if stacked else ())
     + (CLASSIFIER_METRICS if real_classifier is not None else ())
+    + (tuple(f"classifier_{n}" for n in PRDC_METRICS) if classifier_manifold else ())
     + (inception_names if real_inception is not None else ())
+    + (PRDC_METRICS if inception_manifold else ())
   )
   if not names:
     logging.info(
@@ -718,6 +785,8 @@ def make_evaluator(
     real_classifier=real_classifier,
     real_inception=real_inception,
     inception_names=inception_names,
+    classifier_manifold=classifier_manifold,
+    inception_manifold=inception_manifold,
     **common,
   )
 

