@@ -45,12 +45,14 @@ def test_ring_five_of_eight_modes_eighty_percent_high_quality():
   out = modes.mixture_mode_metrics(pts, mus, std)
   assert out["modes"] == 5
   assert out["high_quality"] == 0.8
+  # Each mode keeps 80% of its points as high-quality ones: the same shares among them.
   p = np.array([0.4, 0.2, 0.2, 0.1, 0.1])
   assert out["reverse_kl"] == pytest.approx(np.sum(p * np.log(8 * p)), rel=1e-12)
 
 
-def test_low_quality_points_count_in_kl_but_not_modes():
-  # Mode 0 only gets points at 5 std: it is not recovered, but its mass is in p_g.
+def test_low_quality_points_count_neither_in_kl_nor_in_modes():
+  # Mode 0 only gets points at 5 std: it is not recovered, and, as in PacGAN's code, the
+  # KL histogram counts the high-quality points only: all of them on mode 1.
   mus = modes.ring_modes()
   std = modes.RING_STD
   pts = np.concatenate(
@@ -62,7 +64,15 @@ def test_low_quality_points_count_in_kl_but_not_modes():
   out = modes.mixture_mode_metrics(pts, mus, std)
   assert out["modes"] == 1
   assert out["high_quality"] == 0.5
-  assert out["reverse_kl"] == pytest.approx(np.log(8 / 2), rel=1e-12)
+  assert out["reverse_kl"] == pytest.approx(np.log(8), rel=1e-12)
+
+
+def test_high_quality_is_strictly_within_three_std_and_no_quality_has_no_kl():
+  mus = modes.ring_modes()
+  std = modes.RING_STD
+  on_the_boundary = mus[:1] + [3.0 * std, 0.0]  # the authors count `< 3 std`
+  out = modes.mixture_mode_metrics(on_the_boundary * (1 + 1e-9), mus, std)
+  assert out["modes"] == 0 and out["high_quality"] == 0.0 and np.isnan(out["reverse_kl"])
 
 
 def test_uniform_coverage_has_zero_kl():

@@ -46,7 +46,7 @@ from gan_jax.evaluation import fid_stats, prdc, stats
 from gan_jax.evaluation import inception as inception_lib
 from gan_jax.evaluation import modes as modes_lib
 
-CHUNK_SIZE = 5000  # rows of images held at once while streaming arrays through a network
+CHUNK_SIZE = 1000  # rows of images held at once while streaming arrays through a network
 MAX_KID_FEATURES = 10_000  # reservoir size per side for KID
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000

@@ -4,8 +4,11 @@ Follows PacGAN (Lin et al. 2018), which in turn follows VEEGAN / Unrolled GAN:
 
 * 2-D mixtures (ring of 8 with std 0.01 on the unit circle, 5x5 grid with std 0.05):
   each generated point is assigned to its nearest mode; it is "high quality" if it
-  lies within 3 standard deviations of that mode's mean. A mode is recovered if it
-  has at least one high-quality point.
+  lies within 3 standard deviations of that mode's mean (strictly: `< 3 std`, as the
+  authors' MetricLogger, fjxmlzn/PacGAN pacgan/extensions.py). A mode is recovered if it
+  has at least one high-quality point. The reverse KL is the authors': of the histogram
+  of *high-quality* points over their modes (their `detail_of_coverage`), not of all
+  points.
 * Stacked MNIST: each sample is classified into a digit triple (r, g, b), one of
   1000 modes; count distinct triples and the KL divergence to the uniform
   distribution over modes.
@@ -45,11 +48,12 @@ def mixture_mode_metrics(points: np.ndarray, modes: np.ndarray, std: float) -> d
   """PacGAN mode metrics for generated 2-D points against a mixture's mode means.
 
   With M modes and n points, a_i = argmin_k ||x_i - mu_k|| and
-  hq_i = [||x_i - mu_{a_i}|| <= 3 std]:
+  hq_i = [||x_i - mu_{a_i}|| < 3 std]:
 
     modes        = #{k : exists i with a_i = k and hq_i},
     high_quality = (1/n) sum_i hq_i,
-    reverse_kl   = sum_k p_k log(p_k M),  p_k = #{i : a_i = k} / n  (all points).
+    reverse_kl   = sum_k p_k log(p_k M),  p_k = #{i : a_i = k, hq_i} / #{i : hq_i}
+                   (high-quality points only, as PacGAN computes it; NaN without any).
 
   Returns {"modes": int, "high_quality": float, "reverse_kl": float}.
   """
@@ -61,11 +65,12 @@ def mixture_mode_metrics(points: np.ndarray, modes: np.ndarray, std: float) -> d
   d2 = ((x[:, None, :] - mu[None, :, :]) ** 2).sum(axis=-1)  # (n, M)
   nearest = d2.argmin(axis=1)
   dist = np.sqrt(d2[np.arange(x.shape[0]), nearest])
-  hq = dist <= 3.0 * std
+  hq = dist < 3.0 * std
+  counts = np.bincount(nearest[hq], minlength=num_modes)
   return {
     "modes": int(np.unique(nearest[hq]).size),
     "high_quality": float(hq.mean()),
-    "reverse_kl": _kl_to_uniform(np.bincount(nearest, minlength=num_modes), num_modes),
+    "reverse_kl": _kl_to_uniform(counts, num_modes) if hq.any() else float("nan"),
   }
 
 
