@@ -130,6 +130,9 @@ def default_config() -> ml_collections.ConfigDict:
   # report.PRIMARY_METRICS that a variant has, e.g. classifier_fid).
   c.report = ml_collections.ConfigDict()
   c.report.primary_metric = ""
+  # What the run reproduces (a protocol config names its paper, table and length; a quick
+  # variant says so), printed at the top of the sweep report.
+  c.report.protocol = ""
 
   # The CycleGAN game (game='cyclegan'): the weights of its generators' loss terms, the
   # pools of generated images, and where the linear learning-rate decay starts.
@@ -217,6 +220,7 @@ SPECS: dict[str, specs.Spec] = {
   "eval.inception_path": specs.STRING,
   **cyclegan_models.config_specs("model.cyclegan"),
   "report.primary_metric": specs.names(lambda: ("", *metrics_lib.LOWER_IS_BETTER)),
+  "report.protocol": specs.STRING,
   "cycle.lambda_cycle": specs.number(0.0),
   "cycle.identity_weight": specs.number(0.0),
   "cycle.adversarial_weight": specs.number(0.0),

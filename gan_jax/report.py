@@ -139,6 +139,15 @@ def _last_step(rows: Sequence[dict[str, Any]]) -> int | None:
   return max(steps) if steps else None
 
 
+def _protocol_of(member_workdir: str) -> str:
+  """The protocol a member's config names (config report.protocol), '' if none."""
+  try:
+    with open(os.path.join(member_workdir, "config.json")) as f:
+      return str(json.load(f).get("report", {}).get("protocol", ""))
+  except (OSError, ValueError, AttributeError):
+    return ""
+
+
 def _seed_of(overrides: dict[str, Any], member_workdir: str) -> Any:
   if sweep_lib.SEED_KEY in overrides:
     return overrides[sweep_lib.SEED_KEY]
@@ -205,16 +214,20 @@ def bootstrap_ci(
 
 
 def aggregate(values: Sequence[float]) -> dict[str, float]:
-  """n, mean, std (ddof=1; 0 for one value) and the bootstrap interval of the mean."""
+  """n, mean, std (ddof=1; 0 for one value), its standard error std / sqrt(n) (what papers
+  such as PacGAN's report after ±) and the bootstrap interval of the mean."""
   x = np.asarray(values, np.float64)
   n = int(x.size)
   if n == 0:
-    return {"n": 0, "mean": math.nan, "std": math.nan, "ci_low": math.nan, "ci_high": math.nan}
+    nan = math.nan
+    return {"n": 0, "mean": nan, "std": nan, "se": nan, "ci_low": nan, "ci_high": nan}
   lo, hi = bootstrap_ci(x)
+  std = float(x.std(ddof=1)) if n > 1 else 0.0
   return {
     "n": n,
     "mean": float(x.mean()),
-    "std": float(x.std(ddof=1)) if n > 1 else 0.0,
+    "std": std,
+    "se": std / math.sqrt(n),
     "ci_low": lo,
     "ci_high": hi,
   }
@@ -310,6 +323,7 @@ def summarize(
     "metrics": metrics,
     "primary": primary,
     "ranking": ranking,
+    "protocol": next((p for r in records if (p := _protocol_of(r["workdir"]))), ""),
   }
 
 
@@ -321,11 +335,12 @@ def _fmt(x: float) -> str:
 
 
 def _cell(stat: dict[str, Any] | None) -> str:
+  """mean ± std (se: standard error) [95% bootstrap interval]."""
   if not stat:
     return "–"
   text = f"{_fmt(stat['mean'])} ± {_fmt(stat['std'])}"
   if stat["n"] > 1:
-    text += f" [{_fmt(stat['ci_low'])}, {_fmt(stat['ci_high'])}]"
+    text += f" (se {_fmt(stat['se'])}) [{_fmt(stat['ci_low'])}, {_fmt(stat['ci_high'])}]"
   return text
 
 
@@ -382,6 +397,10 @@ def _write_markdown(
     f"{finished}/{len(records)} finished.",
     "",
   ]
+  protocol = summary.get("protocol")
+  if protocol:
+    steps = sorted({r["last_step"] for r in records if r["last_step"] is not None})
+    lines += [f"Protocol: {protocol}. Trained steps: {_steps_text(steps)}.", ""]
   if command:
     lines += ["Command:", "", "```", command, "```", ""]
 

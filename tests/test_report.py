@@ -136,7 +136,7 @@ def test_report_markdown_and_plots(tmp_path):
   md = open(paths["md"]).read()
   assert "loss=hinge" in md and "loss=minimax" in md
   assert "Ranking by `fid`" in md and "python launch.py --sweep" in md
-  assert "12 ± 2.828 [10, 14]" in md  # hinge fid: mean ± std [ci]
+  assert "12 ± 2.828 (se 2) [10, 14]" in md  # hinge fid: mean ± std [ci]
   plots = sorted(os.listdir(tmp_path / "plots"))
   expected = sorted(
     f"{metric}_{kind}.png"
