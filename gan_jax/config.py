@@ -80,6 +80,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.data.stream = False
   c.data.examples = 0  # filled in with the number of training examples used
   c.data.mnist_m_seed = 0  # which photo crops build MNIST-M (the CycleGAN game's B domain)
+  # A fixed training set of N examples drawn once (0: the 2-D mixtures are sampled from their
+  # density at every step, Stacked MNIST stacks fresh triples): PacGAN's protocols use one.
+  c.data.fixed_examples = 0
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "dcgan"
@@ -186,6 +189,7 @@ SPECS: dict[str, specs.Spec] = {
   "data.stream": specs.BOOL,
   "data.examples": specs.COUNT,
   "data.mnist_m_seed": specs.integer(0, 2**31 - 1),
+  "data.fixed_examples": specs.integer(0, 10_000_000),
   "model.name": specs.names(lambda: tuple(models_lib.MODELS)),
   "model.z_dim": specs.POSITIVE,
   "model.image_size": specs.POSITIVE,
@@ -364,6 +368,16 @@ def _smoothing_fits_loss(c, n: int) -> str | None:
     return (
       f"real_label (label smoothing) has no meaning for the {c.loss} loss: drop it, or use "
       f"one of {takes}"
+    )
+  return None
+
+
+def _fixed_set_fits_data(c, n: int) -> str | None:
+  del n
+  if c.data.fixed_examples and c.dataset not in (*data_lib.MIXTURES, "stacked_mnist"):
+    return (
+      f"data.fixed_examples draws a fixed set of 2-D points or Stacked MNIST triples, not of "
+      f"{c.dataset!r} (its training set is already fixed): drop it"
     )
   return None
 

