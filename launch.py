@@ -35,6 +35,13 @@ _SWEEP = flags.DEFINE_bool(
   "Run every member of the config file's get_sweep() into WORKDIR/<member>, then write "
   "WORKDIR/report.md, report.csv and plots/. Finished members are skipped.",
 )
+_SWEEP_TOGETHER = flags.DEFINE_bool(
+  "sweep_together",
+  False,
+  "With --sweep: members that differ only in settings the game reads per run (and seeds) "
+  "train together in one program, the runs split over the devices; with --sweep_dry_run, "
+  "print the programs.",
+)
 _SWEEP_DRY_RUN = flags.DEFINE_bool(
   "sweep_dry_run", False, "Print one launch command per sweep member (for a scheduler)."
 )
@@ -165,17 +172,31 @@ def run_sweep(config, config_path: str) -> int:
   command = shlex.join([sys.executable, *sys.argv])
   if _SWEEP_DRY_RUN.value:
     sweep.write_sweep_json(workdir, members, command)  # a later --sweep reports on them
+    if _SWEEP_TOGETHER.value:
+      print("\n".join(sweep.dry_run_groups(config, members)))
+      return 0
     overrides = sweep.config_overrides_from_argv(sys.argv)
     print("\n".join(sweep.dry_run_commands(config_path, members, workdir, overrides)))
     return 0
-  results = sweep.run_sweep(
-    config,
-    members,
-    workdir,
-    train_fn=train.train_and_evaluate,
-    command=command,
-    validate_fn=lambda c: config_lib.validate(c, num_devices=jax.device_count()),
-  )
+  validate = lambda c: config_lib.validate(c, num_devices=jax.device_count())  # noqa: E731
+  if _SWEEP_TOGETHER.value:
+    results = sweep.run_sweep_together(
+      config,
+      members,
+      workdir,
+      train_fn=train.train_together,
+      command=command,
+      validate_fn=validate,
+    )
+  else:
+    results = sweep.run_sweep(
+      config,
+      members,
+      workdir,
+      train_fn=train.train_and_evaluate,
+      command=command,
+      validate_fn=validate,
+    )
   if jax.process_index() == 0:
     report.write_report(
       workdir, members, command=command, primary_metric=config.report.primary_metric
@@ -233,9 +254,10 @@ def main(argv):
       config_path = flags.FLAGS["config"].config_filename
       if _SWEEP.value or _SWEEP_DRY_RUN.value:
         sys.exit(run_sweep(config, config_path))
-      if _SWEEP_ONLY.value:
+      if _SWEEP_ONLY.value or _SWEEP_TOGETHER.value:
         raise errors.UsageError(
-          "--sweep_only selects sweep members: add --sweep or --sweep_dry_run"
+          "--sweep_only and --sweep_together are about sweep members: add --sweep or "
+          "--sweep_dry_run"
         )
       workdir = _WORKDIR.value or default_workdir(config_path, config)
       train.train_and_evaluate(

@@ -37,8 +37,10 @@ def measure(a) -> dict:
   c.model.pack, c.batch_size, c.num_seeds = a.pack, 100 * a.pack, a.seeds
   c.data.fixed_examples = 100_000
   game = train.make_game(c)
-  mesh = parallel.make_mesh()
+  mesh = train.run_mesh(a.seeds, c)
   state = train.init_run_state(c, game, mesh)
+  if a.seeds > 1:
+    state = train.initial_carry(state, mesh)
   data = parallel.replicate(game.data, mesh)
   k = a.steps_per_dispatch
   step = train.make_train_step(game, mesh, steps_per_dispatch=k, num_seeds=a.seeds)

@@ -50,6 +50,9 @@ def default_config() -> ml_collections.ConfigDict:
   # Independent copies of the run trained together in one program (vmapped over a
   # leading seed axis), with seeds seed, seed + 1, ..., seed + num_seeds - 1.
   c.num_seeds = 1
+  # With several runs in one program (num_seeds, sweeps trained together): how many devices
+  # the runs are split over (each run's batch over the rest); 0 = chosen from the counts.
+  c.runs_devices = 0
   c.total_steps = 5000  # generator updates
   c.batch_size = 64  # global, split over all devices
   c.loss = "non_saturating"
@@ -169,6 +172,7 @@ SPECS: dict[str, specs.Spec] = {
   "game": specs.names(lambda: tuple(games.GAMES)),
   "seed": specs.integer(0, 2**31 - 1),
   "num_seeds": specs.integer(1, 4096),
+  "runs_devices": specs.integer(0, 4096),
   "total_steps": specs.POSITIVE,
   "batch_size": specs.POSITIVE,
   "loss": specs.names(lambda: tuple(losses.OBJECTIVES)),

@@ -28,6 +28,7 @@ import numpy as np
 import optax
 from jax.sharding import PartitionSpec as P
 
+from gan_jax import parallel
 from gan_jax.parallel import AXIS
 
 Array = jax.Array
@@ -173,7 +174,14 @@ def diagnostic_norms(with_norms: Array | bool, trees: dict[str, PyTree]) -> dict
     return {k: optax.tree.norm(v).astype(jnp.float32) for k, v in t.items()}
 
   def skipped(t: dict[str, PyTree]) -> dict[str, Array]:
-    return {k: jnp.full((), jnp.nan, jnp.float32) for k in t}
+    # NaN, of the same manual-axis type as the norm (varying over the axes its tree varies
+    # over, e.g. the runs of a multi-run program), as lax.cond requires.
+    out = {}
+    for k, v in t.items():
+      axes = tuple(sorted(frozenset().union(*map(parallel.varying_axes, jax.tree.leaves(v)))))
+      nan = jnp.full((), jnp.nan, jnp.float32)
+      out[k] = jax.lax.pcast(nan, axes, to="varying") if axes else nan
+    return out
 
   if isinstance(with_norms, bool):
     return norms(trees) if with_norms else skipped(trees)

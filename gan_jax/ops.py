@@ -46,6 +46,8 @@ from flax import linen as nn
 from flax.linen.dtypes import promote_dtype
 from jax import lax
 
+from gan_jax import parallel
+
 Array = jax.Array
 PaddingLike = str | int | Sequence[int | tuple[int, int]]
 
@@ -682,13 +684,6 @@ def _mm_t(a: Array, b: Array, precision: lax.PrecisionLike) -> Array:
   return jnp.dot(a.reshape(-1, a.shape[-1]).T, b.reshape(-1, b.shape[-1]), precision=precision)
 
 
-def _varying_axes(a: Array) -> frozenset:
-  aval = jax.typeof(a)
-  if hasattr(aval, "vma"):  # jax < 0.10
-    return frozenset(aval.vma)
-  return frozenset(aval.manual_axis_type.varying)
-
-
 def _vary_like(w: Array, x: Array) -> Array:
   """Marks the (replicated) weights as varying over the shard_map axes that x varies over.
 
@@ -696,7 +691,7 @@ def _vary_like(w: Array, x: Array) -> Array:
   gradient of a sharded batch varies across devices, so the cast has to happen outside the
   custom VJP, where JAX transposes it to the psum its own autodiff would insert.
   """
-  missing = tuple(sorted(_varying_axes(x) - _varying_axes(w)))
+  missing = tuple(sorted(parallel.varying_axes(x) - parallel.varying_axes(w)))
   return lax.pcast(w, missing, to="varying") if missing else w
 
 

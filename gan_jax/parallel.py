@@ -25,6 +25,15 @@ from gan_jax.errors import UsageError
 AXIS = "batch"
 
 
+def varying_axes(a: Any) -> frozenset:
+  """The shard_map axes an array varies over (its manual-axis type), empty outside one."""
+  aval = jax.typeof(a)
+  if hasattr(aval, "vma"):  # jax < 0.10
+    return frozenset(aval.vma)
+  manual = getattr(aval, "manual_axis_type", None)
+  return frozenset(manual.varying) if manual is not None else frozenset()
+
+
 def make_mesh(devices=None) -> Mesh:
   """A 1-D mesh over all (or the given) devices, axis 'batch'."""
   devices = jax.devices() if devices is None else devices

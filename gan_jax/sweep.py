@@ -51,7 +51,8 @@ NAME_KEY = "name"
 DONE_FILE = "DONE"
 SWEEP_FILE = "sweep.json"
 # Entries of the sweep workdir that are not member directories.
-RESERVED_NAMES = frozenset({"plots", SWEEP_FILE, "report.md", "report.csv"})
+TOGETHER_DIR = "_together"  # the checkpoints of the programs of a sweep trained together
+RESERVED_NAMES = frozenset({"plots", SWEEP_FILE, "report.md", "report.csv", TOGETHER_DIR})
 # Long names are cut and made unique with a hash: most filesystems cap a name at 255 bytes.
 MAX_NAME_LEN = 120
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+=,-]")
@@ -419,6 +420,108 @@ def run_sweep(
   failed = [r[NAME_KEY] for r in results if r["status"] == "failed"]
   if failed:
     logging.error("sweep: %d/%d members failed: %s", len(failed), n, ", ".join(failed))
+  return results
+
+
+# --- training compatible members together ---------------------------------------------------
+
+# Keys that members trained in one program may differ in (besides the seeds): every other
+# key must be equal, since the program's shapes, data and game follow from them. The games
+# read these per run from the state (see gan_jax/games).
+RUN_KEYS: dict[str, tuple[str, ...]] = {}
+
+
+def _group_key(config: ml_collections.ConfigDict) -> str:
+  skip = {"seed", "num_seeds", *RUN_KEYS.get(config.game, ())}
+  flat = {k: v for k, v in config_lib.flatten(config).items() if k not in skip}
+  return json.dumps(flat, sort_keys=True, default=repr)
+
+
+def together_groups(configs: Sequence[ml_collections.ConfigDict]) -> list[list[int]]:
+  """The members that can train in one program, as lists of member indices, in sweep order:
+  those whose configs are equal but for their seeds and their game's RUN_KEYS."""
+  groups: dict[str, list[int]] = {}
+  for i, config in enumerate(configs):
+    groups.setdefault(_group_key(config), []).append(i)
+  return list(groups.values())
+
+
+def dry_run_groups(base_config, members: Sequence[dict[str, Any]]) -> list[str]:
+  """One line per program of `--sweep_together`: its members."""
+  members = resolve_members(members)
+  configs = [member_config(base_config, m["overrides"], member=m[NAME_KEY]) for m in members]
+  lines = []
+  for g, group in enumerate(together_groups(configs)):
+    runs = sum(configs[i].num_seeds for i in group)
+    names = ", ".join(members[i][NAME_KEY] for i in group)
+    lines.append(f"program {g}: {len(group)} members, {runs} runs: {names}")
+  return lines
+
+
+def run_sweep_together(
+  base_config: ml_collections.ConfigDict,
+  members: Sequence[dict[str, Any]],
+  workdir: str,
+  *,
+  train_fn: Callable[..., list],
+  command: str | None = None,
+  keep_going: bool = True,
+  validate_fn: Callable[[ml_collections.ConfigDict], None] | None = None,
+) -> list[dict[str, Any]]:
+  """As `run_sweep`, but each group of compatible members (`together_groups`) trains in one
+  program: `train_fn(configs, member_workdirs, program_dir)` (gan_jax.train.train_together).
+
+  Each member's workdir gets what its own run would write; a program's checkpoints live in
+  workdir/_together/<program>. A group whose members are all finished is skipped, so a
+  re-run of a finished sweep trains nothing.
+  """
+  members = resolve_members(members)
+  configs = [member_config(base_config, m["overrides"], member=m[NAME_KEY]) for m in members]
+  if validate_fn is not None:
+    for member, config in zip(members, configs, strict=True):
+      _validate(validate_fn, config, member[NAME_KEY])
+  if parallel.is_writer():
+    write_sweep_json(workdir, members, command)
+  results = [
+    {
+      **m,
+      "workdir": os.path.join(workdir, m[NAME_KEY]),
+      "status": "",
+      "metrics": None,
+      "error": None,
+    }
+    for m in members
+  ]
+  groups = together_groups(configs)
+  for g, group in enumerate(groups):
+    dirs = [results[i]["workdir"] for i in group]
+    tag = f"program {g + 1}/{len(groups)} ({len(group)} members)"
+    done = [read_done(d) for d in dirs]
+    if all(s is not None and s >= configs[i].total_steps for s, i in zip(done, group, strict=True)):
+      logging.info("%s: skip (finished)", tag)
+      for i in group:
+        results[i]["status"] = "skipped"
+      continue
+    for d, s in zip(dirs, done, strict=True):
+      if s is not None:  # total_steps was raised: train further
+        os.remove(os.path.join(d, DONE_FILE))
+    program_dir = os.path.join(workdir, TOGETHER_DIR, f"program{g}")
+    logging.info("%s: %s", tag, ", ".join(members[i][NAME_KEY] for i in group))
+    t0 = time.time()
+    try:
+      metrics = train_fn([configs[i] for i in group], dirs, program_dir)
+    except Exception as e:  # a failed program should not cost the rest of the sweep
+      if not keep_going or _is_preemption(e):
+        raise
+      for i in group:
+        results[i]["status"], results[i]["error"] = "failed", f"{type(e).__name__}: {e}"
+      logging.error("%s: FAILED after %s: %s", tag, writers.format_duration(time.time() - t0), e)
+      continue
+    for i, d, m in zip(group, dirs, metrics, strict=True):
+      if parallel.is_writer():
+        writers.write_atomic(os.path.join(d, DONE_FILE), f"{configs[i].total_steps}\n")
+      results[i].update(status="done", metrics=m)
+    logging.info("%s: done in %s", tag, writers.format_duration(time.time() - t0))
   return results
 
 

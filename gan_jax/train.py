@@ -1,22 +1,29 @@
 """The training loop, one for every game: `train_and_evaluate(config, workdir)` is the front door.
 
-Sections: setup (config, the game, mesh, state or resume), the step (the game's
-per-device update mapped over the mesh, vmapped over seeds, fused over dispatches), and
+Sections: setup (configs, the game, mesh, state or resume), the step (the game's
+per-device update mapped over the mesh, vmapped over runs, fused over dispatches), and
 the loop (dispatch steps; at their cadences log, draw pictures, evaluate, checkpoint;
 stop cleanly on SIGTERM/SIGINT and loudly on NaN). Metrics stay on device between log
 points. The loop knows a game only through gan_jax.game.Game: it never looks inside the
 state beyond `step`, `rng` and the networks' parameters (for the NaN guard).
+
+One program may train several runs: the seeds of `num_seeds`, and the members of a sweep
+trained together (`train_together`), each run on a leading axis of the state. A run whose
+losses or parameters turn non-finite is then frozen at its last finite state and reported
+as diverged, and the others go on; a single run stops the program instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import os
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -24,13 +31,15 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
-from jax.sharding import NamedSharding
+from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from gan_jax import checkpoints, games, host, parallel, writers
 from gan_jax import config as config_lib
-from gan_jax.errors import NonFiniteError, Preempted, WorkdirError
+from gan_jax.errors import ConfigError, NonFiniteError, Preempted, WorkdirError
 from gan_jax.game import Game, State, trainable_params
+
+RUNS_AXIS = "runs"  # the mesh axis the runs of a multi-run program are split over
 
 # --- setup -------------------------------------------------------------------------------------
 
@@ -41,29 +50,95 @@ def make_game(config: ml_collections.ConfigDict) -> Game:
 
 
 def run_seeds(config: ml_collections.ConfigDict) -> list[int]:
-  """The seeds of the runs one training program holds: seed, ..., seed + num_seeds - 1."""
+  """The seeds of the runs one config trains: seed, ..., seed + num_seeds - 1."""
   return [config.seed + i for i in range(config.num_seeds)]
 
 
-def init_run_state(config: ml_collections.ConfigDict, game: Game, mesh=None) -> State:
-  """The initial state: one run's, or num_seeds runs' stacked on a leading seed axis.
+@dataclasses.dataclass(frozen=True)
+class Runs:
+  """The runs of one program: each member config's seeds, in order, and where they write.
 
-  Slice i of a seed-stacked state is the state a single run with seed seed + i starts
-  from. One program that runs once, so it compiles with `host.run_once_compiler_options()`
-  (run op by op, the initializers would cost hundreds of tiny compilations). With `mesh`
-  the state comes out replicated on it (with several processes: one global state).
+  A run is (member, seed); `tag(r)` is the seed its rows and pictures carry in the
+  member's workdir (None for a member of one seed, whose workdir is a plain run's).
+  """
+
+  configs: tuple[ml_collections.ConfigDict, ...]
+  workdirs: tuple[str, ...]
+  checkpoint_dir: str
+
+  @functools.cached_property
+  def entries(self) -> tuple[tuple[int, int], ...]:
+    return tuple((m, s) for m, c in enumerate(self.configs) for s in run_seeds(c))
+
+  def __len__(self) -> int:
+    return len(self.entries)
+
+  def tag(self, r: int) -> int | None:
+    m, seed = self.entries[r]
+    return seed if self.configs[m].num_seeds > 1 else None
+
+  def name(self, r: int) -> str:
+    m, seed = self.entries[r]
+    member = os.path.basename(os.path.normpath(self.workdirs[m]))
+    return f"{member} seed {seed}" if len(self.configs) > 1 else f"seed {seed}"
+
+
+def run_mesh(runs: int, config: ml_collections.ConfigDict) -> Mesh:
+  """The mesh of a program of `runs` runs: 1-D ('batch') for one run; else 2-D ('runs',
+  'batch'), the runs split over as many devices as divide them (config.runs_devices forces
+  it), each run's global batch over the rest."""
+  devices = np.asarray(jax.devices())
+  if runs == 1:
+    return Mesh(devices, (parallel.AXIS,))
+  n = devices.size
+  split = config.runs_devices
+  if split and (n % split or runs % split or config.batch_size % (n // split)):
+    raise ConfigError(
+      f"runs_devices {split} must divide the {n} devices and the {runs} runs, and leave "
+      f"devices that divide batch_size {config.batch_size}: use 0 (chosen) or another value"
+    )
+  if not split:
+    split = max(
+      d
+      for d in range(1, n + 1)
+      if n % d == 0 and runs % d == 0 and config.batch_size % (n // d) == 0
+    )
+  return Mesh(devices.reshape(split, n // split), (RUNS_AXIS, parallel.AXIS))
+
+
+def _run_sharding(mesh: Mesh) -> NamedSharding:
+  """Where a run-stacked tree lives: split along its leading axis over 'runs' (if any)."""
+  return NamedSharding(mesh, P(RUNS_AXIS) if RUNS_AXIS in mesh.axis_names else P())
+
+
+def init_states(game: Game, seeds: Sequence[int], mesh: Mesh | None = None) -> State:
+  """The initial state of one run (one seed), or of several stacked on a leading run axis.
+
+  Slice i of a stacked state is the state a single run with seed seeds[i] starts from. One
+  program that runs once, so it compiles with `host.run_once_compiler_options()` (run op by
+  op, the initializers would cost hundreds of tiny compilations). With `mesh` the state
+  comes out on it (with several processes: one global state).
   """
   kw = {"compiler_options": host.run_once_compiler_options()}
+  if len(seeds) == 1:
+    if mesh is not None:
+      kw["out_shardings"] = NamedSharding(mesh, P())
+    return jax.jit(game.init, **kw)(jax.random.PRNGKey(seeds[0]))
   if mesh is not None:
-    kw["out_shardings"] = NamedSharding(mesh, P())
-  if config.num_seeds == 1:
-    return jax.jit(game.init, **kw)(jax.random.PRNGKey(config.seed))
-  keys = np.stack([jax.random.PRNGKey(s) for s in run_seeds(config)])
+    kw["out_shardings"] = _run_sharding(mesh)
+  keys = np.stack([jax.random.PRNGKey(s) for s in seeds])
   return jax.jit(jax.vmap(game.init), **kw)(keys)
 
 
+def init_run_state(
+  config: ml_collections.ConfigDict, game: Game, mesh: Mesh | None = None
+) -> State:
+  """The initial state of `config`'s num_seeds runs (see `init_states`)."""
+  return init_states(game, run_seeds(config), mesh)
+
+
 def seed_slice(tree: Any, i: int) -> Any:
-  """Seed i's state (or metrics) out of a seed-stacked pytree."""
+  """Run i's state (or metrics) out of a run-stacked pytree."""
   return jax.tree.map(lambda x: x[i], tree)
 
 
@@ -74,9 +149,9 @@ def per_seed(config, tree) -> list[tuple[int | None, Any]]:
   return [(s, seed_slice(tree, i)) for i, s in enumerate(run_seeds(config))]
 
 
-def _check_resume(config, workdir: str, allow_config_change: bool) -> bool:
+def _check_resume(config, workdir: str, checkpoint_dir: str, allow_config_change: bool) -> bool:
   """Compares config with the one saved in workdir; True when old checkpoints must be set aside."""
-  ckpt_dir = os.path.join(workdir, "checkpoints")
+  ckpt_dir = os.path.join(checkpoint_dir, "checkpoints")
   saved = config_lib.read_saved_config(workdir)
   if saved is None or not os.path.isdir(ckpt_dir) or not os.listdir(ckpt_dir):
     return False
@@ -93,86 +168,181 @@ def _check_resume(config, workdir: str, allow_config_change: bool) -> bool:
   return True
 
 
-def _set_aside_checkpoints(workdir: str) -> None:
-  src = os.path.join(workdir, "checkpoints")
-  dst = os.path.join(workdir, f"checkpoints_replaced_{time.strftime('%Y%m%d-%H%M%S')}")
+def _set_aside_checkpoints(directory: str) -> None:
+  src = os.path.join(directory, "checkpoints")
+  dst = os.path.join(directory, f"checkpoints_replaced_{time.strftime('%Y%m%d-%H%M%S')}")
   os.replace(src, dst)
   logging.warning("config shapes changed: old checkpoints moved to %s; starting at step 0", dst)
 
 
-def setup(config, workdir: str, *, for_training: bool, allow_config_change: bool = False):
-  """The game, mesh and state (restored when possible): what train, eval and sample share.
+@dataclasses.dataclass
+class Program:
+  """What setup builds for one program: the game, its mesh, data, state and checkpoints.
 
-  Validates the config and builds the game (which loads its data) before the workdir is
-  touched. Returns (game, mesh, data_arrays, state, manager, restored_step or None).
+  `state` is the game's state (run-stacked for several runs); `diverged_at` holds, per run,
+  the step at which it diverged (-1: it did not); with one run it is None.
   """
-  config_lib.validate(config, num_devices=jax.device_count())
-  set_aside = for_training and _check_resume(config, workdir, allow_config_change)
-  game = make_game(config)  # may still refuse the config: before the workdir is touched
-  with config.unlocked():
-    config.update_from_flattened_dict(game.resolved)
+
+  runs: Runs
+  game: Game
+  mesh: Mesh
+  data: Any
+  state: State
+  diverged_at: Any
+  manager: Any
+  restored_step: int | None
+
+  def checkpoint_tree(self) -> Any:
+    if self.diverged_at is None:
+      return self.state
+    return {"state": self.state, "diverged_at": self.diverged_at}
+
+
+def setup_runs(runs: Runs, *, for_training: bool, allow_config_change: bool = False) -> Program:
+  """Validates every config and builds the game (which loads its data) before anything is
+  written; then writes each member's config.json, and restores the newest checkpoint."""
+  for config in runs.configs:
+    config_lib.validate(config, num_devices=jax.device_count())
+  set_aside = False
+  if for_training:
+    for config, workdir in zip(runs.configs, runs.workdirs, strict=True):
+      set_aside |= _check_resume(config, workdir, runs.checkpoint_dir, allow_config_change)
+  game = make_game(runs.configs[0])  # may still refuse the config: nothing is written yet
+  for config in runs.configs:
+    with config.unlocked():
+      config.update_from_flattened_dict(game.resolved)
   if for_training and parallel.is_writer():
-    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     if set_aside:
-      _set_aside_checkpoints(workdir)
-    writers.write_atomic(
-      os.path.join(workdir, "config.json"),
-      config.to_json_best_effort(indent=2, sort_keys=True) + "\n",
-    )
-  parallel.sync("workdir")  # the other processes wait for the workdir to exist
-  mesh = parallel.make_mesh()
-  data_arrays = parallel.replicate(game.data, mesh)
-  state = init_run_state(config, game, mesh)
-  manager = checkpoints.make_manager(workdir, max_to_keep=config.keep_checkpoints)
-  restored = checkpoints.restore_latest(manager, state)
-  step = None
+      _set_aside_checkpoints(runs.checkpoint_dir)
+    for config, workdir in zip(runs.configs, runs.workdirs, strict=True):
+      os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+      writers.write_atomic(
+        os.path.join(workdir, "config.json"),
+        config.to_json_best_effort(indent=2, sort_keys=True) + "\n",
+      )
+  parallel.sync("workdir")  # the other processes wait for the workdirs to exist
+  mesh = run_mesh(len(runs), runs.configs[0])
+  data = parallel.replicate(game.data, mesh)
+  state = init_states(game, [seed for _, seed in runs.entries], mesh)
+  diverged_at = None
+  if len(runs) > 1:
+    state, diverged_at = initial_carry(state, mesh)
+  program = Program(runs, game, mesh, data, state, diverged_at, None, None)
+  program.manager = checkpoints.make_manager(
+    runs.checkpoint_dir, max_to_keep=runs.configs[0].keep_checkpoints
+  )
+  restored = checkpoints.restore_latest(program.manager, program.checkpoint_tree())
   if restored is not None:
-    state, step = restored
-  return game, mesh, data_arrays, state, manager, step
+    tree, program.restored_step = restored
+    if diverged_at is None:
+      program.state = tree
+    else:
+      program.state, program.diverged_at = tree["state"], tree["diverged_at"]
+  return program
+
+
+def setup(config, workdir: str, *, for_training: bool, allow_config_change: bool = False):
+  """The game, mesh and state of one config (restored when possible): what train, eval and
+  sample share. Returns (game, mesh, data_arrays, state, manager, restored_step or None)."""
+  p = setup_runs(
+    Runs((config,), (workdir,), workdir),
+    for_training=for_training,
+    allow_config_change=allow_config_change,
+  )
+  return p.game, p.mesh, p.data, p.state, p.manager, p.restored_step
 
 
 # --- the step ----------------------------------------------------------------------------------
 
 
-def make_train_step(game: Game, mesh, *, steps_per_dispatch: int = 1, num_seeds: int = 1) -> Any:
-  """jit(shard_map(...)) train step `(state, data[, with_norms]) -> (state, metrics)`.
+def _with_runs(spec: Any, mesh: Mesh) -> Any:
+  """A batch spec with a leading axis of runs, split over 'runs' (where the mesh has it)."""
+  runs = RUNS_AXIS if RUNS_AXIS in mesh.axis_names else None
+  return jax.tree.map(lambda s: P(runs, *s), spec, is_leaf=lambda s: isinstance(s, P))
+
+
+def initial_carry(state: State, mesh: Mesh) -> tuple[State, jax.Array]:
+  """What a multi-run train step takes: the run-stacked state and `diverged_at` (all -1)."""
+  runs = jax.tree.leaves(state)[0].shape[0]
+  return state, jax.device_put(np.full(runs, -1, np.int32), _run_sharding(mesh))
+
+
+def _finite_runs(tree: Any) -> jax.Array:
+  """Per run (leading axis), whether every value of the tree is finite."""
+  leaves = [jnp.all(jnp.isfinite(x).reshape(x.shape[0], -1), axis=1) for x in jax.tree.leaves(tree)]
+  return jnp.all(jnp.stack(leaves), axis=0)
+
+
+def make_train_step(
+  game: Game, mesh: Mesh, *, steps_per_dispatch: int = 1, num_seeds: int = 1
+) -> Any:
+  """jit(shard_map(...)) train step.
 
   One step: `game.draw(data, fold_in(state.rng, state.step))` draws the global batch,
   then `game.step` runs on each device's shard of it. `with_norms` (a bool array;
   default true) says whether the metrics' norms are computed: where false they are NaN
   and skipped. The train loop passes true on the steps it logs.
 
+  One run (num_seeds = 1): `(state, data[, with_norms]) -> (state, metrics)`, the state
+  replicated on the 1-D mesh. R runs (num_seeds = R > 1, on `run_mesh(R)`): `((state,
+  diverged_at), data[, with_norms]) -> ((state, diverged_at), metrics)` with a leading run
+  axis on the state and the metrics, split over the mesh's 'runs' axis; each run draws its
+  batches and noise from its own rng. A run whose console metrics or parameters turn
+  non-finite keeps its last finite state from then on (its updates are masked) and
+  `diverged_at` records the step.
+
   With steps_per_dispatch = K > 1 it runs K steps in one `lax.scan` and returns the
   metrics of the last; with streamed data `data` is then the dispatch's K batches
-  stacked on a leading axis. With num_seeds = S > 1 the state is S independent runs
-  stacked on a leading axis (`init_run_state`) and the step is vmapped over it: one
-  program trains all seeds, each drawing its own batches and noise from its own rng,
-  and the metrics gain a leading seed axis. The state argument is donated. On CPU it is
-  compiled with `host.compiler_options()`, which JAX allows only at the top level: call
-  it directly, not from inside another jit (its `.lower(...)` works as usual).
+  stacked on a leading axis. The state argument is donated. On CPU it is compiled with
+  `host.compiler_options()`, which JAX allows only at the top level: call it directly,
+  not from inside another jit (its `.lower(...)` works as usual).
   """
-  mapped = jax.shard_map(
-    game.step, mesh=mesh, in_specs=(P(), game.batch_spec, P()), out_specs=(P(), P())
-  )
-
-  def one_step(state, data, with_norms):
-    batch = game.draw(data, jax.random.fold_in(state.rng, state.step))
-    return mapped(state, batch, with_norms)
-
-  seed_step = one_step if num_seeds == 1 else jax.vmap(one_step, in_axes=(0, None, None))
   streamed = game.stream is not None
+  if num_seeds == 1:
+    mapped = jax.shard_map(
+      game.step, mesh=mesh, in_specs=(P(), game.batch_spec, P()), out_specs=(P(), P())
+    )
+
+    def one_step(state, data, with_norms):
+      batch = game.draw(data, jax.random.fold_in(state.rng, state.step))
+      return mapped(state, batch, with_norms)
+
+  else:
+    runs = _run_sharding(mesh).spec
+    runs_step = jax.shard_map(
+      jax.vmap(game.step, in_axes=(0, 0, None)),
+      mesh=mesh,
+      in_specs=(runs, _with_runs(game.batch_spec, mesh), P()),
+      out_specs=(runs, runs),
+    )
+
+    def one_step(carry, data, with_norms):
+      state, diverged_at = carry
+      draw = lambda s: game.draw(data, jax.random.fold_in(s.rng, s.step))
+      new, metrics = runs_step(state, jax.vmap(draw)(state), with_norms)
+      live = diverged_at < 0
+      ok = _finite_runs({k: metrics[k] for k in game.console if k in metrics})
+      ok &= _finite_runs(trainable_params(new))
+      keep = live & ok
+
+      def select(n, o):
+        return jnp.where(keep.reshape(keep.shape + (1,) * (n.ndim - 1)), n, o)
+
+      state = jax.tree.map(select, new, state)
+      diverged_at = jnp.where(live & ~ok, new.step, diverged_at)
+      return (state, diverged_at), metrics
 
   def train_step(state, data, with_norms=None):
     # None: every metric, always. The train loop passes a (device-resident) bool.
     with_norms = jnp.asarray(True) if with_norms is None else with_norms
     if steps_per_dispatch == 1:
-      return seed_step(state, data, with_norms)
+      return one_step(state, data, with_norms)
     # Only the last step's metrics are returned: the others skip their norms.
     flags = (jnp.arange(steps_per_dispatch) == steps_per_dispatch - 1) & with_norms
     # Fully unrolled: a rolled scan is a while loop, which XLA:CPU runs far slower.
     # Streamed data brings one batch per step (a leading K axis); resident data is shared.
     state, metrics = jax.lax.scan(
-      lambda s, x: seed_step(s, x[0] if streamed else data, x[1]),
+      lambda s, x: one_step(s, x[0] if streamed else data, x[1]),
       state,
       (data if streamed else None, flags),
       length=steps_per_dispatch,
@@ -236,9 +406,9 @@ def crossed(every: int, before: int, after: int) -> bool:
   return every > 0 and after // every > before // every
 
 
-def summary_line(step: int, metrics: dict, seed: int | None = None) -> str:
+def summary_line(step: int, metrics: dict, seed: int | None = None, name: str = "") -> str:
   """One log line of an evaluation's metrics."""
-  where = "" if seed is None else f" (seed {seed})"
+  where = f" ({name})" if name else "" if seed is None else f" (seed {seed})"
   return f"eval at step {step}{where}: " + "  ".join(
     f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(metrics.items())
   )
@@ -274,24 +444,61 @@ def train_and_evaluate(
   seeds). `process_start` (time.time() when the program started) makes the "first step"
   log line count imports too.
   """
+  runs = Runs((config,), (workdir,), workdir)
+  return train_runs(runs, allow_config_change=allow_config_change, process_start=process_start)
+
+
+def train_together(
+  configs: Sequence[ml_collections.ConfigDict],
+  workdirs: Sequence[str],
+  checkpoint_dir: str,
+  *,
+  allow_config_change: bool = False,
+) -> list[dict[str, Any]]:
+  """Trains the runs of several member configs (with their seeds) as one program.
+
+  The configs must build the same game (what sweep.together_groups groups). Each member's
+  workdir gets what a run of its own would write (config.json, metrics.jsonl rows,
+  pictures, eval rows); the program's checkpoints live in `checkpoint_dir`. Returns the
+  last logged metrics of each member.
+  """
+  runs = Runs(tuple(configs), tuple(workdirs), checkpoint_dir)
+  last = train_runs(runs, allow_config_change=allow_config_change, per_member=True)
+  return last
+
+
+def train_runs(
+  runs: Runs,
+  *,
+  allow_config_change: bool = False,
+  process_start: float | None = None,
+  per_member: bool = False,
+) -> Any:
+  """The loop: trains `runs` to the members' total_steps (see train_and_evaluate)."""
   t_start = time.time()
   t_process = process_start or t_start
-  game, mesh, data_arrays, state, manager, restored_step = setup(
-    config, workdir, for_training=True, allow_config_change=allow_config_change
-  )
-  start = restored_step or 0
+  program = setup_runs(runs, for_training=True, allow_config_change=allow_config_change)
+  game, mesh, data_arrays = program.game, program.mesh, program.data
+  config = runs.configs[0]  # the loop's settings are the same for every member
+  start = program.restored_step or 0
   total = config.total_steps
+  num_runs = len(runs)
   writes = parallel.is_writer()  # process 0 writes the files; every process trains
-  logging.info("workdir: %s", workdir)
-  metrics_path = os.path.join(workdir, "metrics.jsonl")
-  if restored_step is not None:
+  logging.info("workdir: %s", ", ".join(runs.workdirs))
+  if program.restored_step is not None:
     if writes:
-      writers.truncate_rows_after(metrics_path, start)
-    logging.info("resuming from the checkpoint at step %d in %s", start, workdir)
+      for workdir in runs.workdirs:
+        writers.truncate_rows_after(os.path.join(workdir, "metrics.jsonl"), start)
+    logging.info("resuming from the checkpoint at step %d in %s", start, runs.checkpoint_dir)
   num_devices = jax.device_count()
-  writer = writers.Writer(workdir, enabled=writes)
-  writer.write_scalars(start, {"event": "start", **game.info, "devices": num_devices})
-  writer.write_text(start, "config", "```\n" + config.to_json_best_effort(indent=2) + "\n```")
+  member_writers = [writers.Writer(w, enabled=writes) for w in runs.workdirs]
+  for m, writer in enumerate(member_writers):
+    writer.write_scalars(start, {"event": "start", **game.info, "devices": num_devices})
+    text = runs.configs[m].to_json_best_effort(indent=2)
+    writer.write_text(start, "config", "```\n" + text + "\n```")
+
+  def writer_of(r: int) -> writers.Writer:
+    return member_writers[runs.entries[r][0]]
 
   stream = game.stream(start) if game.stream is not None else None
   evaluation = None
@@ -299,36 +506,64 @@ def train_and_evaluate(
     # On this process's devices, from a host copy of the state: no cross-process traffic.
     evaluation = game.make_evaluation(parallel.local_mesh())
     if evaluation is not None:
-      writer.write_scalars(start, {"event": "eval_info", **evaluation.info})
+      for writer in member_writers:
+        writer.write_scalars(start, {"event": "eval_info", **evaluation.info})
 
   @functools.cache
   def step_fn(k: int):
-    return make_train_step(game, mesh, steps_per_dispatch=k, num_seeds=config.num_seeds)
+    return make_train_step(game, mesh, steps_per_dispatch=k, num_seeds=num_runs)
 
   # Device-resident flags for the step's `with_norms`: the norms are computed on the steps
   # that are logged (a Python bool would be a host-to-device transfer every step).
   norm_flags = {b: parallel.replicate(np.asarray(b), mesh) for b in (False, True)}
+  carry = program.state if num_runs == 1 else (program.state, program.diverged_at)
+  reported = set()  # runs whose divergence was logged
+
+  def state_of(carry):
+    return carry if num_runs == 1 else carry[0]
+
+  def run_slices(tree) -> list[tuple[int, Any]]:
+    """[(run, its slice)] of a host tree, the frozen (diverged) runs left out."""
+    if num_runs == 1:
+      return [(0, tree)]
+    return [(r, seed_slice(tree, r)) for r in range(num_runs) if r not in reported]
 
   def check_finite(step: int, metrics: dict[str, np.ndarray]) -> None:
-    for seed, values in per_seed(config, metrics):
-      for name, value in values.items():
+    """One run: a non-finite loss or parameter stops the program, naming them. Several:
+    newly diverged runs are reported; all of them diverged stops the program."""
+    if num_runs == 1:
+      for name, value in metrics.items():
         if not math.isfinite(value):
-          where = "" if seed is None else f" (seed {seed})"
-          raise NonFiniteError(f"non-finite {name}={value} at step {step}{where}")
-    if not bool(parallel.to_host(_all_finite(trainable_params(state)))):
-      raise NonFiniteError(f"non-finite parameters at step {step}")
+          raise NonFiniteError(f"non-finite {name}={value} at step {step}")
+      if not bool(parallel.to_host(_all_finite(trainable_params(carry)))):
+        raise NonFiniteError(f"non-finite parameters at step {step}")
+      return
+    diverged_at = parallel.to_host(carry[1])
+    for r in np.flatnonzero(diverged_at >= 0):
+      if int(r) in reported:
+        continue
+      reported.add(int(r))
+      at = int(diverged_at[r])
+      logging.warning("%s diverged at step %d: frozen there; the others go on", runs.name(r), at)
+      writer_of(r).write_scalars(at, {"event": "diverged"}, seed=runs.tag(r))
+    if len(reported) == num_runs:
+      raise NonFiniteError(f"every run diverged (the last at step {int(diverged_at.max())})")
 
   def save(step: int) -> None:
-    if not bool(parallel.to_host(_all_finite(trainable_params(state)))):
+    if num_runs == 1 and not bool(parallel.to_host(_all_finite(trainable_params(carry)))):
       raise NonFiniteError(f"non-finite parameters at step {step}; not checkpointed")
-    checkpoints.save(manager, step, state)  # every process takes part
+    program.state = state_of(carry)
+    if num_runs > 1:
+      program.diverged_at = carry[1]
+    checkpoints.save(program.manager, step, program.checkpoint_tree())  # every process
 
   def draw_pictures(step: int) -> None:
+    host_state = parallel.to_host(state_of(carry))  # a collective where runs are split
     if writes:
-      for seed, seed_state in per_seed(config, parallel.to_host(state)):
-        write_pictures(game, seed_state, step, workdir, writer, seed)
+      for r, run_state in run_slices(host_state):
+        workdir = runs.workdirs[runs.entries[r][0]]
+        write_pictures(game, run_state, step, workdir, writer_of(r), runs.tag(r))
 
-  seeds = run_seeds(config)
   logging.info(
     "training %s (%s) for %d steps, batch %d over %d device(s)%s",
     game.name,
@@ -336,10 +571,11 @@ def train_and_evaluate(
     total,
     config.batch_size,
     num_devices,
-    f", {config.num_seeds} seeds {seeds} in one program" if config.num_seeds > 1 else "",
+    f", {num_runs} runs in one program, mesh {dict(mesh.shape)}" if num_runs > 1 else "",
   )
   step = start
   last_metrics: dict[str, float] = {}
+  member_metrics: list[dict[str, float]] = [{} for _ in runs.configs]
   t_log, step_log = time.time(), step
   first = True
   if start == 0:
@@ -351,7 +587,7 @@ def train_and_evaluate(
         if stream is not None:
           data_arrays = _next_batches(game, stream, k, mesh)
         will_log = crossed(config.log_every, step, step + k) or step + k >= total
-        state, metrics = step_fn(k)(state, data_arrays, norm_flags[will_log])
+        carry, metrics = step_fn(k)(carry, data_arrays, norm_flags[will_log])
         before, step = step, step + k
         if first:
           jax.block_until_ready(metrics)
@@ -369,19 +605,26 @@ def train_and_evaluate(
           now = time.time()
           rate = (step - step_log) / max(now - t_log, 1e-9) if step > step_log else float("nan")
           t_log, step_log = now, step
-          for seed, values in per_seed(config, host_metrics):
-            row = {k: float(v) for k, v in values.items()}
-            writer.write_scalars(step, {**row, "steps_per_s": rate}, seed=seed)
-          # The console shows the mean over seeds.
-          last_metrics = {k: float(np.mean(v)) for k, v in host_metrics.items()}
+          live = run_slices(host_metrics)
+          for r, values in live:
+            row = {key: float(v) for key, v in values.items()}
+            writer_of(r).write_scalars(step, {**row, "steps_per_s": rate}, seed=runs.tag(r))
+            member_metrics[runs.entries[r][0]] = row
+          # The console shows the mean over the live runs.
+          last_metrics = {key: float(np.mean([v[key] for _, v in live])) for key in host_metrics}
           logging.info("%s", _progress_line(step, total, last_metrics, game.console, rate))
         if crossed(config.sample_every, before, step) or is_last:
           draw_pictures(step)
-        if evaluation is not None and (crossed(config.eval_every, before, step) or is_last):
-          for seed, seed_state in per_seed(config, parallel.to_host(state)):
-            eval_metrics = evaluation.evaluate(seed_state)
-            writer.write_scalars(step, eval_metrics, seed=seed)
-            logging.info("%s", summary_line(step, eval_metrics, seed))
+        evaluating = config.eval_every >= 0 and (
+          crossed(config.eval_every, before, step) or is_last
+        )
+        host_state = parallel.to_host(state_of(carry)) if evaluating else None  # every process
+        if evaluation is not None and evaluating:
+          for r, run_state in run_slices(host_state):
+            eval_metrics = evaluation.evaluate(run_state)
+            writer_of(r).write_scalars(step, eval_metrics, seed=runs.tag(r))
+            name = runs.name(r) if num_runs > 1 else ""
+            logging.info("%s", summary_line(step, eval_metrics, name=name))
         if crossed(config.checkpoint_every, before, step) or is_last:
           save(step)
         # Every process stops at the same step: the first dispatch after any of them was
@@ -397,12 +640,13 @@ def train_and_evaluate(
             signum,
           )
     finally:
-      writer.close()
-      manager.close()
+      for writer in member_writers:
+        writer.close()
+      program.manager.close()
   logging.info(
     "done: %d steps in %s; outputs in %s",
     step,
     writers.format_duration(time.time() - t_start),
-    workdir,
+    ", ".join(runs.workdirs),
   )
-  return last_metrics
+  return member_metrics if per_member else last_metrics

@@ -168,10 +168,10 @@ def test_conditional_with_seeds_and_critic_steps():
   dataset = data_lib.load_dataset(c)
   gan = gan_game.build_gan(c, dataset)
   game = gan_game.make(c, dataset)
-  mesh = parallel.make_mesh()
-  state = parallel.replicate(train.init_run_state(c, game), mesh)
+  mesh = train.run_mesh(2, c)
+  carry = train.initial_carry(train.init_run_state(c, game, mesh), mesh)
   step = train.make_train_step(game, mesh, num_seeds=2, steps_per_dispatch=2)
-  state, metrics = step(state, parallel.replicate(game.data, mesh))
+  (state, _), metrics = step(carry, parallel.replicate(game.data, mesh))
   assert gan.num_classes == 8
   np.testing.assert_array_equal(state.step, [2, 2])
   assert metrics["d_loss"].shape == (2,) and np.all(np.isfinite(metrics["d_loss"]))

@@ -17,12 +17,15 @@ SEEDS = [3, 4, 5]
 
 def _run(c, state, n, num_seeds):
   game = gan_game.make(c)
-  mesh = parallel.make_mesh()
+  mesh = train.run_mesh(num_seeds, c)
   step = train.make_train_step(game, mesh, num_seeds=num_seeds)
-  state = parallel.replicate(state, mesh)
+  carry = parallel.replicate(state, mesh)
+  if num_seeds > 1:
+    carry = train.initial_carry(carry, mesh)
   data = parallel.replicate(game.data, mesh)
   for _ in range(n):
-    state, metrics = step(state, data)
+    carry, metrics = step(carry, data)
+  state = carry[0] if num_seeds > 1 else carry
   return jax.device_get(state), jax.device_get(metrics)
 
 

@@ -53,10 +53,12 @@ from gan_jax.parallel import AXIS
 Array = jax.Array
 PyTree = Any
 
-# Keys of their own for the pictures and evaluation, apart from the training stream.
-GRID_SEED_OFFSET = 1
-EVAL_SEED_OFFSET = 2
-INTERPOLATION_SEED_OFFSET = 3
+# Keys of their own for the pictures and evaluation, apart from the training stream and the
+# same for every run: runs of every seed and sweep member are pictured and scored on the
+# very same latents, so they differ only through their generators.
+GRID_SEED = 1
+EVAL_SEED = 2
+INTERPOLATION_SEED = 3
 MAX_CLASS_ROWS = 10  # rows of a conditional grid; more classes: evenly spaced ones
 NUM_2D_POINTS = 2500  # points in a 2-D run's scatter picture (the PacGAN evaluation size)
 
@@ -460,7 +462,7 @@ class Pictures:
     self._is_2d = len(dataset.example_shape) == 1
     n = NUM_2D_POINTS if self._is_2d else config.num_sample_images
     # A key of its own, not the training stream: sampling never changes training.
-    key = jax.random.PRNGKey(config.seed + GRID_SEED_OFFSET)
+    key = jax.random.PRNGKey(GRID_SEED)
     self._rows = None
     if gan.num_classes and not self._is_2d:
       columns = 10
@@ -509,7 +511,7 @@ def write_samples(
 ) -> dict[str, str]:
   """--mode=sample: samples_<step>.npz (eval.num_samples), grid_<step>.png and, for
   images, interpolation_<step>.png (slerp strips in z)."""
-  sampling = dict(batch_size=config.eval.batch_size, seed=config.seed + EVAL_SEED_OFFSET)
+  sampling = dict(batch_size=config.eval.batch_size, seed=EVAL_SEED)
   x = make_sample_fn(gan, mesh, **sampling)(state, config.eval.num_samples)
   npz_path = os.path.join(out_dir, f"samples_{step}.npz")
   arrays = {"x": x}
@@ -519,7 +521,7 @@ def write_samples(
   paths = {"npz": npz_path, "grid": os.path.join(out_dir, f"grid_{step}.png")}
   writers.save_png(paths["grid"], pictures(state)["samples"])
   if len(gan.example_shape) == 3:  # interpolation strips for images
-    key_a, key_b = jax.random.split(jax.random.PRNGKey(config.seed + INTERPOLATION_SEED_OFFSET))
+    key_a, key_b = jax.random.split(jax.random.PRNGKey(INTERPOLATION_SEED))
     a = jax.random.normal(key_a, (num_interpolations, gan.z_dim))
     b = jax.random.normal(key_b, (num_interpolations, gan.z_dim))
     t = jnp.linspace(0.0, 1.0, interpolation_steps)
@@ -559,9 +561,7 @@ def make_evaluation(gan: GAN, config, mesh) -> Evaluation | None:
   )
   if not evaluator.metric_names:
     return None
-  sample = make_sample_fn(
-    gan, mesh, batch_size=config.eval.batch_size, seed=config.seed + EVAL_SEED_OFFSET
-  )
+  sample = make_sample_fn(gan, mesh, batch_size=config.eval.batch_size, seed=EVAL_SEED)
 
   def evaluate(state: State) -> dict[str, float]:
     metrics = evaluator(lambda n: sample(state, n))

@@ -1,0 +1,107 @@
+"""Several runs in one program: sweep members trained together, a diverging run frozen while
+the others go on, exact resume, and the same outputs as the members trained one by one."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import test_stabilizers  # a sibling test module (pytest puts tests/ on the path)
+
+from gan_jax import parallel, sweep, train
+from gan_jax.games import gan as gan_game
+
+
+def ring(**overrides):
+  c = test_stabilizers.ring_config(overrides)
+  c.total_steps, c.log_every, c.sample_every, c.checkpoint_every = 6, 2, 6, 2
+  c.eval_every, c.eval.num_samples = 0, 500
+  return c
+
+
+def rows(workdir, key="d_loss"):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [r for r in map(json.loads, f) if key in r]
+
+
+def test_members_trained_together_write_what_their_own_runs_write(tmp_path):
+  members = [{"seed": 0}, {"seed": 1}, {"seed": 5}]
+  together = sweep.run_sweep_together(
+    ring(), members, str(tmp_path / "together"), train_fn=train.train_together
+  )
+  alone = sweep.run_sweep(
+    ring(), members, str(tmp_path / "alone"), train_fn=train.train_and_evaluate
+  )
+  assert [r["status"] for r in together] == ["done"] * 3
+  assert len(sweep.together_groups([ring(seed=s["seed"]) for s in members])) == 1
+  for a, b in zip(together, alone, strict=True):
+    for key in ("d_loss", "modes"):
+      ra, rb = rows(a["workdir"], key), rows(b["workdir"], key)
+      assert [r["step"] for r in ra] == [r["step"] for r in rb]
+      for x, y in zip(ra, rb, strict=True):
+        np.testing.assert_allclose(x[key], y[key], rtol=2e-5, atol=2e-6, err_msg=key)
+    files = set(os.listdir(a["workdir"]))
+    assert {"config.json", "metrics.jsonl", "samples", "DONE"} <= files
+    pictures = [set(os.listdir(os.path.join(r["workdir"], "samples"))) for r in (a, b)]
+    assert pictures[0] == pictures[1] and pictures[0]
+  # A finished together-sweep trains nothing when run again.
+  again = sweep.run_sweep_together(
+    ring(), members, str(tmp_path / "together"), train_fn=train.train_together
+  )
+  assert [r["status"] for r in again] == ["skipped"] * 3
+
+
+def test_together_resume_is_exact(tmp_path):
+  configs = [ring(seed=0), ring(seed=1)]
+  dirs = [str(tmp_path / "straight" / n) for n in ("a", "b")]
+  train.train_together(configs, dirs, str(tmp_path / "straight" / "program"))
+  half = [ring(seed=0), ring(seed=1)]
+  for c in half:
+    c.total_steps = 2
+  dirs2 = [str(tmp_path / "resumed" / n) for n in ("a", "b")]
+  train.train_together(half, dirs2, str(tmp_path / "resumed" / "program"))
+  train.train_together([ring(seed=0), ring(seed=1)], dirs2, str(tmp_path / "resumed" / "program"))
+  for a, b in zip(dirs, dirs2, strict=True):
+    assert rows(a) == [
+      {**r, "steps_per_s": rows(a)[i]["steps_per_s"]} for i, r in enumerate(rows(b))
+    ]
+
+
+def test_a_diverged_run_stays_bitwise_frozen_while_the_others_train():
+  c = ring(seed=0)
+  c.num_seeds = 2
+  game = gan_game.make(c)
+  mesh = train.run_mesh(2, c)
+  state = jax.device_get(train.init_run_state(c, game))
+  # Run 1 starts with a NaN weight: its first step is non-finite, so it keeps this state.
+  params = state.nets["d"].params
+  leaf_path = jax.tree_util.tree_leaves_with_path(params)[0][0]
+  poisoned = jax.tree_util.tree_map_with_path(
+    lambda p, x: jnp.asarray(x).at[1].set(jnp.nan) if p == leaf_path else x, params
+  )
+  state = state.replace(nets={**state.nets, "d": state.nets["d"].replace(params=poisoned)})
+  frozen_before = jax.tree.map(lambda x: np.asarray(x[1]), state)
+  carry = train.initial_carry(parallel.replicate(state, mesh), mesh)
+  step = train.make_train_step(game, mesh, num_seeds=2)
+  data = parallel.replicate(game.data, mesh)
+  for _ in range(3):
+    carry, metrics = step(carry, data)
+  (new, diverged_at) = jax.device_get(carry)
+  assert list(diverged_at) == [-1, 1]
+  for a, b in zip(
+    jax.tree.leaves(frozen_before), jax.tree.leaves(train.seed_slice(new, 1)), strict=True
+  ):
+    np.testing.assert_array_equal(a, b)
+  assert int(new.step[0]) == 3 and int(new.step[1]) == 0
+  # Run 0 is the single run of its seed.
+  single = ring(seed=0)
+  g1 = gan_game.make(single)
+  s1 = parallel.replicate(train.init_run_state(single, g1), train.run_mesh(1, single))
+  step1 = train.make_train_step(g1, train.run_mesh(1, single))
+  for _ in range(3):
+    s1, _ = step1(s1, parallel.replicate(g1.data, train.run_mesh(1, single)))
+  for a, b in zip(
+    jax.tree.leaves(jax.device_get(s1)), jax.tree.leaves(train.seed_slice(new, 0)), strict=True
+  ):
+    np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
