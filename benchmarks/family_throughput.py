@@ -32,7 +32,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from gan_jax import ops
+from gan_jax import host, ops
 from gan_jax.models import dcgan, r3gan, resnet, stylegan2
 
 FAMILIES = {
@@ -104,7 +104,7 @@ def setup(family: str, batch: int, size: int, channels: int, z_dim: int):
   z = jnp.zeros((batch, z_dim))
   real = jax.random.uniform(k_x, (batch, size, size, channels), minval=-1.0, maxval=1.0)
   init = lambda m, k, x: jax.jit(
-    lambda k: m.init(k, x, train=False), compiler_options=ops.run_once_compiler_options()
+    lambda k: m.init(k, x, train=False), compiler_options=host.run_once_compiler_options()
   )(k)
   g_vars, d_vars = init(g, k_g, z), init(d, k_d, real)
   g_tx, d_tx = optax.adam(2e-4, b1=0.5), optax.adam(2e-4, b1=0.5)

@@ -140,7 +140,8 @@ def test_mnist_evaluator_streams_chunks_of_a_generator(mnist_test, random_classi
     chunk_size=120,
     kid_subsets=5,
   )
-  assert evaluator.metric_names == ev.CLASSIFIER_METRICS
+  classifier_prdc = tuple(f"classifier_{n}" for n in ev.PRDC_METRICS)
+  assert evaluator.metric_names == ev.CLASSIFIER_METRICS + classifier_prdc
   calls = []
 
   def generate(n):  # new samples on every call: the next rows of the test set (as float)
@@ -150,7 +151,7 @@ def test_mnist_evaluator_streams_chunks_of_a_generator(mnist_test, random_classi
 
   out = evaluator(generate)
   assert calls == [120, 120, 120, 120, 20]
-  assert set(out) == set(ev.CLASSIFIER_METRICS)
+  assert set(out) == set(evaluator.metric_names)
   assert abs(out["classifier_fid"]) < 1e-6  # the generator reproduced the reference set
   assert "classifier_accuracy" in evaluator.info
   with pytest.raises(ValueError, match="returned"):
@@ -195,7 +196,8 @@ def test_inception_metrics_with_a_stub_network(mnist_test, random_classifier):
     kid_subsets=3,
   )
   out = evaluator(lambda n: digits[:n])
-  assert set(out) == set(ev.CLASSIFIER_METRICS) | set(ev.INCEPTION_METRICS)
+  prdc_names = set(ev.PRDC_METRICS) | {f"classifier_{n}" for n in ev.PRDC_METRICS}
+  assert set(out) == set(ev.CLASSIFIER_METRICS) | set(ev.INCEPTION_METRICS) | prdc_names
   assert abs(out["fid"]) < 1e-6 and abs(out["classifier_fid"]) < 1e-6
 
 
@@ -244,9 +246,11 @@ def test_all_thousand_modes_uniform():
 def test_mixture_evaluator_on_the_centers(name, num_modes):
   centers = data.MIXTURES[name][0]()
   evaluator = ev.make_evaluator(name, num_samples=num_modes * 40)
-  assert evaluator.metric_names == ev.MIXTURE_METRICS
+  assert evaluator.metric_names == ev.MIXTURE_METRICS + ev.PRDC_METRICS
   out = evaluator(lambda n: np.tile(centers, (n // num_modes, 1)))
-  assert out == {"modes": num_modes, "high_quality": 1.0, "reverse_kl": pytest.approx(0.0)}
+  mixture = {k: out[k] for k in ev.MIXTURE_METRICS}
+  assert mixture == {"modes": num_modes, "high_quality": 1.0, "reverse_kl": pytest.approx(0.0)}
+  assert out["precision"] == 1.0  # every center lies inside the real points' k-NN balls
 
 
 def test_mixture_metrics_one_mode():

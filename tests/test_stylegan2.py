@@ -12,7 +12,7 @@ import pytest
 from flax import traverse_util
 from jax import lax
 
-from gan_jax import ops
+from gan_jax import host
 from gan_jax.models import fir
 from gan_jax.models import stylegan2 as sg
 
@@ -44,7 +44,7 @@ def _tiny_generator(num_classes=0, **kw):
 def _init(module, x, y=None):
   # Initializers run once: LLVM -O1 compiles them several times faster, to the same values.
   init = jax.jit(
-    lambda k: module.init(k, x, y, train=False), compiler_options=ops.run_once_compiler_options()
+    lambda k: module.init(k, x, y, train=False), compiler_options=host.run_once_compiler_options()
   )
   return init(jax.random.PRNGKey(0))
 
