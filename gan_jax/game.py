@@ -100,6 +100,9 @@ class Game:
     info: what the run trains on, for the "start" row (dataset, its source and size).
     resolved: config keys the game resolved (e.g. data.source 'auto' -> what was used),
       recorded in config.json.
+    run_settings: for a program of several member configs that differ in settings the
+      game reads per run: `run_settings(member_config) -> {name: array}`, and `init` then
+      takes them, `init(rng, settings)`, keeping them in the state. None otherwise.
   """
 
   name: str
@@ -116,6 +119,7 @@ class Game:
   stream_spec: P = P(None, AXIS)
   info: dict[str, Any] = dataclasses.field(default_factory=dict)
   resolved: dict[str, Any] = dataclasses.field(default_factory=dict)
+  run_settings: Callable[[Any], dict[str, np.ndarray]] | None = None
 
 
 # --- pieces of a step -------------------------------------------------------------------------

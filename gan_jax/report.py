@@ -139,6 +139,12 @@ def _last_step(rows: Sequence[dict[str, Any]]) -> int | None:
   return max(steps) if steps else None
 
 
+def _diverged_at(rows: Sequence[dict[str, Any]]) -> int | None:
+  """The step a run of a multi-run program diverged at (its "diverged" row), else None."""
+  steps = [r.get("step") for r in rows if r.get("event") == "diverged"]
+  return steps[-1] if steps else None
+
+
 def _protocol_of(member_workdir: str) -> str:
   """The protocol a member's config names (config report.protocol), '' if none."""
   try:
@@ -247,7 +253,8 @@ def summarize(
   direction from LOWER_IS_BETTER), else by the first of PRIMARY_METRICS any variant has.
 
   Returns a dict with
-    members:  [{name, overrides, variant, seed, workdir, finished, last_step, finals, series}]
+    members:  [{name, overrides, variant, seed, workdir, finished, last_step, diverged_at,
+              finals, series}]; a diverged run (diverged_at not None) is left out of stats
     variants: [{name, members, seeds, last_steps, stats: {metric: aggregate() + values}}],
               in sweep order
     metrics:  metric names, in display order
@@ -269,6 +276,7 @@ def summarize(
           "workdir": member_dir,
           "finished": sweep_lib.read_done(member_dir) is not None,
           "last_step": _last_step(rows),
+          "diverged_at": _diverged_at(rows),
           "finals": final_values(rows),
           "series": metric_series(rows),
         }
@@ -282,7 +290,8 @@ def summarize(
   for name, recs in variants.items():
     stats = {}
     for metric in metrics:
-      have = [r for r in recs if metric in r["finals"]]
+      # A diverged run's last values are those of a frozen, failed run: not a result.
+      have = [r for r in recs if metric in r["finals"] and r["diverged_at"] is None]
       values = [r["finals"][metric] for r in have]
       if values:
         stats[metric] = {
@@ -390,11 +399,13 @@ def _write_markdown(
   order = summary["ranking"] or list(variants)
   records = summary["members"]
   finished = sum(r["finished"] for r in records)
+  diverged = sum(r["diverged_at"] is not None for r in records)
   lines = [
     "# Sweep report",
     "",
     f"Sweep `{workdir}`: {len(records)} members in {len(variants)} variants; "
-    f"{finished}/{len(records)} finished.",
+    f"{finished}/{len(records)} finished"
+    + (f", {diverged} diverged (left out of the statistics)." if diverged else "."),
     "",
   ]
   protocol = summary.get("protocol")
@@ -482,6 +493,8 @@ def _write_markdown(
   lines.append("| --- | --- | --- | --- | ---: |")
   for r in records:
     status = "finished" if r["finished"] else ("unfinished" if r["last_step"] else "no metrics")
+    if r["diverged_at"] is not None:
+      status = f"diverged at step {r['diverged_at']}"
     step = r["last_step"] if r["last_step"] is not None else "–"
     seed = r["seed"] if r["seed"] is not None else "–"
     lines.append(f"| {r['name']} | {r['variant']} | {seed} | {status} | {step} |")

@@ -43,7 +43,7 @@ import ml_collections
 from absl import logging
 
 from gan_jax import config as config_lib
-from gan_jax import parallel, writers
+from gan_jax import games, parallel, writers
 from gan_jax.errors import Preempted, SweepError, WorkdirError
 
 SEED_KEY = "seed"
@@ -425,14 +425,11 @@ def run_sweep(
 
 # --- training compatible members together ---------------------------------------------------
 
-# Keys that members trained in one program may differ in (besides the seeds): every other
-# key must be equal, since the program's shapes, data and game follow from them. The games
-# read these per run from the state (see gan_jax/games).
-RUN_KEYS: dict[str, tuple[str, ...]] = {}
-
 
 def _group_key(config: ml_collections.ConfigDict) -> str:
-  skip = {"seed", "num_seeds", *RUN_KEYS.get(config.game, ())}
+  # Members trained in one program may differ in their seeds and their game's RUN_KEYS
+  # (read per run from the state, gan_jax/games); every other key fixes the program.
+  skip = {"seed", "num_seeds", *games.RUN_KEYS.get(config.game, ())}
   flat = {k: v for k, v in config_lib.flatten(config).items() if k not in skip}
   return json.dumps(flat, sort_keys=True, default=repr)
 

@@ -44,9 +44,7 @@ RUNS_AXIS = "runs"  # the mesh axis the runs of a multi-run program are split ov
 # --- setup -------------------------------------------------------------------------------------
 
 
-def make_game(config: ml_collections.ConfigDict) -> Game:
-  """The game `config.game` names, built for this config (its data loaded)."""
-  return games.GAMES[config.game](config)
+make_game = games.make_game
 
 
 def run_seeds(config: ml_collections.ConfigDict) -> list[int]:
@@ -111,10 +109,13 @@ def _run_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P(RUNS_AXIS) if RUNS_AXIS in mesh.axis_names else P())
 
 
-def init_states(game: Game, seeds: Sequence[int], mesh: Mesh | None = None) -> State:
+def init_states(
+  game: Game, seeds: Sequence[int], mesh: Mesh | None = None, settings: Sequence | None = None
+) -> State:
   """The initial state of one run (one seed), or of several stacked on a leading run axis.
 
-  Slice i of a stacked state is the state a single run with seed seeds[i] starts from. One
+  Slice i of a stacked state is the state a single run with seed seeds[i] starts from;
+  `settings[i]` are run i's per-run settings where the game takes them (Game.run_settings). One
   program that runs once, so it compiles with `host.run_once_compiler_options()` (run op by
   op, the initializers would cost hundreds of tiny compilations). With `mesh` the state
   comes out on it (with several processes: one global state).
@@ -127,6 +128,9 @@ def init_states(game: Game, seeds: Sequence[int], mesh: Mesh | None = None) -> S
   if mesh is not None:
     kw["out_shardings"] = _run_sharding(mesh)
   keys = np.stack([jax.random.PRNGKey(s) for s in seeds])
+  if settings is not None:
+    stacked = jax.tree.map(lambda *xs: np.stack(xs), *settings)
+    return jax.jit(jax.vmap(game.init), **kw)(keys, stacked)
   return jax.jit(jax.vmap(game.init), **kw)(keys)
 
 
@@ -207,7 +211,8 @@ def setup_runs(runs: Runs, *, for_training: bool, allow_config_change: bool = Fa
   if for_training:
     for config, workdir in zip(runs.configs, runs.workdirs, strict=True):
       set_aside |= _check_resume(config, workdir, runs.checkpoint_dir, allow_config_change)
-  game = make_game(runs.configs[0])  # may still refuse the config: nothing is written yet
+  # May still refuse a config: nothing is written yet.
+  game = make_game(runs.configs[0], runs.configs)
   for config in runs.configs:
     with config.unlocked():
       config.update_from_flattened_dict(game.resolved)
@@ -223,7 +228,10 @@ def setup_runs(runs: Runs, *, for_training: bool, allow_config_change: bool = Fa
   parallel.sync("workdir")  # the other processes wait for the workdirs to exist
   mesh = run_mesh(len(runs), runs.configs[0])
   data = parallel.replicate(game.data, mesh)
-  state = init_states(game, [seed for _, seed in runs.entries], mesh)
+  settings = None
+  if game.run_settings is not None:
+    settings = [game.run_settings(runs.configs[m]) for m, _ in runs.entries]
+  state = init_states(game, [seed for _, seed in runs.entries], mesh, settings)
   diverged_at = None
   if len(runs) > 1:
     state, diverged_at = initial_carry(state, mesh)

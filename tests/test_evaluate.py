@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -251,6 +252,13 @@ def test_mixture_evaluator_on_the_centers(name, num_modes):
   mixture = {k: out[k] for k in ev.MIXTURE_METRICS}
   assert mixture == {"modes": num_modes, "high_quality": 1.0, "reverse_kl": pytest.approx(0.0)}
   assert out["precision"] == 1.0  # every center lies inside the real points' k-NN balls
+
+
+def test_a_fresh_cache_directory_is_created_for_the_reference_radii(tmp_path, monkeypatch):
+  monkeypatch.setenv("GAN_JAX_CACHE", str(tmp_path / "fresh"))
+  evaluator = ev.make_evaluator("ring", num_samples=40)
+  assert evaluator.metric_names == ev.MIXTURE_METRICS + ev.PRDC_METRICS
+  assert os.listdir(tmp_path / "fresh" / "reference_stats") == ["ring-40-prdc.npz"]
 
 
 def test_mixture_metrics_one_mode():

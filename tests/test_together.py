@@ -3,14 +3,24 @@ the others go on, exact resume, and the same outputs as the members trained one 
 
 import json
 import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import test_stabilizers  # a sibling test module (pytest puts tests/ on the path)
 
-from gan_jax import parallel, sweep, train
+from gan_jax import parallel, report, sweep, train
 from gan_jax.games import gan as gan_game
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# Members that differ in the objective and D's learning rate: one program, runs read their
+# settings from the state.
+SETTINGS_SWEEP = [
+  {"loss": "non_saturating", "d_optimizer.learning_rate": 1e-4},
+  {"loss": "hinge", "d_optimizer.learning_rate": 2e-4},
+]
 
 
 def ring(**overrides):
@@ -105,3 +115,50 @@ def test_a_diverged_run_stays_bitwise_frozen_while_the_others_train():
     jax.tree.leaves(jax.device_get(s1)), jax.tree.leaves(train.seed_slice(new, 0)), strict=True
   ):
     np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+def assert_rows_match(together, alone, rtol=1e-5):
+  assert len(together) == len(alone)
+  for a, b in zip(together, alone, strict=True):
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-6)
+
+
+def test_a_diverging_member_is_frozen_and_reported_while_the_others_finish(tmp_path):
+  # Its D's learning rate absurd, the second member's weights overflow at once.
+  members = [SETTINGS_SWEEP[0], {"loss": "hinge", "d_optimizer.learning_rate": 1e30}]
+  configs = [sweep.member_config(ring(), m["overrides"]) for m in sweep.resolve_members(members)]
+  assert len(sweep.together_groups(configs)) == 1
+  assert gan_game.varying_keys(configs) == ("loss", "d_optimizer.learning_rate")
+  together = sweep.run_sweep_together(
+    ring(), members, str(tmp_path / "together"), train_fn=train.train_together
+  )
+  assert [r["status"] for r in together] == ["done", "done"]
+  losses = [r["d_loss"] for r in rows(together[0]["workdir"])]
+  assert len(losses) == 3 and np.all(np.isfinite(losses))
+  events = [r for r in rows(together[1]["workdir"], "event") if r["event"] == "diverged"]
+  assert events == [{"step": 1, "event": "diverged"}]
+  out = report.write_report(str(tmp_path / "together"), members, plots=False)
+  md = open(out["md"]).read()
+  assert "1 diverged (left out of the statistics)" in md and "diverged at step 1" in md
+  names = [r["name"] for r in out["summary"]["members"] if r["diverged_at"] is not None]
+  assert names == [together[1]["name"]]
+  assert all(v["stats"]["d_loss"]["n"] == 1 for v in out["summary"]["variants"][:1])
+
+
+def test_a_sweep_of_objectives_learning_rates_and_seeds_on_a_2_x_2_mesh_equals_the_sequential_one(
+  tmp_path,
+):
+  # Together: 4 runs (2 members x 2 seeds) over 'runs' 2 x 'batch' 2; one after another:
+  # each member's 2 seeds over 'batch' 4.
+  result = subprocess.run(
+    [sys.executable, os.path.join(HERE, "_parallel_together.py"), str(tmp_path)],
+    capture_output=True,
+    text=True,
+    cwd=HERE,
+    timeout=600,
+  )
+  assert result.returncode == 0, result.stderr[-3000:]
+  together, alone = json.loads(result.stdout.strip().splitlines()[-1])
+  assert len(together) == 2 * len(SETTINGS_SWEEP) and all(len(r) == 3 for r in together)
+  for a, b in zip(together, alone, strict=True):
+    assert_rows_match(a, b)

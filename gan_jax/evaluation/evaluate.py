@@ -452,6 +452,7 @@ def _manifold(key: str | None, features: np.ndarray) -> prdc.RealManifold | None
       return prdc.RealManifold(x, f["center"], radii, int(f["block_size"]))
   manifold = prdc.real_manifold(features)
   if path:
+    os.makedirs(os.path.dirname(path), exist_ok=True)  # a fresh machine has no cache yet
     arrays = {f"squared_radii_{k}": v for k, v in manifold.squared_radii.items()}
     writers.save_npz(
       path, {**arrays, "center": manifold.center, "block_size": np.asarray(manifold.block_size)}

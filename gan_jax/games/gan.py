@@ -13,6 +13,12 @@ over the mesh axis, so it is a function of the replicated parameters alone and
 gradients again, as with pmap, would be wrong: the backward pass of a replicated
 parameter already sums over the axis). BatchNorm statistics are averaged over the axis
 by the models themselves.
+
+Sweep members that differ only in the settings of RUN_KEYS train as one program (the
+loop's run axis): the settings that differ among them become per-run arrays in
+`State.extra['settings']`, read by the step instead of the GAN's constants, and the
+objective is chosen per run by index (`lax.switch`). A program of one config keeps every
+setting a Python constant, so its numbers are those of a run of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +66,34 @@ PyTree = Any
 GRID_SEED = 1
 EVAL_SEED = 2
 INTERPOLATION_SEED = 3
+# The settings that sweep members trained together may differ in (config keys): each becomes
+# a per-run array where members differ. Everything else fixes the program's shapes.
+RUN_KEYS = (
+  "loss",
+  "g_optimizer.learning_rate",
+  "g_optimizer.b1",
+  "g_optimizer.b2",
+  "d_optimizer.learning_rate",
+  "d_optimizer.b1",
+  "d_optimizer.b2",
+  "penalty_weight",
+  "real_label",
+  "instance_noise_std",
+  "instance_noise_anneal_steps",
+  "d_weight_clip",
+  "ema_decay",
+  "ema_start_step",
+)
+# The GAN field each run key sets (the optimizers' keys are read from their sub-configs).
+_GAN_FIELDS = {
+  "penalty_weight": "penalty_weight",
+  "real_label": "real_label",
+  "instance_noise_std": "instance_noise_std",
+  "instance_noise_anneal_steps": "instance_noise_anneal_steps",
+  "d_weight_clip": "d_weight_clip",
+  "ema_decay": "ema_decay",
+  "ema_start_step": "ema_start_step",
+}
 MAX_CLASS_ROWS = 10  # rows of a conditional grid; more classes: evenly spaced ones
 NUM_2D_POINTS = 2500  # points in a 2-D run's scatter picture (the PacGAN evaluation size)
 
@@ -87,9 +122,37 @@ class GAN:
   ema_start_step: int = 0
   # > 0: class-conditional G(z, y) and D(x, y); fake labels uniform over the classes.
   num_classes: int = 0
+  # A program of several members: the RUN_KEYS whose values differ among them (read per
+  # run from State.extra['settings']), the objectives a run's 'loss' index picks from, and
+  # the optimizer sub-configs that per-run learning rates and betas complete.
+  varying: tuple[str, ...] = ()
+  objectives: tuple[str, ...] = ()
+  g_optimizer: Any = None
+  d_optimizer: Any = None
 
 
-def build_gan(config: ml_collections.ConfigDict, dataset: data_lib.Dataset) -> GAN:
+def _get(config: ml_collections.ConfigDict, key: str) -> Any:
+  for part in key.split("."):
+    config = config[part]
+  return config
+
+
+def setting_name(key: str) -> str:
+  """The name of a run key's array in State.extra['settings']."""
+  return key.replace(".", "_")
+
+
+def varying_keys(configs) -> tuple[str, ...]:
+  """The RUN_KEYS whose values differ among the member configs of one program."""
+  return tuple(k for k in RUN_KEYS if len({repr(_get(c, k)) for c in configs}) > 1)
+
+
+def build_gan(
+  config: ml_collections.ConfigDict, dataset: data_lib.Dataset, members: tuple = ()
+) -> GAN:
+  """The GAN of `config`; with `members` (the configs of one program, config among them),
+  the one that trains all of them: the settings they differ in are read per run, and a
+  switch such as EMA or weight clipping is on where any member turns it on."""
   channels = dataset.example_shape[-1] if len(dataset.example_shape) == 3 else 0
   num_classes = 0
   if config.conditional:
@@ -99,10 +162,20 @@ def build_gan(config: ml_collections.ConfigDict, dataset: data_lib.Dataset) -> G
   generator, discriminator = models_lib.make_models(
     config.model, channels=channels, axis_name=AXIS, num_classes=num_classes
   )
-  return GAN(
+  varying = varying_keys(members) if len(members) > 1 else ()
+  fields = {}
+  for key in varying:
+    if key in _GAN_FIELDS:  # on where any member turns it on (per-run values decide)
+      fields[_GAN_FIELDS[key]] = max(_get(c, key) for c in members)
+  objectives = tuple(dict.fromkeys(c.loss for c in members)) if "loss" in varying else ()
+  objective = losses.get_objective(config.loss)
+  if objectives:  # per run, by index: G sees real logits where any member's objective does
+    g_uses_real = any(losses.get_objective(n).g_uses_real for n in objectives)
+    objective = objective._replace(g_uses_real=g_uses_real)
+  gan = GAN(
     generator=generator,
     discriminator=discriminator,
-    objective=losses.get_objective(config.loss),
+    objective=objective,
     g_tx=make_optimizer(config.g_optimizer),
     d_tx=make_optimizer(config.d_optimizer),
     z_dim=config.model.z_dim,
@@ -119,7 +192,69 @@ def build_gan(config: ml_collections.ConfigDict, dataset: data_lib.Dataset) -> G
     ema_decay=config.ema_decay,
     ema_start_step=config.ema_start_step,
     num_classes=num_classes,
+    varying=varying,
+    objectives=objectives,
+    g_optimizer=config.g_optimizer,
+    d_optimizer=config.d_optimizer,
   )
+  return dataclasses.replace(gan, **fields)
+
+
+def run_settings(gan: GAN, config: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
+  """The per-run settings of member `config` in a program of several (see RUN_KEYS)."""
+  out = {}
+  for key in gan.varying:
+    value = gan.objectives.index(config.loss) if key == "loss" else _get(config, key)
+    dtype = np.int32 if isinstance(value, int) and not isinstance(value, bool) else np.float32
+    out[setting_name(key)] = np.asarray(value, dtype)
+  return out
+
+
+def setting(gan: GAN, state: State, key: str) -> Any:
+  """A run key's value for this run: the per-run array where members differ, else the
+  config's constant."""
+  if key in gan.varying:
+    return state.extra["settings"][setting_name(key)]
+  if key in _GAN_FIELDS:
+    return getattr(gan, _GAN_FIELDS[key])
+  return _get(gan.g_optimizer if key.startswith("g_") else gan.d_optimizer, key.split(".")[1])
+
+
+def objective_of(gan: GAN, state: State) -> losses.Objective:
+  """The run's objective: the config's, or, where members differ in it, the one its index
+  picks (every branch is traced; under the run vmap all are computed and one selected)."""
+  if not gan.objectives:
+    return gan.objective
+  index = state.extra["settings"]["loss"]
+  objs = [losses.get_objective(n) for n in gan.objectives]
+
+  def d_loss(r, f, *, real_label=1.0, batch_mean=jnp.mean):
+    branches = [
+      lambda r, f, o=o: o.d_loss(r, f, real_label=real_label, batch_mean=batch_mean) for o in objs
+    ]
+    return jax.lax.switch(index, branches, r, f)
+
+  def g_loss(r, f, *, batch_mean=jnp.mean):
+    branches = [lambda r, f, o=o: o.g_loss(r, f, batch_mean=batch_mean) for o in objs]
+    return jax.lax.switch(index, branches, r, f)
+
+  def d_output(x):
+    return jax.lax.switch(index, [o.d_output for o in objs], x)
+
+  return gan.objective._replace(d_loss=d_loss, g_loss=g_loss, d_output=d_output)
+
+
+def optimizer_of(gan: GAN, state: State, net: str) -> optax.GradientTransformation:
+  """Network `net`'s optimizer for this run: the GAN's, or one with this run's learning
+  rate and betas where members differ in them (optax transformations take arrays; their
+  states do not depend on these values, so every run's state has one structure)."""
+  static = gan.g_tx if net == "g" else gan.d_tx
+  keys = [k for k in gan.varying if k.startswith(f"{net}_optimizer.")]
+  if not keys:
+    return static
+  cfg = gan.g_optimizer if net == "g" else gan.d_optimizer
+  values = {**cfg.to_dict(), **{k.split(".")[1]: setting(gan, state, k) for k in keys}}
+  return make_optimizer(types.SimpleNamespace(**values))
 
 
 def sample_labels(gan: GAN, rng: Array, shape: tuple[int, ...]) -> Array:
@@ -132,8 +267,9 @@ def sample_labels(gan: GAN, rng: Array, shape: tuple[int, ...]) -> Array:
 # --- state -------------------------------------------------------------------------------------
 
 
-def init_state(gan: GAN, rng: Array) -> State:
-  """Initial parameters, BatchNorm statistics and optimizer states of one run."""
+def init_state(gan: GAN, rng: Array, settings: dict[str, Array] | None = None) -> State:
+  """Initial parameters, BatchNorm statistics and optimizer states of one run, and its
+  per-run settings (`run_settings`) in a program of several members."""
   k_g, k_d, k_run = jax.random.split(rng, 3)
   labels = jnp.zeros((2,), jnp.int32)
   g_vars = gan.generator.init(k_g, jnp.zeros((2, gan.z_dim)), labels, train=False)
@@ -145,16 +281,20 @@ def init_state(gan: GAN, rng: Array) -> State:
     step=jnp.zeros((), jnp.int32),
     rng=k_run,
     nets={"g": g, "d": init_net(d_vars, gan.d_tx)},
-    extra={"ema": ema},
+    extra={"ema": ema, **({"settings": settings} if gan.varying else {})},
   )
 
 
 def sampling_variables(gan: GAN, state: State) -> dict[str, PyTree]:
   """The generator variables to draw samples with: the EMA generator's when EMA is on."""
-  if gan.ema_decay > 0:
-    return dict(state.extra["ema"])
   g = state.nets["g"]
-  return {"params": g.params, "batch_stats": g.batch_stats}
+  online = {"params": g.params, "batch_stats": g.batch_stats}
+  if gan.ema_decay <= 0:
+    return online
+  if "ema_decay" in gan.varying:  # one run of a program: its own EMA switch
+    on = setting(gan, state, "ema_decay") > 0
+    return jax.tree.map(lambda e, o: jnp.where(on, e, o), dict(state.extra["ema"]), online)
+  return dict(state.extra["ema"])
 
 
 # --- the step ----------------------------------------------------------------------------------
@@ -214,7 +354,9 @@ def _noisy(gan: GAN, state: State, rng: Array, x: Array) -> Array:
   if gan.instance_noise_std <= 0:
     return x
   std = schedules.instance_noise_std(
-    state.step, initial_std=gan.instance_noise_std, anneal_steps=gan.instance_noise_anneal_steps
+    state.step,
+    initial_std=setting(gan, state, "instance_noise_std"),
+    anneal_steps=setting(gan, state, "instance_noise_anneal_steps"),
   )
   return schedules.add_instance_noise(rng, x, std)
 
@@ -234,6 +376,8 @@ def d_update(
   The gradient and update norms are NaN where `with_norms` is false (`diagnostic_norms`).
   """
   g_net, d_net = state.nets["g"], state.nets["d"]
+  objective = objective_of(gan, state)
+  real_label = setting(gan, state, "real_label")
   fake, g_stats = apply_train(gan.generator, g_net, g_net.params, z, y_fake)
   fake = jax.lax.stop_gradient(fake)
   k_real, k_fake, k_penalty = jax.random.split(device_key(rng), 3)
@@ -244,9 +388,7 @@ def d_update(
     fake_logits, stats = apply_train(
       gan.discriminator, d_net.replace(batch_stats=stats), params, fake, y_fake
     )
-    loss = gan.objective.d_loss(
-      real_logits, fake_logits, real_label=gan.real_label, batch_mean=global_mean
-    )
+    loss = objective.d_loss(real_logits, fake_logits, real_label=real_label, batch_mean=global_mean)
     penalty = jnp.zeros(())
     if gan.penalty != "none":
       # D on the penalty's points in training mode; its statistics updates are dropped.
@@ -264,7 +406,7 @@ def d_update(
         pack=gan.pack,
         d_fake_fn=critic(y_fake),
       )
-    total = jax.lax.pmean(loss + gan.penalty_weight * penalty, AXIS)
+    total = jax.lax.pmean(loss + setting(gan, state, "penalty_weight") * penalty, AXIS)
     return total, (
       stats,
       real_logits,
@@ -276,15 +418,19 @@ def d_update(
   (_, (stats, real_logits, fake_logits, loss, penalty)), grads = jax.value_and_grad(
     loss_fn, has_aux=True
   )(d_net.params)
-  updates, opt_state = gan.d_tx.update(grads, d_net.opt_state, d_net.params)
+  tx = optimizer_of(gan, state, "d")
+  updates, opt_state = tx.update(grads, d_net.opt_state, d_net.params)
   params = optax.apply_updates(d_net.params, updates)
   if gan.d_weight_clip > 0:
-    c = gan.d_weight_clip
-    params = jax.tree.map(lambda p: jnp.clip(p, -c, c), params)
+    c = setting(gan, state, "d_weight_clip")
+    clip = lambda p: jnp.clip(p, -c, c)
+    if "d_weight_clip" in gan.varying:  # a run of clip 0 is not clipped
+      clip = lambda p: jnp.where(c > 0, jnp.clip(p, -c, c), p)
+    params = jax.tree.map(clip, params)
   metrics = {
     "d_loss": loss,  # the objective alone; the penalty is logged apart
-    "d_real": global_mean(gan.objective.d_output(real_logits)),
-    "d_fake": global_mean(gan.objective.d_output(fake_logits)),
+    "d_real": global_mean(objective.d_output(real_logits)),
+    "d_fake": global_mean(objective.d_output(fake_logits)),
     **diagnostic_norms(with_norms, {"d_grad_norm": grads, "d_update_norm": updates}),
   }
   if gan.penalty != "none":
@@ -310,6 +456,7 @@ def g_update(
   update norms are NaN where `with_norms` is false.
   """
   g_net, d_net = state.nets["g"], state.nets["d"]
+  objective = objective_of(gan, state)
   noise_key = device_key(rng)
 
   def loss_fn(params):
@@ -321,11 +468,11 @@ def g_update(
     if real is not None:
       x_real = _noisy(gan, state, jax.random.fold_in(noise_key, 1), real[0])
       real_logits, _ = apply_train(gan.discriminator, d_net, d_net.params, x_real, real[1])
-    loss = gan.objective.g_loss(real_logits, fake_logits, batch_mean=global_mean)
+    loss = objective.g_loss(real_logits, fake_logits, batch_mean=global_mean)
     return jax.lax.pmean(loss, AXIS), g_stats
 
   (loss, g_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(g_net.params)
-  updates, opt_state = gan.g_tx.update(grads, g_net.opt_state, g_net.params)
+  updates, opt_state = optimizer_of(gan, state, "g").update(grads, g_net.opt_state, g_net.params)
   params = optax.apply_updates(g_net.params, updates)
   metrics = {
     "g_loss": loss,
@@ -335,7 +482,11 @@ def g_update(
   if gan.ema_decay > 0:
     ema = extra["ema"]
     ema_params = schedules.ema_update(
-      ema["params"], params, decay=gan.ema_decay, step=state.step, start_step=gan.ema_start_step
+      ema["params"],
+      params,
+      decay=setting(gan, state, "ema_decay"),
+      step=state.step,
+      start_step=setting(gan, state, "ema_start_step"),
     )
     # The EMA weights' own BatchNorm statistics, gathered the way G's are: the EMA
     # generator in training mode on this step's latents. (G's statistics belong to G's
@@ -573,13 +724,19 @@ def make_evaluation(gan: GAN, config, mesh) -> Evaluation | None:
 # --- the game ----------------------------------------------------------------------------------
 
 
-def make(config: ml_collections.ConfigDict, dataset: data_lib.Dataset | None = None) -> Game:
+def make(
+  config: ml_collections.ConfigDict,
+  dataset: data_lib.Dataset | None = None,
+  members: tuple[ml_collections.ConfigDict, ...] = (),
+) -> Game:
   """The GAN game of `config`: its data set, networks, step, pictures and evaluation.
 
-  `dataset` replaces the one `config.dataset` names (your own arrays, tests).
+  `dataset` replaces the one `config.dataset` names (your own arrays, tests). `members`:
+  the configs of a program that trains several (config is the first), which may differ in
+  the settings of RUN_KEYS.
   """
   dataset = data_lib.load_dataset(config) if dataset is None else dataset
-  gan = build_gan(config, dataset)
+  gan = build_gan(config, dataset, members)
   pictures = Pictures(gan, config, dataset)
   return Game(
     name="gan",
@@ -597,4 +754,5 @@ def make(config: ml_collections.ConfigDict, dataset: data_lib.Dataset | None = N
     stream=dataset.stream,
     info=dataset.info(),
     resolved={"data.source": dataset.source, "data.examples": dataset.num_examples},
+    run_settings=functools.partial(run_settings, gan) if gan.varying else None,
   )
