@@ -56,7 +56,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.total_steps = 5000  # generator updates
   c.batch_size = 64  # global, split over all devices
   c.loss = "non_saturating"
-  c.d_steps = 1  # discriminator updates per generator update
+  c.d_steps = 1  # discriminator updates per step
+  c.g_steps = 1  # generator updates per step, after D's (PacGAN's Stacked MNIST: 2)
+  # 'alternating' (D's updates, then G's against the new D) | 'simultaneous' (one D and one
+  # G update from the same parameters on the same batch: ALI's and PacGAN's 2-D update).
+  c.update_rule = "alternating"
   c.d_weight_clip = 0.0  # WGAN weight clipping bound c (0 = off)
   c.real_label = 1.0  # one-sided label smoothing: e.g. 0.9
   # Gradient penalty on D: 'none' | 'gradient_penalty' (WGAN-GP) | 'r1' | 'dragan'.
@@ -90,6 +94,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict()
   c.model.name = "dcgan"
   c.model.z_dim = 100
+  c.model.z_prior = "normal"  # 'normal': z ~ N(0, I) | 'uniform': z ~ U[-1, 1]^z_dim
   c.model.image_size = 32
   c.model.base_filters = 64
   c.model.d_norm = "batch"  # 'batch' | 'layer' | 'none'
@@ -177,6 +182,8 @@ SPECS: dict[str, specs.Spec] = {
   "batch_size": specs.POSITIVE,
   "loss": specs.names(lambda: tuple(losses.OBJECTIVES)),
   "d_steps": specs.POSITIVE,
+  "g_steps": specs.POSITIVE,
+  "update_rule": specs.names(lambda: ("alternating", "simultaneous")),
   "d_weight_clip": specs.number(0.0),
   "real_label": specs.number(0.0, 1.0, open_low=True),
   "penalty": specs.names(lambda: tuple(penalties.PENALTIES)),
@@ -196,6 +203,7 @@ SPECS: dict[str, specs.Spec] = {
   "data.fixed_examples": specs.integer(0, 10_000_000),
   "model.name": specs.names(lambda: tuple(models_lib.MODELS)),
   "model.z_dim": specs.POSITIVE,
+  "model.z_prior": specs.names(lambda: ("normal", "uniform")),
   "model.image_size": specs.POSITIVE,
   "model.base_filters": specs.POSITIVE,
   "model.d_norm": specs.names(lambda: models_lib.dcgan.D_NORMS),
@@ -386,6 +394,16 @@ def _fixed_set_fits_data(c, n: int) -> str | None:
   return None
 
 
+def _update_fits_steps(c, n: int) -> str | None:
+  del n
+  if c.update_rule == "simultaneous" and (c.d_steps != 1 or c.g_steps != 1):
+    return (
+      f"update_rule=simultaneous takes one D and one G update per step from the same parameters, "
+      f"not d_steps={c.d_steps}, g_steps={c.g_steps}: set both to 1 or use update_rule=alternating"
+    )
+  return None
+
+
 def _source_serves_data(c, n: int) -> str | None:
   del n
   try:
@@ -415,6 +433,17 @@ RULES: tuple[Rule, ...] = (
   ),
   Rule(
     ("data.stream", "dataset", "num_seeds"), _stream_fits, {"data.stream": True, "num_seeds": 2}
+  ),
+  Rule(("loss", "real_label"), _smoothing_fits_loss, {"loss": "hinge", "real_label": 0.9}),
+  Rule(
+    ("dataset", "data.fixed_examples"),
+    _fixed_set_fits_data,
+    {"dataset": "mnist", "data.fixed_examples": 1000},
+  ),
+  Rule(
+    ("update_rule", "d_steps", "g_steps"),
+    _update_fits_steps,
+    {"update_rule": "simultaneous", "g_steps": 2},
   ),
   Rule(
     ("dataset", "data.source"),

@@ -70,3 +70,74 @@ def test_relativistic_g_step_draws_a_real_batch_and_others_do_not(loss):
   # The draws the other objectives make are untouched by the extra real batch.
   for key in plain.draw(plain.data, jax.random.PRNGKey(0)):
     np.testing.assert_array_equal(batch[key], plain.draw(plain.data, jax.random.PRNGKey(0))[key])
+
+
+# --- the update schedules of the published protocols (PacGAN's) --------------------------------
+
+
+def _one_step(overrides):
+  c = test_stabilizers.ring_config(overrides)
+  game = gan_game.make(c)
+  mesh = parallel.make_mesh()
+  state0 = train.init_run_state(c, game)
+  step = train.make_train_step(game, mesh)
+  state1, _ = step(parallel.replicate(jax.tree.map(jnp.copy, state0), mesh), game.data)
+  return game, state0, jax.device_get(state1)
+
+
+@pytest.mark.parametrize("update", ["alternating", "simultaneous"])
+def test_a_simultaneous_g_update_does_not_see_this_step_s_d_update(update):
+  # G's new weights do not depend on D's learning rate exactly when G's gradient is taken at
+  # D's weights from before the step; D's new weights depend on it in both schedules. SGD:
+  # Adam would turn the rounding differences of two programs into steps of its full size.
+  def run(d_lr):
+    sgd = {"g_optimizer.name": "sgd", "d_optimizer.name": "sgd", "g_optimizer.learning_rate": 0.1}
+    return _one_step({**sgd, "update_rule": update, "d_optimizer.learning_rate": d_lr})[2]
+
+  a, b = run(0.01), run(1.0)
+  diff = lambda net: max(
+    float(np.abs(x - y).max())
+    for x, y in zip(*(jax.tree.leaves(s.nets[net].params) for s in (a, b)), strict=True)
+  )
+  assert diff("d") > 1e-3
+  assert (diff("g") < 1e-7) == (update == "simultaneous"), diff("g")
+
+
+def test_simultaneous_g_loss_is_taken_on_the_fakes_d_judged():
+  overrides = {"update_rule": "simultaneous", "loss": "wasserstein"}
+  game, state0, _ = _one_step(overrides)
+  batch = game.draw(game.data, jax.random.fold_in(state0.rng, 0))
+  c = test_stabilizers.ring_config(overrides)
+  gan = gan_game.build_gan(c, gan_game.data_lib.load_dataset(c))
+  mesh = parallel.make_mesh()
+
+  def d_on_fakes(g, d, z, y):  # G and D of the initial state, both in training mode
+    fake, _ = apply_train(gan.generator, g, g.params, z, y)
+    return apply_train(gan.discriminator, d, d.params, fake, y)[0]
+
+  logits = jax.shard_map(
+    d_on_fakes,
+    mesh=mesh,
+    in_specs=(P(), P(), P(parallel.AXIS), P(parallel.AXIS)),
+    out_specs=P(parallel.AXIS),
+  )(state0.nets["g"], state0.nets["d"], batch["z_d"][0], batch["y_d"][0])
+  step = train.make_train_step(game, mesh)
+  _, metrics = step(parallel.replicate(jax.tree.map(jnp.copy, state0), mesh), game.data)
+  np.testing.assert_allclose(metrics["g_loss"], -np.mean(logits), rtol=1e-6)
+
+
+def test_g_steps_updates_g_that_many_times_per_step_on_latents_of_their_own():
+  game, state0, state1 = _one_step({"g_steps": 2})
+  batch = game.draw(game.data, jax.random.fold_in(state0.rng, 0))
+  assert batch["z_g"].shape == (2, 16, 2) and not np.array_equal(batch["z_g"][0], batch["z_g"][1])
+  count = lambda net: int(jax.tree.leaves(state1.nets[net].opt_state)[0])  # Adam's step count
+  assert (count("g"), count("d")) == (2, 1) and int(state1.step) == 1
+
+
+def test_a_uniform_prior_draws_latents_in_the_cube():
+  c = test_stabilizers.ring_config({"model.z_prior": "uniform"})
+  c.model.z_dim = 64
+  game = gan_game.make(c)
+  batch = game.draw(game.data, jax.random.PRNGKey(0))
+  z = np.asarray(batch["z_d"])
+  assert z.min() >= -1.0 and z.max() <= 1.0 and abs(z.std() - 1 / np.sqrt(3)) < 0.05

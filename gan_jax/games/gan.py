@@ -111,6 +111,11 @@ class GAN:
   batch_size: int  # global
   example_shape: tuple[int, ...]
   d_steps: int = 1
+  g_steps: int = 1  # generator updates per step, after the d_steps D updates
+  # 'alternating': D's updates, then G's against the updated D; 'simultaneous': one D and
+  # one G update from the same parameters on the same batch (ALI's, PacGAN's update).
+  update_rule: str = "alternating"
+  z_prior: str = "normal"  # 'normal': z ~ N(0, I); 'uniform': z ~ U[-1, 1]^z_dim
   real_label: float = 1.0
   d_weight_clip: float = 0.0
   penalty: str = "none"
@@ -182,6 +187,9 @@ def build_gan(
     batch_size=config.batch_size,
     example_shape=tuple(dataset.example_shape),
     d_steps=config.d_steps,
+    g_steps=config.g_steps,
+    update_rule=config.update_rule,
+    z_prior=config.model.z_prior,
     real_label=config.real_label,
     d_weight_clip=config.d_weight_clip,
     penalty=config.penalty,
@@ -257,6 +265,14 @@ def optimizer_of(gan: GAN, state: State, net: str) -> optax.GradientTransformati
   return make_optimizer(types.SimpleNamespace(**values))
 
 
+def sample_latents(gan: GAN, rng: Array, shape: tuple[int, ...]) -> Array:
+  """Latents z of the given batch shape (the last axis is added), from the GAN's prior."""
+  shape = (*shape, gan.z_dim)
+  if gan.z_prior == "uniform":
+    return jax.random.uniform(rng, shape, minval=-1.0, maxval=1.0)
+  return jax.random.normal(rng, shape)
+
+
 def sample_labels(gan: GAN, rng: Array, shape: tuple[int, ...]) -> Array:
   """Labels for generated samples: uniform over the classes (zeros when unconditional)."""
   if not gan.num_classes:
@@ -305,12 +321,14 @@ def draw(gan: GAN, sample_real: Callable[..., dict], data: PyTree, rng: Array) -
   G update, and a key for the per-device noise (penalties, instance noise)."""
   k_real, k_zd, k_zg, k_noise = jax.random.split(rng, 4)
   real = sample_real(data, k_real, (gan.d_steps, gan.batch_size))
-  z_d = jax.random.normal(k_zd, (gan.d_steps, gan.batch_size, gan.z_dim))
-  z_g = jax.random.normal(k_zg, (gan.batch_size, gan.z_dim))
+  z_d = sample_latents(gan, k_zd, (gan.d_steps, gan.batch_size))
+  # One G update keeps its batch unstacked (the streams of runs before g_steps existed).
+  g_shape = (gan.batch_size,) if gan.g_steps == 1 else (gan.g_steps, gan.batch_size)
+  z_g = sample_latents(gan, k_zg, g_shape)
   # A key of its own (not a 5th split) keeps the unconditional streams as they were.
   k_yd, k_yg = jax.random.split(jax.random.fold_in(rng, 1))
   y_d = sample_labels(gan, k_yd, (gan.d_steps, gan.batch_size))
-  y_g = sample_labels(gan, k_yg, (gan.batch_size,))
+  y_g = sample_labels(gan, k_yg, g_shape)
   y_real = real["y"].astype(jnp.int32) if gan.num_classes else jnp.zeros_like(y_d)
   batch = {
     "x_real": real["x"],
@@ -324,8 +342,10 @@ def draw(gan: GAN, sample_real: Callable[..., dict], data: PyTree, rng: Array) -
   if gan.objective.g_uses_real:  # the G step compares with real data: a batch of its own
     if sample_real is data_lib.take_streamed_batch:  # a stream brings D's batches only
       x_g, y_g_real = real["x"][-1], y_real[-1]
+      if gan.g_steps > 1:
+        x_g, y_g_real = (jnp.broadcast_to(a, (gan.g_steps, *a.shape)) for a in (x_g, y_g_real))
     else:
-      real_g = sample_real(data, jax.random.fold_in(rng, 2), (gan.batch_size,))
+      real_g = sample_real(data, jax.random.fold_in(rng, 2), g_shape)
       x_g = real_g["x"]
       y_g_real = real_g["y"].astype(jnp.int32) if gan.num_classes else jnp.zeros_like(y_g)
     batch.update(x_real_g=x_g, y_real_g=y_g_real)
@@ -334,7 +354,8 @@ def draw(gan: GAN, sample_real: Callable[..., dict], data: PyTree, rng: Array) -
 
 def batch_spec(gan: GAN) -> dict[str, P]:
   """How `draw`'s batch is split: D's arrays along their batch axis (after d_steps)."""
-  d_side, g_side = P(None, AXIS), P(AXIS)
+  d_side = P(None, AXIS)
+  g_side = P(AXIS) if gan.g_steps == 1 else P(None, AXIS)
   spec = {
     "x_real": d_side,
     "y_real": d_side,
@@ -502,31 +523,62 @@ def g_update(
 def local_step(
   gan: GAN, state: State, batch: dict[str, Array], with_norms: Array | bool = True
 ) -> tuple[State, dict]:
-  """`d_steps` discriminator updates (one per leading slice of the D arrays), then one G
-  update, on this device's shard of `draw`'s batch.
+  """`d_steps` discriminator updates (one per leading slice of the D arrays), then
+  `g_steps` G updates; or, with update_rule="simultaneous", one D and one G update from the same
+  parameters on the same batch (G's loss on the fakes D judged). On this device's shard of
+  `draw`'s batch.
 
   The batch's replicated `key` seeds the per-device noise of penalties and instance
   noise. The gradient, update and parameter norms are NaN where `with_norms` is false.
   """
   k_d, k_g = jax.random.split(batch["key"])
-
-  # A Python loop, not lax.scan: XLA:CPU runs convolutions inside a while loop
-  # tens of times slower than straight-line code (benchmarks/loop_overhead.py).
-  for j in range(gan.d_steps):
-    last = j == gan.d_steps - 1
-    state, d_metrics = d_update(
+  if gan.update_rule == "simultaneous":
+    d_state, d_metrics = d_update(
       gan,
       state,
-      batch["x_real"][j],
-      batch["y_real"][j],
-      batch["z_d"][j],
-      batch["y_d"][j],
-      jax.random.fold_in(k_d, j),
-      with_norms if last else False,
+      batch["x_real"][0],
+      batch["y_real"][0],
+      batch["z_d"][0],
+      batch["y_d"][0],
+      jax.random.fold_in(k_d, 0),
+      with_norms,
     )
-  # d_metrics are those of the last D update.
-  real_g = (batch["x_real_g"], batch["y_real_g"]) if "x_real_g" in batch else None
-  state, g_metrics = g_update(gan, state, batch["z_g"], batch["y_g"], k_g, with_norms, real_g)
+    real_g = (batch["x_real_g"], batch["y_real_g"]) if "x_real_g" in batch else None
+    g_state, g_metrics = g_update(
+      gan, state, batch["z_d"][0], batch["y_d"][0], k_g, with_norms, real_g
+    )
+    # G's new weights and statistics (its forward on these latents, as in D's update).
+    state = g_state.replace(nets={"g": g_state.nets["g"], "d": d_state.nets["d"]})
+  else:
+    # A Python loop, not lax.scan: XLA:CPU runs convolutions inside a while loop
+    # tens of times slower than straight-line code (benchmarks/loop_overhead.py).
+    for j in range(gan.d_steps):
+      last = j == gan.d_steps - 1
+      state, d_metrics = d_update(
+        gan,
+        state,
+        batch["x_real"][j],
+        batch["y_real"][j],
+        batch["z_d"][j],
+        batch["y_d"][j],
+        jax.random.fold_in(k_d, j),
+        with_norms if last else False,
+      )
+    # d_metrics are those of the last D update, g_metrics of the last G update.
+    for j in range(gan.g_steps):
+      pick = (lambda x: x) if gan.g_steps == 1 else (lambda x, j=j: x[j])
+      real_g = None
+      if "x_real_g" in batch:
+        real_g = (pick(batch["x_real_g"]), pick(batch["y_real_g"]))
+      state, g_metrics = g_update(
+        gan,
+        state,
+        pick(batch["z_g"]),
+        pick(batch["y_g"]),
+        k_g if gan.g_steps == 1 else jax.random.fold_in(k_g, j),
+        with_norms if j == gan.g_steps - 1 else False,
+        real_g,
+      )
   metrics = {
     **d_metrics,
     **g_metrics,
@@ -581,7 +633,7 @@ def make_sample_fn(
 def _inputs(gan: GAN, seed: int, i: int, batch_size: int) -> tuple[Array, Array]:
   """Latents and labels (uniform over the classes; zeros if unconditional) of batch i."""
   key = jax.random.fold_in(jax.random.PRNGKey(seed), i)
-  z = jax.random.normal(key, (batch_size, gan.z_dim))
+  z = sample_latents(gan, key, (batch_size,))
   return z, sample_labels(gan, jax.random.fold_in(key, 1), (batch_size,))
 
 
@@ -619,9 +671,9 @@ class Pictures:
       columns = 10
       self._y = jnp.asarray(class_grid_labels(gan.num_classes, columns))
       self._rows = len(self._y) // columns
-      self._z = jnp.tile(jax.random.normal(key, (columns, gan.z_dim)), (self._rows, 1))
+      self._z = jnp.tile(sample_latents(gan, key, (columns,)), (self._rows, 1))
     else:
-      self._z = jax.random.normal(key, (n, gan.z_dim))
+      self._z = sample_latents(gan, key, (n,))
       self._y = sample_labels(gan, jax.random.fold_in(key, 1), (n,))
     self._centers = dataset.arrays.get("modes") if self._is_2d else None
 
@@ -661,7 +713,7 @@ def write_samples(
   interpolation_steps: int = 10,
 ) -> dict[str, str]:
   """--mode=sample: samples_<step>.npz (eval.num_samples), grid_<step>.png and, for
-  images, interpolation_<step>.png (slerp strips in z)."""
+  images, interpolation_<step>.png (strips in z: slerp, or straight for a uniform prior)."""
   sampling = dict(batch_size=config.eval.batch_size, seed=EVAL_SEED)
   x = make_sample_fn(gan, mesh, **sampling)(state, config.eval.num_samples)
   npz_path = os.path.join(out_dir, f"samples_{step}.npz")
@@ -673,11 +725,13 @@ def write_samples(
   writers.save_png(paths["grid"], pictures(state)["samples"])
   if len(gan.example_shape) == 3:  # interpolation strips for images
     key_a, key_b = jax.random.split(jax.random.PRNGKey(INTERPOLATION_SEED))
-    a = jax.random.normal(key_a, (num_interpolations, gan.z_dim))
-    b = jax.random.normal(key_b, (num_interpolations, gan.z_dim))
+    a = sample_latents(gan, key_a, (num_interpolations,))
+    b = sample_latents(gan, key_b, (num_interpolations,))
     t = jnp.linspace(0.0, 1.0, interpolation_steps)
     shape = (len(t), gan.z_dim)
-    z = jax.vmap(lambda za, zb: slerp(t, jnp.broadcast_to(za, shape), jnp.broadcast_to(zb, shape)))(
+    # slerp for a Gaussian prior (its mass lies near a sphere), straight lines in the cube.
+    path = slerp if gan.z_prior == "normal" else lambda t, a, b: a + t[:, None] * (b - a)
+    z = jax.vmap(lambda za, zb: path(t, jnp.broadcast_to(za, shape), jnp.broadcast_to(zb, shape)))(
       a, b
     )
     # A conditional generator keeps one class per strip (strip i: class i mod classes).
