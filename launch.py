@@ -84,10 +84,17 @@ _ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
 )
 
 
+def config_name(config_filename: str) -> str:
+  """'experiments/pacgan_2d.py:ring_quick' -> 'pacgan_2d_ring_quick' (for workdir names)."""
+  path, _, arg = config_filename.partition(":")
+  name = os.path.splitext(os.path.basename(path))[0]
+  return f"{name}_{arg}" if arg else name
+
+
 def default_workdir(config_path: str, config) -> str:
-  name = os.path.splitext(os.path.basename(config_path))[0]
   return os.path.join(
-    "runs", f"{name}_{config.loss}_seed{config.seed}_{time.strftime('%Y%m%d-%H%M%S')}"
+    "runs",
+    f"{config_name(config_path)}_{config.loss}_seed{config.seed}_{time.strftime('%Y%m%d-%H%M%S')}",
   )
 
 
@@ -157,18 +164,20 @@ def _fail(message: str) -> None:
 
 
 def run_sweep(config, config_path: str) -> int:
-  """--sweep / --sweep_dry_run; returns the exit code."""
+  """--sweep / --sweep_dry_run; returns the exit code. `config_path` may carry config_flags'
+  ':ARG' (the config file's variant); get_sweep() is read from the file."""
   import jax  # noqa: PLC0415
 
   from gan_jax import config as config_lib  # noqa: PLC0415
   from gan_jax import errors, report, sweep, train  # noqa: PLC0415
 
-  members = sweep.load_sweep(config_path)
+  members = sweep.load_sweep(config_path.partition(":")[0])
   if _SWEEP_ONLY.value:
     members = sweep.select_members(members, _SWEEP_ONLY.value)
   sweep.check_seed_overlap(members, config.num_seeds)
-  name = os.path.splitext(os.path.basename(config_path))[0]
-  workdir = _WORKDIR.value or os.path.join("runs", f"{name}_sweep_{time.strftime('%Y%m%d-%H%M%S')}")
+  workdir = _WORKDIR.value or os.path.join(
+    "runs", f"{config_name(config_path)}_sweep_{time.strftime('%Y%m%d-%H%M%S')}"
+  )
   command = shlex.join([sys.executable, *sys.argv])
   if _SWEEP_DRY_RUN.value:
     sweep.write_sweep_json(workdir, members, command)  # a later --sweep reports on them

@@ -25,15 +25,24 @@ def _load(path):
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=os.path.basename)
 def test_experiment_config_validates(path):
   module = _load(path)
-  config = module.get_config()
-  config_lib.validate(config)
-  # Every experiment documents its command line.
-  assert f"--config=experiments/{os.path.basename(path)}" in module.__doc__
-  if hasattr(module, "get_sweep"):
-    members = sweep.load_sweep(path)
-    assert members
-    for member in members:
-      config_lib.validate(sweep.member_config(config, member["overrides"], member=member["name"]))
+  # A file of several variants (`--config=experiments/X.py:VARIANT`) names them in CONFIG_ARGS.
+  variants = getattr(module, "CONFIG_ARGS", (None,))
+  for variant in variants:
+    config = module.get_config() if variant is None else module.get_config(variant)
+    config_lib.validate(config)
+    # Every experiment documents its command line.
+    name = os.path.basename(path) + (f":{variant}" if variant and len(variants) > 1 else "")
+    assert f"--config=experiments/{name}" in module.__doc__ or variant, name
+    if hasattr(module, "get_sweep"):
+      members = sweep.load_sweep(path)
+      assert members
+      for member in members:
+        overrides = member["overrides"]
+        config_lib.validate(sweep.member_config(config, overrides, member=member["name"]))
+  if variants != (None,):
+    assert f"--config=experiments/{os.path.basename(path)}:{variants[0]}" in module.__doc__
+    with pytest.raises(ValueError, match="unknown variant"):
+      module.get_config("no_such_variant")
 
 
 def test_the_published_configs_exist():

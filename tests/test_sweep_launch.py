@@ -73,3 +73,19 @@ def test_sweep_reports_and_does_not_retrain(tmp_path):
   bad = _launch(config_path, tmp_path / "bad", "--sweep_only=pack=9")
   assert bad.returncode == 2 and "matches no sweep member" in bad.stderr
   assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_config_variant_reaches_the_sweep_commands(tmp_path):
+  # config_flags' ':ARG' picks a variant of the file; get_sweep() is read from the file.
+  path = "experiments/pacgan_2d.py:ring_quick"
+  result = subprocess.run(
+    [sys.executable, "launch.py", f"--config={path}", "--sweep_dry_run", f"--workdir={tmp_path}"],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
+  assert result.returncode == 0, result.stderr[-2000:]
+  commands = result.stdout.strip().splitlines()
+  assert len(commands) == 4 and all(f"--config={path} " in c for c in commands)
+  assert "--config.model.pack=4 --config.batch_size=400" in commands[-1]
