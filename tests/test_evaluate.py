@@ -254,6 +254,10 @@ def test_mixture_evaluator_on_the_centers(name, num_modes):
   assert out["precision"] == 1.0  # every center lies inside the real points' k-NN balls
 
 
+def test_inception_batches_are_capped_on_cpu():
+  assert ev.inception_batch_size(500) == ev.CPU_INCEPTION_BATCH and ev.inception_batch_size(8) == 8
+
+
 def test_a_fresh_cache_directory_is_created_for_the_reference_radii(tmp_path, monkeypatch):
   monkeypatch.setenv("GAN_JAX_CACHE", str(tmp_path / "fresh"))
   evaluator = ev.make_evaluator("ring", num_samples=40)
