@@ -12,9 +12,10 @@ from collections.abc import Callable
 import ml_collections
 
 from gan_jax.game import Game
-from gan_jax.games import cyclegan, gan
+from gan_jax.games import cyclegan, gan, srgan
 
 GAMES: dict[str, Callable[[ml_collections.ConfigDict], Game]] = {
   "gan": gan.make,
   "cyclegan": cyclegan.make,
+  "srgan": srgan.make,
 }
