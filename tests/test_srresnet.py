@@ -49,3 +49,12 @@ def test_generator_upscales_by_four_and_discriminator_gives_one_logit():
   assert params["Conv_0"]["kernel"].shape == (9, 9, 3, 8)
   assert params["Conv_4"]["kernel"].shape == (9, 9, 8, 3)
   assert sum(1 for k in d_vars["params"] if k.startswith("Conv")) == 8
+
+
+def test_the_bicubic_skip_starts_at_matlab_bicubic():
+  from gan_jax import imresize  # noqa: PLC0415
+
+  g = srresnet.SRResNet(num_blocks=1, width=8, bicubic_skip=True)
+  lr = np.random.default_rng(2).uniform(-1, 1, (2, 6, 5, 3)).astype(np.float32)
+  sr = g.apply(g.init(jax.random.PRNGKey(0), lr), lr)
+  np.testing.assert_allclose(sr, imresize.upsample(lr, 4), atol=1e-5)

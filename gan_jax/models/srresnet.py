@@ -5,6 +5,8 @@
                 3x3 conv, BN, + the output of the first conv (the long skip)
                 2 x [3x3 conv (4 width), pixel shuffle x2, PReLU]      (x4 in all)
                 9x9 conv to 3 channels, tanh (HR images live in [-1, 1])
+                [model.srresnet.bicubic_skip, not the paper's: instead of the tanh, plus the
+                 LR image bicubic-upsampled (imresize), the last conv zero at init]
   D             3x3 conv (d_width) + leaky ReLU 0.2, then 7 3x3 convs with BN + leaky ReLU:
                 widths d_width, 2, 2, 4, 4, 8, 8 x d_width, strides 2, 1, 2, 1, 2, 1, 2
                 dense d_dense + leaky ReLU, dense 1 (a logit)
@@ -26,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from gan_jax import specs
+from gan_jax import imresize, specs
 from gan_jax.models import common
 
 Array = jax.Array
@@ -37,6 +39,9 @@ CONFIG: dict[str, tuple[Any, specs.Spec]] = {
   "width": (32, specs.POSITIVE),  # G's channels (the paper: 64)
   "d_width": (32, specs.POSITIVE),  # D's first width (the paper: 64)
   "d_dense": (256, specs.POSITIVE),  # D's hidden dense layer (the paper: 1024)
+  # Not the paper's: G(x) = bicubic(x) + (the network without its tanh, last conv zero at
+  # init), so G starts as MATLAB's bicubic and learns the residual (as VDSR). Off = the paper.
+  "bicubic_skip": (False, specs.BOOL),
 }
 
 
@@ -86,10 +91,12 @@ class SRResNet(nn.Module):
 
   num_blocks: int = 4
   width: int = 32
+  bicubic_skip: bool = False
   axis_name: str | None = None
 
   @nn.compact
   def __call__(self, x: Array, train: bool = False) -> Array:
+    lr = x
     x = _prelu()(nn.Conv(self.width, (9, 9))(x))
     skip = x
     for _ in range(self.num_blocks):
@@ -97,7 +104,16 @@ class SRResNet(nn.Module):
     x = skip + common.batch_norm(train, self.axis_name)(nn.Conv(self.width, (3, 3))(x))
     for _ in range(2):
       x = _prelu()(pixel_shuffle(nn.Conv(4 * self.width, (3, 3))(x), 2))
-    return jnp.tanh(nn.Conv(3, (9, 9))(x))
+    if not self.bicubic_skip:
+      return jnp.tanh(nn.Conv(3, (9, 9))(x))
+    return bicubic_upsample(lr) + nn.Conv(3, (9, 9), kernel_init=nn.initializers.zeros)(x)
+
+
+def bicubic_upsample(x: Array, factor: int = 4) -> Array:
+  """x (N, h, w, C) upsampled by `factor` as imresize (MATLAB's bicubic): two fixed matrices."""
+  mh = jnp.asarray(imresize.weight_matrix(x.shape[1], factor * x.shape[1], factor), x.dtype)
+  mw = jnp.asarray(imresize.weight_matrix(x.shape[2], factor * x.shape[2], factor), x.dtype)
+  return jnp.einsum("ih,nhwc,jw->nijc", mh, x, mw, precision=jax.lax.Precision.HIGHEST)
 
 
 class Discriminator(nn.Module):
@@ -120,6 +136,6 @@ class Discriminator(nn.Module):
 def build(cfg: ml_collections.ConfigDict, axis_name: str | None) -> tuple[SRResNet, Discriminator]:
   """(G, D) from the model.srresnet sub-config."""
   return (
-    SRResNet(num_blocks=cfg.num_blocks, width=cfg.width, axis_name=axis_name),
+    SRResNet(cfg.num_blocks, cfg.width, cfg.bicubic_skip, axis_name=axis_name),
     Discriminator(width=cfg.d_width, dense=cfg.d_dense, axis_name=axis_name),
   )
