@@ -8,9 +8,12 @@ r"""SRGAN (Ledig et al. 2017), the second phase: G from the SRResNet run, D alon
 G starts from the newest checkpoint in sr.pretrained_workdir (runs/srresnet by default) and
 minimizes the content loss + 1e-3 x the non-saturating adversarial loss (the paper's
 l_X + 10^-3 l_Gen; any objective of losses.py via --config.loss), D (the paper's 8-conv
-VGG-style net, width 32 and dense 256 here) is trained alongside, Adam 1e-4. The content loss
-is the VGG16 feature loss at relu5_3, rescaled by 1/12.75 (the paper's VGG54 reads VGG19,
-whose weights are not available offline; gan_jax/content.py). The eval rows carry psnr, ssim,
+VGG-style net, width 32 and dense 256 here) is trained alongside, Adam (2e-4 here, b1 0.9).
+The content loss is the VGG16 feature loss at relu2_2, rescaled by 1/12.75 (gan_jax/content.py):
+the paper's SRGAN-VGG22 with VGG16 for VGG19, whose weights are not available offline. Its
+VGG54 (here relu5_3, --config.sr.vgg_layer=relu5_3) costs about 3x more per step on the CPU.
+LPIPS reads the same VGG16 trunk (relu1_2 ... relu5_3), so a VGG content loss is partly
+optimizing the metric: read the lpips column with that in mind. The eval rows carry psnr, ssim,
 lpips of G, of bicubic (*_bicubic) and of the SRResNet it started from (*_srresnet).
 """
 
@@ -23,8 +26,9 @@ def get_config():
     config.sr.phase = "srgan"
     config.sr.pretrained_workdir = "runs/srresnet"
     config.sr.content_loss = "vgg"
+    config.sr.vgg_layer = "relu2_2"  # see the docstring
     config.loss = "non_saturating"
-    config.total_steps = 1000
+    config.total_steps = 500
     config.sample_every = 250
     config.eval_every = 250
     config.checkpoint_every = 250

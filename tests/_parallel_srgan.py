@@ -20,15 +20,21 @@ from gan_jax import parallel, train  # noqa: E402
 
 assert jax.device_count() == num_devices
 pretrained = os.path.join(os.path.dirname(out), f"srresnet_{num_devices}")
-first = test_srgan_game.tiny_config()
-first.total_steps, first.batch_size = 1, 8
-train.train_and_evaluate(first, pretrained)
-c = test_srgan_game.tiny_config("srgan", pretrained)
-c.batch_size = 8
+
+
 # SGD: Adam's first step divides each gradient by its own size, turning rounding differences
 # of near-zero gradients into differences of a learning-rate size.
-for opt in (c.g_optimizer, c.d_optimizer):
-  opt.name, opt.learning_rate = "sgd", 0.01
+def sgd(c):
+  for opt in (c.g_optimizer, c.d_optimizer):
+    opt.name, opt.learning_rate = "sgd", 0.01
+  return c
+
+
+first = sgd(test_srgan_game.tiny_config())
+first.total_steps, first.batch_size = 1, 8
+train.train_and_evaluate(first, pretrained)
+c = sgd(test_srgan_game.tiny_config("srgan", pretrained))
+c.batch_size = 8
 game = train.make_game(c)
 mesh = parallel.make_mesh()
 state = parallel.replicate(train.init_run_state(c, game), mesh)

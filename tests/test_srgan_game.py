@@ -159,7 +159,7 @@ def test_four_devices_equal_one_device(tmp_path):
   outs = []
   for n in (1, 4):
     out = tmp_path / f"state{n}.npz"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": HERE}
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": os.pathsep.join((HERE, ROOT))}
     subprocess.run(
       [sys.executable, os.path.join(HERE, "_parallel_srgan.py"), str(n), str(out)],
       check=True,
