@@ -12,11 +12,11 @@ import sys
 num_devices, out = int(sys.argv[1]), sys.argv[2]
 os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={num_devices}"
 
+import _fake_devices  # noqa: E402
 import jax  # noqa: E402
-import numpy as np  # noqa: E402
 import test_srgan_game  # noqa: E402
 
-from gan_jax import parallel, train  # noqa: E402
+from gan_jax import train  # noqa: E402
 
 assert jax.device_count() == num_devices
 pretrained = os.path.join(os.path.dirname(out), f"srresnet_{num_devices}")
@@ -35,11 +35,4 @@ first.total_steps, first.batch_size = 1, 8
 train.train_and_evaluate(first, pretrained)
 c = sgd(test_srgan_game.tiny_config("srgan", pretrained))
 c.batch_size = 8
-game = train.make_game(c)
-mesh = parallel.make_mesh()
-state = parallel.replicate(train.init_run_state(c, game), mesh)
-step = train.make_train_step(game, mesh)
-data = parallel.replicate(game.data, mesh)
-state, metrics = step(state, data)
-leaves = jax.tree.leaves(jax.device_get((state, metrics)))
-np.savez(out, *[np.asarray(x) for x in leaves])
+_fake_devices.save_one_step(c, out)
