@@ -564,6 +564,7 @@ _FREE_KEYS = (
   "steps_per_dispatch",
   "data.source",
   "data.examples",
+  "sr.photos",  # 'auto' is saved resolved, as data.source is
   "data.data_dir",
   "data.download",
   "eval.",
