@@ -17,12 +17,14 @@ from typing import Any
 
 import ml_collections
 
-from gan_jax import cycle, games, losses, penalties, specs, unpaired
+from gan_jax import content, cycle, games, losses, penalties, specs, sr_data, unpaired
 from gan_jax import data as data_lib
 from gan_jax import metrics as metrics_lib
 from gan_jax import models as models_lib
 from gan_jax.errors import ConfigError, DataUnavailableError, WorkdirError
 from gan_jax.models import cyclegan as cyclegan_models
+from gan_jax.models import srresnet as srresnet_models
+from gan_jax.models import vgg16
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
@@ -118,6 +120,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.maxout_pieces = 5
   # The CycleGAN game's networks (gan_jax/models/cyclegan.py declares them).
   c.model.cyclegan = cyclegan_models.default_config()
+  # The SRGAN game's networks (gan_jax/models/srresnet.py declares them).
+  c.model.srresnet = srresnet_models.default_config()
 
   c.g_optimizer = optimizer_config()
   c.d_optimizer = optimizer_config()
@@ -153,6 +157,20 @@ def default_config() -> ml_collections.ConfigDict:
   c.cycle.adversarial_weight = 1.0
   c.cycle.pool_size = cycle.POOL_SIZE
   c.cycle.decay_start = 0.5  # fraction of total_steps at a constant rate, then linear to 0
+
+  # The SRGAN game (game='srgan', dataset='sr_photos'): 4x super-resolution in two phases.
+  c.sr = ml_collections.ConfigDict()
+  c.sr.phase = "srresnet"  # 'srresnet' (G alone, content loss) | 'srgan' (G from srresnet + D)
+  c.sr.pretrained_workdir = ""  # phase srgan: the SRResNet run whose newest checkpoint G starts at
+  c.sr.photos = (
+    "auto"  # 'auto' | 'packages' | 'packages+mate' (sr_data.py); resolved in config.json
+  )
+  c.sr.crop = 32  # HR training crop in pixels (the paper: 96); LR crops are crop / 4
+  c.sr.eval_crop = 96  # held-out HR crops in pixels
+  c.sr.eval_crops_per_photo = 4  # fixed crops of each held-out photo, along its diagonal
+  c.sr.content_loss = "pixel"  # 'pixel' (MSE) | 'vgg' (VGG16 features, content.py)
+  c.sr.vgg_layer = "relu5_3"  # the VGG16 layer of the 'vgg' content loss
+  c.sr.adversarial_weight = 1e-3  # times the objective's g_loss, beside the content loss
   return c
 
 
@@ -193,7 +211,9 @@ SPECS: dict[str, specs.Spec] = {
   "ema_decay": specs.FRACTION,
   "ema_start_step": specs.COUNT,
   "conditional": specs.BOOL,
-  "dataset": specs.names(lambda: (*data_lib.DATASETS, *unpaired.UNPAIRED_DATASETS)),
+  "dataset": specs.names(
+    lambda: (*data_lib.DATASETS, *unpaired.UNPAIRED_DATASETS, *sr_data.SR_DATASETS)
+  ),
   "data.source": specs.names(lambda: data_lib.SOURCES),
   "data.data_dir": specs.STRING,
   "data.download": specs.BOOL,
@@ -242,6 +262,16 @@ SPECS: dict[str, specs.Spec] = {
   "cycle.adversarial_weight": specs.number(0.0),
   "cycle.pool_size": specs.integer(0, 10_000),
   "cycle.decay_start": specs.number(0.0, 1.0),
+  **srresnet_models.config_specs("model.srresnet"),
+  "sr.phase": specs.names(lambda: games.srgan.PHASES),
+  "sr.pretrained_workdir": specs.STRING,
+  "sr.photos": specs.names(lambda: sr_data.PHOTO_SETS),
+  "sr.crop": specs.POSITIVE,
+  "sr.eval_crop": specs.POSITIVE,
+  "sr.eval_crops_per_photo": specs.integer(1, 64),
+  "sr.content_loss": specs.names(lambda: content.CONTENT_LOSSES),
+  "sr.vgg_layer": specs.names(lambda: vgg16.FEATURES),
+  "sr.adversarial_weight": specs.number(0.0),
 }
 
 
@@ -265,6 +295,10 @@ class Rule:
 
 def _dataset_fits_game(c, n: int) -> str | None:
   del n
+  if (c.game == "srgan") != (c.dataset in sr_data.SR_DATASETS):
+    if c.game == "srgan":
+      return f"the srgan game trains on {', '.join(sr_data.SR_DATASETS)}, not {c.dataset!r}"
+    return f"dataset {c.dataset!r} is super-resolution photos: use --config.game=srgan"
   if c.game == "cyclegan" and c.dataset not in unpaired.UNPAIRED_DATASETS:
     return (
       f"the cyclegan game translates between two domains: dataset {c.dataset!r} is one; use "
@@ -418,10 +452,44 @@ def _source_serves_data(c, n: int) -> str | None:
   return None
 
 
+def _sr_fits(c, n: int) -> str | None:
+  del n
+  if c.sr.crop % 16:
+    return (
+      f"sr.crop {c.sr.crop}: the discriminator halves the HR crop four times and G's input is "
+      "crop / 4, so it must divide by 16"
+    )
+  if c.sr.eval_crop % sr_data.FACTOR or c.sr.eval_crop < 20:
+    return (
+      f"sr.eval_crop {c.sr.eval_crop} must divide by 4 and be at least 20 (SSIM's 11-px window "
+      "after the 4-px shave)"
+    )
+  if c.sr.phase == "srgan" and not c.sr.pretrained_workdir:
+    return "sr.phase=srgan starts G from an SRResNet run: set --config.sr.pretrained_workdir=DIR"
+  if c.d_steps != 1:
+    return "the srgan game makes one D update per G update: drop d_steps"
+  if c.data.stream or c.num_seeds != 1:
+    return "the srgan game trains one seed on resident photos: drop data.stream and num_seeds"
+  try:
+    sr_data.resolve_photos(c.sr.photos)
+  except DataUnavailableError as e:
+    return str(e)
+  return None
+
+
 RULES: tuple[Rule, ...] = (
-  Rule(("game", "dataset"), _dataset_fits_game, {"game": "cyclegan"}, games=("gan", "cyclegan")),
   Rule(
-    ("batch_size",), _batch_divides, {"batch_size": 6}, num_devices=4, games=("gan", "cyclegan")
+    ("game", "dataset"),
+    _dataset_fits_game,
+    {"game": "cyclegan"},
+    games=("gan", "cyclegan", "srgan"),
+  ),
+  Rule(
+    ("batch_size",),
+    _batch_divides,
+    {"batch_size": 6},
+    num_devices=4,
+    games=("gan", "cyclegan", "srgan"),
   ),
   Rule(("dataset", "model.name", "model.output_dim"), _model_fits_data, {"dataset": "ring"}),
   Rule(("model.name", "model.image_size"), _image_size_fits_model, {"model.image_size": 48}),
@@ -455,6 +523,12 @@ RULES: tuple[Rule, ...] = (
     _cyclegan_fits_data,
     {"game": "cyclegan", "dataset": "mnist2mnist_m", "model.image_size": 30},
     games=("cyclegan",),
+  ),
+  Rule(
+    ("sr.crop", "sr.eval_crop", "sr.phase", "sr.pretrained_workdir", "sr.photos"),
+    _sr_fits,
+    {"game": "srgan", "dataset": "sr_photos", "sr.crop": 40},
+    games=("srgan",),
   ),
 )
 
@@ -500,6 +574,7 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
 # cannot resume across them.
 _STRUCTURAL_PREFIXES = (
   "game",
+  "sr.phase",
   "dataset",
   "conditional",
   "num_seeds",
@@ -518,6 +593,7 @@ _FREE_KEYS = (
   "steps_per_dispatch",
   "data.source",
   "data.examples",
+  "sr.photos",  # 'auto' is saved resolved, as data.source is
   "data.data_dir",
   "data.download",
   "eval.",

@@ -26,4 +26,8 @@ LOWER_IS_BETTER = {
   "high_quality": False,
   "inception_score": False,
   "classifier_score": False,
+  # super-resolution (the srgan game)
+  "psnr": False,
+  "ssim": False,
+  "lpips": True,
 }

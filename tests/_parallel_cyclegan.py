@@ -11,11 +11,9 @@ import sys
 num_devices, out = int(sys.argv[1]), sys.argv[2]
 os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={num_devices}"
 
+import _fake_devices  # noqa: E402
 import jax  # noqa: E402
-import numpy as np  # noqa: E402
 import test_cyclegan_game  # noqa: E402
-
-from gan_jax import parallel, train  # noqa: E402
 
 assert jax.device_count() == num_devices
 c = test_cyclegan_game.tiny_config()
@@ -27,11 +25,4 @@ c = test_cyclegan_game.tiny_config()
 for opt in (c.g_optimizer, c.d_optimizer):
   opt.name, opt.learning_rate = "sgd", 0.01
 c.cycle.pool_size = 2  # a batch of 4 fills it and then replaces: both rules in one step
-game = train.make_game(c)
-mesh = parallel.make_mesh()
-state = parallel.replicate(train.init_run_state(c, game), mesh)
-step = train.make_train_step(game, mesh)
-data = parallel.replicate(game.data, mesh)
-state, metrics = step(state, data)
-leaves = jax.tree.leaves(jax.device_get((state, metrics)))
-np.savez(out, *[np.asarray(x) for x in leaves])
+_fake_devices.save_one_step(c, out)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import _fake_devices  # a sibling test module (pytest puts tests/ on the path)
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,18 +31,7 @@ def tiny_config():
 
 
 def test_four_devices_equal_one_device(tmp_path):
-  outs = []
-  for n in (1, 4):
-    out = tmp_path / f"state{n}.npz"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": HERE}
-    subprocess.run(
-      [sys.executable, os.path.join(HERE, "_parallel_cyclegan.py"), str(n), str(out)],
-      check=True,
-      env=env,
-      capture_output=True,
-    )
-    outs.append(np.load(out))
-  one, four = outs
+  one, four = _fake_devices.states_on("_parallel_cyclegan.py", tmp_path)
   assert len(one.files) == len(four.files) > 20
   for key in one.files:
     np.testing.assert_allclose(one[key], four[key], rtol=1e-4, atol=1e-6, err_msg=key)

@@ -235,5 +235,6 @@ def test_command_line_and_light_imports(tmp_path):
   bad = run("-m", "gan_jax.prepare", "cifar10")
   assert bad.returncode == errors.EXIT_BAD_INPUT
   assert bad.stderr.strip().splitlines() == [
-    "error: unknown item(s) ['cifar10']; choose from ['fashion_mnist', 'inception', 'mnist']"
+    "error: unknown item(s) ['cifar10']; choose from "
+    "['fashion_mnist', 'inception', 'mate_backgrounds', 'mnist']"
   ]

@@ -14,11 +14,12 @@ from collections.abc import Callable, Sequence
 import ml_collections
 
 from gan_jax.game import Game
-from gan_jax.games import cyclegan, gan
+from gan_jax.games import cyclegan, gan, srgan
 
 GAMES: dict[str, Callable[..., Game]] = {
   "gan": gan.make,
   "cyclegan": cyclegan.make,
+  "srgan": srgan.make,
 }
 RUN_KEYS: dict[str, tuple[str, ...]] = {"gan": gan.RUN_KEYS}
 
