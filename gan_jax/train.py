@@ -281,6 +281,25 @@ def _finite_runs(tree: Any) -> jax.Array:
   return jnp.all(jnp.stack(leaves), axis=0)
 
 
+def _each_run(step: Any, *, unroll: bool) -> Any:
+  """The per-device step over a device's runs (a leading axis): vmapped, or, with `unroll`,
+  one copy of the step per run. On CPU the copies run the very kernels a single run's step
+  runs, so run i of a program computes what run i alone computes, where a vmapped program's
+  batched matmuls and reductions round differently (and Adam turns such differences in
+  near-zero gradients into steps of its full size); vmapped convolutions are no faster on
+  XLA:CPU. On accelerators the runs are vmapped: one batched kernel instead of many small
+  launches is the point of training runs together."""
+  if not unroll:
+    return jax.vmap(step, in_axes=(0, 0, None))
+
+  def unrolled(state, batch, with_norms):
+    runs = jax.tree.leaves(state)[0].shape[0]
+    outs = [step(seed_slice(state, r), seed_slice(batch, r), with_norms) for r in range(runs)]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
+
+  return unrolled
+
+
 def make_train_step(
   game: Game, mesh: Mesh, *, steps_per_dispatch: int = 1, num_seeds: int = 1
 ) -> Any:
@@ -318,7 +337,7 @@ def make_train_step(
   else:
     runs = _run_sharding(mesh).spec
     runs_step = jax.shard_map(
-      jax.vmap(game.step, in_axes=(0, 0, None)),
+      _each_run(game.step, unroll=jax.default_backend() == "cpu"),
       mesh=mesh,
       in_specs=(runs, _with_runs(game.batch_spec, mesh), P()),
       out_specs=(runs, runs),
