@@ -378,6 +378,27 @@ def _stylegan2_switches(c, n: int) -> str | None:
   return None
 
 
+# The D switches a family's discriminator has (the others would be silently ignored).
+_D_SWITCHES = {
+  "stylegan2": (),  # its own minibatch stddev: model.stylegan2.mbstd_*
+  "resnet": ("model.d_spectral_norm",),
+  "r3gan": (),
+}
+_D_SWITCH_OFF = {"model.pack": 1, "model.d_minibatch": "none", "model.d_spectral_norm": False}
+
+
+def _family_has_switches(c, n: int) -> str | None:
+  del n
+  has = _D_SWITCHES.get(c.model.name)
+  if has is None:  # dcgan and mlp have them all
+    return None
+  for key, off in _D_SWITCH_OFF.items():
+    value = c.model[key.split(".", 1)[1]]
+    if key not in has and value != off:
+      return f"{c.model.name}'s discriminator has no {key} (set {value!r}): drop it"
+  return None
+
+
 def _lazy_fits_optimizer(c, n: int) -> str | None:
   del n
   if c.penalty_interval > 1 and c.penalty == "none":
@@ -488,6 +509,11 @@ RULES: tuple[Rule, ...] = (
     ("penalty", "penalty_interval", "path_length_weight", "path_length_interval"),
     _lazy_fits_optimizer,
     {"penalty": "r1", "penalty_interval": 16, "d_optimizer.name": "rmsprop"},
+  ),
+  Rule(
+    ("model.name", "model.pack", "model.d_minibatch", "model.d_spectral_norm"),
+    _family_has_switches,
+    {"model.name": "r3gan", "model.d_spectral_norm": True},
   ),
   Rule(("ema_decay", "ema_half_life_kimg"), _one_ema, {"ema_decay": 0.9, "ema_half_life_kimg": 1}),
   Rule(
