@@ -13,6 +13,16 @@ over the mesh axis, so it is a function of the replicated parameters alone and
 gradients again, as with pmap, would be wrong: the backward pass of a replicated
 parameter already sums over the axis). BatchNorm statistics are averaged over the axis
 by the models themselves.
+
+StyleGAN2's training (model.name='stylegan2'; experiments/stylegan2.py) adds, with the
+pure pieces of models/stylegan2.py: style mixing in G's every training forward (a second
+latent's W from a random layer on, `style_mixing_prob`); lazy regularization, each
+regularizer a `LazyRegularization` (name, net, interval, weight) run as an update of its
+own where due (`lax.cond`; under the vmap of several runs both branches are computed and
+one selected): the D penalty when penalty_interval > 1 (R1 every 16 D updates) and path
+length every path_length_interval G updates, its running mean in `extra['pl_mean']`; and
+the EMA of G with a half-life in images. The lazy regularizers' metrics (d_penalty,
+g_path_length) are their values at their last application, kept in `extra['lazy']`.
 """
 
 from __future__ import annotations
@@ -206,7 +216,7 @@ def init_state(gan: GAN, rng: Array) -> State:
   if gan.lazy:
     # Each lazy regularizer's value at its last application (its metric), and path
     # length's running mean of the lengths.
-    extra["lazy"] = {_LAZY_METRICS[reg.name != "path_length"]: jnp.zeros(()) for reg in gan.lazy}
+    extra["lazy"] = {LAZY_METRIC[reg.net]: jnp.zeros(()) for reg in gan.lazy}
     if gan.lazy_for("g") is not None:
       extra["pl_mean"] = jnp.zeros(())
   return State(
@@ -287,7 +297,8 @@ def _noisy(gan: GAN, state: State, rng: Array, x: Array) -> Array:
   return schedules.add_instance_noise(rng, x, std)
 
 
-_LAZY_METRICS = ("g_path_length", "d_penalty")  # indexed by "is it D's"
+# The metric of a lazy regularizer, by network: its value at its last application.
+LAZY_METRIC = {"d": "d_penalty", "g": "g_path_length"}
 
 
 def _floating(dtype, tree: PyTree) -> PyTree:
@@ -360,7 +371,7 @@ def _lazily(
   """`update(state) -> (state, value)` on the updates where `reg` is due (index % interval
   == 0), the state unchanged on the others; returns the state and the value of the last
   application (kept in extra['lazy'])."""
-  metric = _LAZY_METRICS[reg.net == "d"]
+  metric = LAZY_METRIC[reg.net]
 
   def apply(s: State) -> State:
     s, value = update(s)
