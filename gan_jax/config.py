@@ -27,6 +27,7 @@ from gan_jax.models import srresnet as srresnet_models
 from gan_jax.models import vgg16
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
 def optimizer_config(name: str = "adam", learning_rate: float = 2e-4, **kw) -> dict:
@@ -75,6 +76,22 @@ def default_config() -> ml_collections.ConfigDict:
   # Exponential moving average of G's weights, used for samples and evaluation.
   c.ema_decay = 0.0  # 0 = off; e.g. 0.999
   c.ema_start_step = 0
+  # Or StyleGAN2's EMA with a half-life in images (0 = off): decay 0.5 ** (batch_size /
+  # (1000 * ema_half_life_kimg)) per G update; with ema_rampup > 0 the half-life is at most
+  # ema_rampup * images seen (short early in training; stylegan2-ada uses 0.05).
+  c.ema_half_life_kimg = 0.0
+  c.ema_rampup = 0.0
+  # Lazy regularization (StyleGAN2, Appendix B): the penalty on D only every
+  # `penalty_interval` D updates (those with index % interval == 0), as an update of its
+  # own with weight penalty_weight * interval; D's Adam then runs with lr * c and betas ** c,
+  # c = interval / (interval + 1). 1 = the penalty in every D loss.
+  c.penalty_interval = 1
+  # StyleGAN2 only: style mixing (the probability that G's training forward switches to a
+  # second latent's W at a random layer) and path-length regularization of G (weight, and
+  # its lazy interval in G updates, scaled as penalty_interval's; 0 = off).
+  c.style_mixing_prob = 0.0
+  c.path_length_weight = 0.0
+  c.path_length_interval = 4
   # Class-conditional GAN on a labeled data set: G(z, y) and D(x, y); fake labels
   # are drawn uniformly over the classes. See model.g_conditioning / d_conditioning.
   c.conditional = False
@@ -122,6 +139,12 @@ def default_config() -> ml_collections.ConfigDict:
   c.model.cyclegan = cyclegan_models.default_config()
   # The SRGAN game's networks (gan_jax/models/srresnet.py declares them).
   c.model.srresnet = srresnet_models.default_config()
+  # The families' own keys (gan_jax/models/<family>.py declares them).
+  for family in models_lib.FAMILY_CONFIGS:
+    c.model[family.key] = ml_collections.ConfigDict(family.defaults)
+  # The networks' arithmetic: 'bfloat16' runs G and D in bfloat16 on float32 master weights
+  # (the parameters, optimizer states, losses and statistics stay float32).
+  c.model.compute_dtype = "float32"
 
   c.g_optimizer = optimizer_config()
   c.d_optimizer = optimizer_config()
@@ -210,6 +233,12 @@ SPECS: dict[str, specs.Spec] = {
   "instance_noise_anneal_steps": specs.COUNT,
   "ema_decay": specs.FRACTION,
   "ema_start_step": specs.COUNT,
+  "ema_half_life_kimg": specs.number(0.0),
+  "ema_rampup": specs.number(0.0),
+  "penalty_interval": specs.POSITIVE,
+  "style_mixing_prob": specs.number(0.0, 1.0),
+  "path_length_weight": specs.number(0.0),
+  "path_length_interval": specs.POSITIVE,
   "conditional": specs.BOOL,
   "dataset": specs.names(
     lambda: (*data_lib.DATASETS, *unpaired.UNPAIRED_DATASETS, *sr_data.SR_DATASETS)
@@ -255,6 +284,8 @@ SPECS: dict[str, specs.Spec] = {
   "eval.batch_size": specs.POSITIVE,
   "eval.inception_path": specs.STRING,
   **cyclegan_models.config_specs("model.cyclegan"),
+  **{k: v for family in models_lib.FAMILY_CONFIGS for k, v in family.specs.items()},
+  "model.compute_dtype": specs.names(lambda: COMPUTE_DTYPES),
   "report.primary_metric": specs.names(lambda: ("", *metrics_lib.LOWER_IS_BETTER)),
   "report.protocol": specs.STRING,
   "cycle.lambda_cycle": specs.number(0.0),
@@ -350,11 +381,17 @@ def _model_fits_data(c, n: int) -> str | None:
 
 def _image_size_fits_model(c, n: int) -> str | None:
   del n
-  sizes = models_lib.dcgan.DCGAN_GEOMETRY
-  if c.model.name == "dcgan" and c.model.image_size not in sizes:
+  size = c.model.image_size
+  sizes = {
+    "dcgan": sorted(models_lib.dcgan.DCGAN_GEOMETRY),
+    "resnet": models_lib.resnet.RESNET_SIZES,
+    "stylegan2": [2**k for k in range(3, 11)],
+    "r3gan": [2**k for k in range(3, 11)],
+  }.get(c.model.name)
+  if sizes is not None and size not in sizes:
     return (
-      f"model.image_size {c.model.image_size} is not supported by dcgan; use one of "
-      f"{', '.join(map(str, sorted(sizes)))}"
+      f"model.image_size {size} is not supported by {c.model.name}; use one of "
+      f"{', '.join(map(str, sizes))}"
     )
   return None
 
@@ -364,11 +401,66 @@ def _pack_fits_batch(c, n: int) -> str | None:
   if local_batch % c.model.pack:
     return f"model.pack {c.model.pack} must divide the per-device batch {local_batch}"
   d_batch = local_batch // c.model.pack
-  if c.model.d_minibatch == "stddev" and d_batch > 4 and d_batch % 4:
-    return (
-      f"minibatch stddev groups of 4: the per-device discriminator batch {d_batch} "
-      "(batch_size / devices / model.pack) must divide by 4"
-    )
+  group = c.model.stylegan2.mbstd_group_size if c.model.name == "stylegan2" else 4
+  if (c.model.d_minibatch == "stddev" or c.model.name == "stylegan2") and d_batch > group:
+    if d_batch % group:
+      return (
+        f"minibatch stddev groups of {group}: the per-device discriminator batch {d_batch} "
+        "(batch_size / devices / model.pack) must divide by it"
+      )
+  return None
+
+
+def _stylegan2_switches(c, n: int) -> str | None:
+  del n
+  if c.model.name != "stylegan2":
+    for key in ("style_mixing_prob", "path_length_weight"):
+      if c[key] > 0:
+        return f"{key} is StyleGAN2's: use --config.model.name=stylegan2, or set it to 0"
+  return None
+
+
+# The D switches a family's discriminator has (the others would be silently ignored).
+_D_SWITCHES = {
+  "stylegan2": (),  # its own minibatch stddev: model.stylegan2.mbstd_*
+  "resnet": ("model.d_spectral_norm",),
+  "r3gan": (),
+}
+_D_SWITCH_OFF = {"model.pack": 1, "model.d_minibatch": "none", "model.d_spectral_norm": False}
+
+
+def _family_has_switches(c, n: int) -> str | None:
+  del n
+  has = _D_SWITCHES.get(c.model.name)
+  if has is None:  # dcgan and mlp have them all
+    return None
+  for key, off in _D_SWITCH_OFF.items():
+    value = c.model[key.split(".", 1)[1]]
+    if key not in has and value != off:
+      return f"{c.model.name}'s discriminator has no {key} (set {value!r}): drop it"
+  return None
+
+
+def _lazy_fits_optimizer(c, n: int) -> str | None:
+  del n
+  if c.penalty_interval > 1 and c.penalty == "none":
+    return "penalty_interval > 1 makes a penalty lazy, and penalty is 'none': set one, or 1"
+  for interval, net in ((c.penalty_interval, "d"), (c.path_length_interval, "g")):
+    if net == "g" and c.path_length_weight <= 0:
+      continue
+    name = c[f"{net}_optimizer"].name
+    if interval > 1 and name != "adam":
+      return (
+        f"lazy regularization scales Adam's learning rate and betas: {net}_optimizer.name is "
+        f"{name!r}; use adam, or an interval of 1"
+      )
+  return None
+
+
+def _one_ema(c, n: int) -> str | None:
+  del n
+  if c.ema_decay > 0 and c.ema_half_life_kimg > 0:
+    return "ema_decay and ema_half_life_kimg both set the EMA of G: set one of them to 0"
   return None
 
 
@@ -494,6 +586,22 @@ RULES: tuple[Rule, ...] = (
   Rule(("dataset", "model.name", "model.output_dim"), _model_fits_data, {"dataset": "ring"}),
   Rule(("model.name", "model.image_size"), _image_size_fits_model, {"model.image_size": 48}),
   Rule(("batch_size", "model.pack", "model.d_minibatch"), _pack_fits_batch, {"model.pack": 3}),
+  Rule(
+    ("model.name", "style_mixing_prob", "path_length_weight"),
+    _stylegan2_switches,
+    {"style_mixing_prob": 0.9},
+  ),
+  Rule(
+    ("penalty", "penalty_interval", "path_length_weight", "path_length_interval"),
+    _lazy_fits_optimizer,
+    {"penalty": "r1", "penalty_interval": 16, "d_optimizer.name": "rmsprop"},
+  ),
+  Rule(
+    ("model.name", "model.pack", "model.d_minibatch", "model.d_spectral_norm"),
+    _family_has_switches,
+    {"model.name": "r3gan", "model.d_spectral_norm": True},
+  ),
+  Rule(("ema_decay", "ema_half_life_kimg"), _one_ema, {"ema_decay": 0.9, "ema_half_life_kimg": 1}),
   Rule(
     ("conditional", "model.pack", "model.d_conditioning"),
     _conditioning_fits,

@@ -19,6 +19,15 @@ loop's run axis): the settings that differ among them become per-run arrays in
 `State.extra['settings']`, read by the step instead of the GAN's constants, and the
 objective is chosen per run by index (`lax.switch`). A program of one config keeps every
 setting a Python constant, so its numbers are those of a run of its own.
+StyleGAN2's training (model.name='stylegan2'; experiments/stylegan2.py) adds, with the
+pure pieces of models/stylegan2.py: style mixing in G's every training forward (a second
+latent's W from a random layer on, `style_mixing_prob`); lazy regularization, each
+regularizer a `LazyRegularization` (name, net, interval, weight) run as an update of its
+own where due (`lax.cond`; under the vmap of several runs both branches are computed and
+one selected): the D penalty when penalty_interval > 1 (R1 every 16 D updates) and path
+length every path_length_interval G updates, its running mean in `extra['pl_mean']`; and
+the EMA of G with a half-life in images. The lazy regularizers' metrics (d_penalty,
+g_path_length) are their values at their last application, kept in `extra['lazy']`.
 """
 
 from __future__ import annotations
@@ -55,6 +64,7 @@ from gan_jax.game import (
   init_net,
   make_optimizer,
 )
+from gan_jax.models import stylegan2 as stylegan2_lib
 from gan_jax.parallel import AXIS
 
 Array = jax.Array
@@ -94,6 +104,7 @@ _GAN_FIELDS = {
   "ema_decay": "ema_decay",
   "ema_start_step": "ema_start_step",
 }
+STYLE_MIXING_SEED = 4
 MAX_CLASS_ROWS = 10  # rows of a conditional grid; more classes: evenly spaced ones
 NUM_2D_POINTS = 2500  # points in a 2-D run's scatter picture (the PacGAN evaluation size)
 
@@ -134,6 +145,58 @@ class GAN:
   objectives: tuple[str, ...] = ()
   g_optimizer: Any = None
   d_optimizer: Any = None
+  # StyleGAN2 (a generator with map / synthesize): the probability of style mixing in G's
+  # training forward.
+  style_mixing_prob: float = 0.0
+  # Regularizers applied lazily, as data (stylegan2.LazyRegularization: name, net, interval,
+  # weight): the D penalty when penalty_interval > 1 (net 'd'), path length (net 'g').
+  lazy: tuple[stylegan2_lib.LazyRegularization, ...] = ()
+  ema_half_life_kimg: float = 0.0  # > 0: StyleGAN2's EMA, in place of ema_decay
+  ema_rampup: float = 0.0
+  compute_dtype: str = "float32"  # of G and D's arithmetic; the master weights are float32
+
+  @property
+  def style_based(self) -> bool:
+    return isinstance(self.generator, stylegan2_lib.Generator)
+
+  @property
+  def ema_on(self) -> bool:
+    return self.ema_decay > 0 or self.ema_half_life_kimg > 0
+
+  def lazy_for(self, net: str) -> stylegan2_lib.LazyRegularization | None:
+    return next((reg for reg in self.lazy if reg.net == net), None)
+
+
+def lazy_regularizers(config: ml_collections.ConfigDict) -> tuple:
+  """The config's lazy regularizers: the D penalty every penalty_interval D updates (when
+  above 1; weight penalty_weight on penalties.PENALTIES[penalty], whose R1 is gamma / 2
+  times the squared gradient norm) and path length every path_length_interval G updates."""
+  lazy = []
+  if config.penalty != "none" and config.penalty_interval > 1:
+    lazy.append(
+      stylegan2_lib.LazyRegularization(
+        config.penalty, "d", config.penalty_interval, config.penalty_weight
+      )
+    )
+  if config.path_length_weight > 0:
+    lazy.append(
+      stylegan2_lib.LazyRegularization(
+        "path_length", "g", config.path_length_interval, config.path_length_weight
+      )
+    )
+  return tuple(lazy)
+
+
+def lazy_optimizer(
+  cfg: ml_collections.ConfigDict, reg: stylegan2_lib.LazyRegularization | None
+) -> optax.GradientTransformation:
+  """The optimizer of a network; one with a lazy regularizer takes interval + 1 steps per
+  interval updates, so its Adam runs with StyleGAN2's lr * c and betas ** c."""
+  if reg is None:
+    return make_optimizer(cfg)
+  scaled = ml_collections.ConfigDict(cfg.to_dict())
+  scaled.learning_rate, scaled.b1, scaled.b2 = reg.adam(cfg.learning_rate, cfg.b1, cfg.b2)
+  return make_optimizer(scaled)
 
 
 def _get(config: ml_collections.ConfigDict, key: str) -> Any:
@@ -177,12 +240,14 @@ def build_gan(
   if objectives:  # per run, by index: G sees real logits where any member's objective does
     g_uses_real = any(losses.get_objective(n).g_uses_real for n in objectives)
     objective = objective._replace(g_uses_real=g_uses_real)
+  lazy = lazy_regularizers(config)
+  lazy_of = {reg.net: reg for reg in lazy}
   gan = GAN(
     generator=generator,
     discriminator=discriminator,
     objective=objective,
-    g_tx=make_optimizer(config.g_optimizer),
-    d_tx=make_optimizer(config.d_optimizer),
+    g_tx=lazy_optimizer(config.g_optimizer, lazy_of.get("g")),
+    d_tx=lazy_optimizer(config.d_optimizer, lazy_of.get("d")),
     z_dim=config.model.z_dim,
     batch_size=config.batch_size,
     example_shape=tuple(dataset.example_shape),
@@ -204,6 +269,11 @@ def build_gan(
     objectives=objectives,
     g_optimizer=config.g_optimizer,
     d_optimizer=config.d_optimizer,
+    style_mixing_prob=config.style_mixing_prob,
+    lazy=lazy,
+    ema_half_life_kimg=config.ema_half_life_kimg,
+    ema_rampup=config.ema_rampup,
+    compute_dtype=config.model.compute_dtype,
   )
   return dataclasses.replace(gan, **fields)
 
@@ -262,6 +332,10 @@ def optimizer_of(gan: GAN, state: State, net: str) -> optax.GradientTransformati
     return static
   cfg = gan.g_optimizer if net == "g" else gan.d_optimizer
   values = {**cfg.to_dict(), **{k.split(".")[1]: setting(gan, state, k) for k in keys}}
+  reg = gan.lazy_for(net)
+  if reg is not None:  # the lazy interval's scaling, as lazy_optimizer's
+    lr, b1, b2 = reg.adam(values["learning_rate"], values["b1"], values["b2"])
+    values.update(learning_rate=lr, b1=b1, b2=b2)
   return make_optimizer(types.SimpleNamespace(**values))
 
 
@@ -293,11 +367,18 @@ def init_state(gan: GAN, rng: Array, settings: dict[str, Array] | None = None) -
   g = init_net(g_vars, gan.g_tx)
   # The EMA generator starts as G; it keeps BatchNorm statistics of its own.
   ema = {"params": jax.tree.map(jnp.copy, g.params), "batch_stats": g.batch_stats}
+  extra = {"ema": ema}
+  if gan.lazy:
+    # Each lazy regularizer's value at its last application (its metric), and path
+    # length's running mean of the lengths.
+    extra["lazy"] = {LAZY_METRIC[reg.net]: jnp.zeros(()) for reg in gan.lazy}
+    if gan.lazy_for("g") is not None:
+      extra["pl_mean"] = jnp.zeros(())
   return State(
     step=jnp.zeros((), jnp.int32),
     rng=k_run,
     nets={"g": g, "d": init_net(d_vars, gan.d_tx)},
-    extra={"ema": ema, **({"settings": settings} if gan.varying else {})},
+    extra={**extra, **({"settings": settings} if gan.varying else {})},
   )
 
 
@@ -305,7 +386,7 @@ def sampling_variables(gan: GAN, state: State) -> dict[str, PyTree]:
   """The generator variables to draw samples with: the EMA generator's when EMA is on."""
   g = state.nets["g"]
   online = {"params": g.params, "batch_stats": g.batch_stats}
-  if gan.ema_decay <= 0:
+  if not gan.ema_on:
     return online
   if "ema_decay" in gan.varying:  # one run of a program: its own EMA switch
     on = setting(gan, state, "ema_decay") > 0
@@ -382,6 +463,158 @@ def _noisy(gan: GAN, state: State, rng: Array, x: Array) -> Array:
   return schedules.add_instance_noise(rng, x, std)
 
 
+# The metric of a lazy regularizer, by network: its value at its last application.
+LAZY_METRIC = {"d": "d_penalty", "g": "g_path_length"}
+
+
+def _floating(dtype, tree: PyTree) -> PyTree:
+  return jax.tree.map(
+    lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree
+  )
+
+
+def _apply(gan: GAN, module: nn.Module, net: NetState, params: PyTree, *args, **kwargs):
+  """`apply_train` in the run's compute dtype: with 'bfloat16' the float32 master
+  parameters and the float inputs are cast on the way in; the outputs come back float32
+  and the statistics in their own dtypes (float32), so the state never changes dtype."""
+  if gan.compute_dtype == "float32":
+    return apply_train(module, net, params, *args, **kwargs)
+  dtype = jnp.dtype(gan.compute_dtype)
+  out, stats = apply_train(module, net, _floating(dtype, params), *_floating(dtype, args), **kwargs)
+  stats = jax.tree.map(lambda new, old: new.astype(old.dtype), stats, net.batch_stats)
+  return out.astype(jnp.float32), stats
+
+
+def _style_ws(gan: GAN, g_net: NetState, params: PyTree, z: Array, y: Array, rng: Array):
+  """StyleGAN2's training W: the mapping of z (updating w_avg); with style_mixing_prob,
+  from a crossover layer on (one for the batch, the same on every device) the W of a
+  second latent (not updating w_avg). Returns (ws, G's updated batch_stats)."""
+  g = gan.generator
+  variables = {"params": params, "batch_stats": g_net.batch_stats}
+  ws, updates = g.apply(variables, z, y, train=True, method="map", mutable=["batch_stats"])
+  if gan.style_mixing_prob > 0:
+    k_mix, k_z = jax.random.split(rng)
+    z2 = jax.random.normal(device_key(k_z), z.shape, z.dtype)
+    ws2 = g.apply(variables, z2, y, train=True, method="map", skip_w_avg_update=True)
+    crossover = stylegan2_lib.draw_crossover(k_mix, g.num_ws, gan.style_mixing_prob)
+    ws = stylegan2_lib.mix_styles(ws, ws2, crossover)
+  return ws, updates["batch_stats"]
+
+
+def _synthesis(gan: GAN, params: PyTree, noise_key: Array) -> Callable[[Array], Array]:
+  """ws -> images of StyleGAN2's synthesis (noise inputs from noise_key), in the compute
+  dtype, float32 out."""
+  dtype = jnp.dtype(gan.compute_dtype)
+  variables = {"params": params if dtype == jnp.float32 else _floating(dtype, params)}
+
+  def synthesize(ws: Array) -> Array:
+    rngs = {"noise": noise_key}
+    x = gan.generator.apply(variables, ws.astype(dtype), method="synthesize", rngs=rngs)
+    return x.astype(jnp.float32)
+
+  return synthesize
+
+
+def _generate(
+  gan: GAN, g_net: NetState, params: PyTree, z: Array, y: Array, rng: Array
+) -> tuple[Array, PyTree]:
+  """G's training forward on this device's latents: (images, G's updated batch_stats).
+  `rng` (replicated) feeds StyleGAN2's style mixing and noise inputs; other families take
+  no randomness."""
+  if not gan.style_based:
+    return _apply(gan, gan.generator, g_net, params, z, y)
+  k_ws, k_noise = jax.random.split(rng)
+  ws, stats = _style_ws(gan, g_net, params, z, y, k_ws)
+  return _synthesis(gan, params, device_key(k_noise))(ws), stats
+
+
+def _lazily(
+  reg: stylegan2_lib.LazyRegularization,
+  index: Array,
+  update: Callable[[State], tuple[State, Array]],
+  state: State,
+) -> tuple[State, Array]:
+  """`update(state) -> (state, value)` on the updates where `reg` is due (index % interval
+  == 0), the state unchanged on the others; returns the state and the value of the last
+  application (kept in extra['lazy'])."""
+  metric = LAZY_METRIC[reg.net]
+
+  def apply(s: State) -> State:
+    s, value = update(s)
+    return s.replace(extra={**s.extra, "lazy": {**s.extra["lazy"], metric: value}})
+
+  state = jax.lax.cond(reg.due(index), apply, lambda s: s, state)
+  return state, state.extra["lazy"][metric]
+
+
+def d_regularize(
+  gan: GAN,
+  reg: stylegan2_lib.LazyRegularization,
+  state: State,
+  real: Array,
+  y_real: Array,
+  fake: Array,
+  y_fake: Array,
+  rng: Array,
+) -> tuple[State, Array]:
+  """A lazy penalty's own D update (StyleGAN2's 'Dreg'): the loss reg.scaled_weight *
+  penalty (weight times interval) on this step's real and fake batches; D's statistics
+  updates are dropped, as for the penalty in the D loss. Returns (state, penalty)."""
+  d_net = state.nets["d"]
+
+  def loss_fn(params):
+    def critic(labels):
+      return lambda x: _apply(gan, gan.discriminator, d_net, params, x, labels)[0]
+
+    penalty = penalties.compute_penalty(
+      reg.name, critic(y_real), real, fake, rng, pack=gan.pack, d_fake_fn=critic(y_fake)
+    )
+    penalty = jax.lax.pmean(penalty, AXIS)
+    return reg.scaled_weight * penalty, penalty
+
+  (_, penalty), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_net.params)
+  updates, opt_state = optimizer_of(gan, state, "d").update(grads, d_net.opt_state, d_net.params)
+  d_net = d_net.replace(params=optax.apply_updates(d_net.params, updates), opt_state=opt_state)
+  return state.replace(nets={**state.nets, "d": d_net}), penalty
+
+
+def g_regularize(
+  gan: GAN,
+  reg: stylegan2_lib.LazyRegularization,
+  state: State,
+  z: Array,
+  y: Array,
+  rng: Array,
+) -> tuple[State, Array]:
+  """Path length's own G update (StyleGAN2's 'Greg'): on the first 1 / PL_BATCH_SHRINK of
+  this device's latents (style-mixed, with noise, w_avg updated as in any training
+  forward), the loss reg.scaled_weight * penalty; the running mean of the lengths moves
+  in extra['pl_mean']. Returns (state, penalty)."""
+  g_net = state.nets["g"]
+  n = max(1, z.shape[0] // stylegan2_lib.PL_BATCH_SHRINK)
+  z, y = z[:n], y[:n]
+  k_ws, k_noise, k_pl = jax.random.split(rng, 3)
+
+  def loss_fn(params):
+    ws, stats = _style_ws(gan, g_net, params, z, y, k_ws)
+    penalty, mean = stylegan2_lib.path_length_penalty(
+      _synthesis(gan, params, device_key(k_noise)),
+      ws,
+      device_key(k_pl),
+      state.extra["pl_mean"],
+      stylegan2_lib.PL_DECAY,
+      axis_name=AXIS,
+    )
+    penalty = jax.lax.pmean(penalty, AXIS)
+    return reg.scaled_weight * penalty, (penalty, mean, stats)
+
+  (_, (penalty, mean, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(g_net.params)
+  updates, opt_state = optimizer_of(gan, state, "g").update(grads, g_net.opt_state, g_net.params)
+  g_net = NetState(optax.apply_updates(g_net.params, updates), stats, opt_state)
+  state = state.replace(nets={**state.nets, "g": g_net}, extra={**state.extra, "pl_mean": mean})
+  return state, penalty
+
+
 def d_update(
   gan: GAN,
   state: State,
@@ -391,32 +624,37 @@ def d_update(
   y_fake: Array,
   rng: Array,
   with_norms: Array | bool = True,
+  d_index: Array | int | None = None,
 ) -> tuple[State, dict]:
   """One discriminator update on this device's shard (real, y_real, z, y_fake).
 
-  The gradient and update norms are NaN where `with_norms` is false (`diagnostic_norms`).
+  `d_index` counts D updates (default state.step * d_steps): a lazy penalty runs, as an
+  update of its own after this one, where it is due. The gradient and update norms are
+  NaN where `with_norms` is false (`diagnostic_norms`).
   """
   g_net, d_net = state.nets["g"], state.nets["d"]
   objective = objective_of(gan, state)
   real_label = setting(gan, state, "real_label")
-  fake, g_stats = apply_train(gan.generator, g_net, g_net.params, z, y_fake)
+  fake, g_stats = _generate(gan, g_net, g_net.params, z, y_fake, jax.random.fold_in(rng, 1))
   fake = jax.lax.stop_gradient(fake)
   k_real, k_fake, k_penalty = jax.random.split(device_key(rng), 3)
   real, fake = _noisy(gan, state, k_real, real), _noisy(gan, state, k_fake, fake)
+  lazy = gan.lazy_for("d")
+  in_loss = gan.penalty != "none" and lazy is None
 
   def loss_fn(params):
-    real_logits, stats = apply_train(gan.discriminator, d_net, params, real, y_real)
-    fake_logits, stats = apply_train(
-      gan.discriminator, d_net.replace(batch_stats=stats), params, fake, y_fake
+    real_logits, stats = _apply(gan, gan.discriminator, d_net, params, real, y_real)
+    fake_logits, stats = _apply(
+      gan, gan.discriminator, d_net.replace(batch_stats=stats), params, fake, y_fake
     )
     loss = objective.d_loss(real_logits, fake_logits, real_label=real_label, batch_mean=global_mean)
     penalty = jnp.zeros(())
-    if gan.penalty != "none":
+    if in_loss:
       # D on the penalty's points in training mode; its statistics updates are dropped.
       d_now = d_net.replace(batch_stats=stats)
 
       def critic(labels):
-        return lambda x: apply_train(gan.discriminator, d_now, params, x, labels)[0]
+        return lambda x: _apply(gan, gan.discriminator, d_now, params, x, labels)[0]
 
       penalty = penalties.compute_penalty(
         gan.penalty,
@@ -454,10 +692,19 @@ def d_update(
     "d_fake": global_mean(objective.d_output(fake_logits)),
     **diagnostic_norms(with_norms, {"d_grad_norm": grads, "d_update_norm": updates}),
   }
+  nets = {"g": g_net.replace(batch_stats=g_stats), "d": NetState(params, stats, opt_state)}
+  state = state.replace(nets=nets)
+  if lazy is not None:
+    index = state.step * gan.d_steps if d_index is None else d_index
+    state, penalty = _lazily(
+      lazy,
+      index,
+      lambda s: d_regularize(gan, lazy, s, real, y_real, fake, y_fake, k_penalty),
+      state,
+    )
   if gan.penalty != "none":
     metrics["d_penalty"] = penalty
-  nets = {"g": g_net.replace(batch_stats=g_stats), "d": NetState(params, stats, opt_state)}
-  return state.replace(nets=nets), metrics
+  return state, metrics
 
 
 def g_update(
@@ -479,16 +726,17 @@ def g_update(
   g_net, d_net = state.nets["g"], state.nets["d"]
   objective = objective_of(gan, state)
   noise_key = device_key(rng)
+  k_forward = jax.random.fold_in(rng, 2)
 
   def loss_fn(params):
-    fake, g_stats = apply_train(gan.generator, g_net, params, z, y)
-    fake_logits, _ = apply_train(
-      gan.discriminator, d_net, d_net.params, _noisy(gan, state, noise_key, fake), y
+    fake, g_stats = _generate(gan, g_net, params, z, y, k_forward)
+    fake_logits, _ = _apply(
+      gan, gan.discriminator, d_net, d_net.params, _noisy(gan, state, noise_key, fake), y
     )
     real_logits = None
     if real is not None:
       x_real = _noisy(gan, state, jax.random.fold_in(noise_key, 1), real[0])
-      real_logits, _ = apply_train(gan.discriminator, d_net, d_net.params, x_real, real[1])
+      real_logits, _ = _apply(gan, gan.discriminator, d_net, d_net.params, x_real, real[1])
     loss = objective.g_loss(real_logits, fake_logits, batch_mean=global_mean)
     return jax.lax.pmean(loss, AXIS), g_stats
 
@@ -499,34 +747,57 @@ def g_update(
     "g_loss": loss,
     **diagnostic_norms(with_norms, {"g_grad_norm": grads, "g_update_norm": updates}),
   }
-  extra = state.extra
-  if gan.ema_decay > 0:
-    ema = extra["ema"]
+  state = state.replace(nets={**state.nets, "g": NetState(params, g_stats, opt_state)})
+  lazy = gan.lazy_for("g")
+  if lazy is not None:  # path length, after the main update (as stylegan2-ada's Greg)
+    k_reg = jax.random.fold_in(rng, 3)
+    state, metrics["g_path_length"] = _lazily(
+      lazy, state.step, lambda s: g_regularize(gan, lazy, s, z, y, k_reg), state
+    )
+    metrics["pl_mean"] = state.extra["pl_mean"]
+  if gan.ema_on:
+    state = state.replace(extra={**state.extra, "ema": _ema(gan, state, z, y)})
+  return state, metrics
+
+
+def _ema(gan: GAN, state: State, z: Array, y: Array) -> dict[str, PyTree]:
+  """The EMA generator after this step's G update: ema_decay per update from
+  ema_start_step on, or StyleGAN2's half-life in images (`stylegan2.ema_beta`, with the
+  images seen before this step)."""
+  ema, g = state.extra["ema"], state.nets["g"]
+  if gan.ema_half_life_kimg > 0:
+    images_seen = state.step.astype(jnp.float32) * gan.batch_size
+    decay = stylegan2_lib.ema_beta(
+      gan.batch_size, gan.ema_half_life_kimg, rampup=gan.ema_rampup, images_seen=images_seen
+    )
+    ema_params = schedules.ema_update(ema["params"], g.params, decay=decay, step=state.step)
+  else:
     ema_params = schedules.ema_update(
       ema["params"],
-      params,
+      g.params,
       decay=setting(gan, state, "ema_decay"),
       step=state.step,
       start_step=setting(gan, state, "ema_start_step"),
     )
-    # The EMA weights' own BatchNorm statistics, gathered the way G's are: the EMA
-    # generator in training mode on this step's latents. (G's statistics belong to G's
-    # weights; sampled with the EMA weights they would mismatch its activations.)
-    _, ema_stats = apply_train(
-      gan.generator, NetState(ema_params, ema["batch_stats"], None), ema_params, z, y
-    )
-    extra = {**extra, "ema": {"params": ema_params, "batch_stats": ema_stats}}
-  nets = {**state.nets, "g": NetState(params, g_stats, opt_state)}
-  return state.replace(nets=nets, extra=extra), metrics
+  if gan.style_based:
+    # StyleGAN2's statistic (w_avg) is copied from G, as stylegan2-ada copies G's buffers.
+    return {"params": ema_params, "batch_stats": g.batch_stats}
+  # The EMA weights' own BatchNorm statistics, gathered the way G's are: the EMA
+  # generator in training mode on this step's latents. (G's statistics belong to G's
+  # weights; sampled with the EMA weights they would mismatch its activations.)
+  _, ema_stats = apply_train(
+    gan.generator, NetState(ema_params, ema["batch_stats"], None), ema_params, z, y
+  )
+  return {"params": ema_params, "batch_stats": ema_stats}
 
 
 def local_step(
   gan: GAN, state: State, batch: dict[str, Array], with_norms: Array | bool = True
 ) -> tuple[State, dict]:
   """`d_steps` discriminator updates (one per leading slice of the D arrays), then
-  `g_steps` G updates; or, with update_rule="simultaneous", one D and one G update from the same
-  parameters on the same batch (G's loss on the fakes D judged). On this device's shard of
-  `draw`'s batch.
+  `g_steps` G updates; or, with update_rule 'simultaneous', one D and one G update from the
+  same parameters on the same batch (G's loss on the fakes D judged). On this device's shard
+  of `draw`'s batch.
 
   The batch's replicated `key` seeds the per-device noise of penalties and instance
   noise. The gradient, update and parameter norms are NaN where `with_norms` is false.
@@ -542,13 +813,22 @@ def local_step(
       batch["y_d"][0],
       jax.random.fold_in(k_d, 0),
       with_norms,
+      d_index=state.step,
     )
     real_g = (batch["x_real_g"], batch["y_real_g"]) if "x_real_g" in batch else None
     g_state, g_metrics = g_update(
       gan, state, batch["z_d"][0], batch["y_d"][0], k_g, with_norms, real_g
     )
-    # G's new weights and statistics (its forward on these latents, as in D's update).
-    state = g_state.replace(nets={"g": g_state.nets["g"], "d": d_state.nets["d"]})
+    # G's new weights and statistics (its forward on these latents, as in D's update); each
+    # lazy regularizer's value from its own network's update.
+    extra = g_state.extra
+    if "lazy" in extra:
+      d_metric = LAZY_METRIC["d"]
+      lazy = {**extra["lazy"]}
+      if d_metric in lazy:
+        lazy[d_metric] = d_state.extra["lazy"][d_metric]
+      extra = {**extra, "lazy": lazy}
+    state = g_state.replace(nets={"g": g_state.nets["g"], "d": d_state.nets["d"]}, extra=extra)
   else:
     # A Python loop, not lax.scan: XLA:CPU runs convolutions inside a while loop
     # tens of times slower than straight-line code (benchmarks/loop_overhead.py).
@@ -563,6 +843,7 @@ def local_step(
         batch["y_d"][j],
         jax.random.fold_in(k_d, j),
         with_norms if last else False,
+        d_index=state.step * gan.d_steps + j,
       )
     # d_metrics are those of the last D update, g_metrics of the last G update.
     for j in range(gan.g_steps):
@@ -600,7 +881,12 @@ def make_generate(gan: GAN) -> Callable[[dict, Array, Array], Array]:
   """
 
   def generate(variables, z, y):
-    return gan.generator.apply(variables, z, y, train=False)
+    if not gan.style_based:
+      x = gan.generator.apply(variables, z, y, train=False)
+    else:  # pictures and evaluation draw the same fixed noise images at every call
+      x = gan.generator.apply(variables, z, y, train=False, noise_mode="const")
+    # StyleGAN2's and R3GAN's outputs are linear: images are clipped to the data's range.
+    return jnp.clip(x, -1.0, 1.0) if len(gan.example_shape) == 3 else x
 
   return jax.jit(generate)
 
@@ -700,6 +986,77 @@ def slerp(t: Array, a: Array, b: Array) -> Array:
   return wa * a + wb * b
 
 
+def style_pictures(
+  gan: GAN,
+  variables: dict[str, PyTree],
+  ends: tuple[Array, Array, Array],
+  steps: int,
+  *,
+  mixing_rows: int = 5,
+  mixing_columns: int = 6,
+  truncation_rows: int = 6,
+  truncation_steps: int = 9,
+) -> dict[str, np.ndarray]:
+  """StyleGAN2's pictures (the fixed noise images of noise_mode='const'):
+
+  interpolation_w: strip i goes linearly in W from the W of latent ends[0][i] to that of
+    ends[1][i] (labels ends[2][i]), `steps` pictures; the z strips' end points.
+  style_mixing: the grid of the StyleGAN papers: the top row shows the column sources,
+    the left column the row sources; cell (r, c) has the coarse styles (the layers below
+    num_ws / 2: 4 and 8 px) of row source r and the fine ones of column source c.
+  truncation: row r is one latent truncated towards w_avg with psi = 0, ..., 1 (psi 0
+    is w_avg itself, the same picture in every row).
+  The mixing and truncation latents come from STYLE_MIXING_SEED; conditional generators
+  draw them with label 0.
+  """
+  g = gan.generator
+  map_ws = jax.jit(lambda v, z, y: g.apply(v, z, y, train=False, method="map"))
+  synthesize = jax.jit(
+    lambda v, ws: jnp.clip(
+      g.apply({"params": v["params"]}, ws, method="synthesize", noise_mode="const"), -1.0, 1.0
+    )
+  )
+
+  def images(ws: Array) -> np.ndarray:
+    return np.asarray(synthesize(variables, ws.reshape(-1, *ws.shape[-2:])))
+
+  a, b, y_ends = ends
+  ws_a, ws_b = map_ws(variables, a, y_ends), map_ws(variables, b, y_ends)
+  t = jnp.linspace(0.0, 1.0, steps)[None, :, None, None]
+  ws_t = ws_a[:, None] + t * (ws_b - ws_a)[:, None]
+  out = {"interpolation_w": writers.image_grid(images(ws_t), rows=len(a))}
+
+  key = jax.random.PRNGKey(STYLE_MIXING_SEED)
+  k_rows, k_cols, k_trunc = jax.random.split(key, 3)
+  n = mixing_rows + mixing_columns + truncation_rows
+  zeros = jnp.zeros((n,), jnp.int32)
+  z = jnp.concatenate(
+    [
+      jax.random.normal(k_rows, (mixing_rows, gan.z_dim)),
+      jax.random.normal(k_cols, (mixing_columns, gan.z_dim)),
+      jax.random.normal(k_trunc, (truncation_rows, gan.z_dim)),
+    ]
+  )
+  ws = map_ws(variables, z, zeros)
+  ws_rows, ws_cols = ws[:mixing_rows], ws[mixing_rows : mixing_rows + mixing_columns]
+  ws_trunc = ws[mixing_rows + mixing_columns :]
+  mixed = jax.vmap(
+    lambda wr: stylegan2_lib.mix_styles(jnp.broadcast_to(wr, ws_cols.shape), ws_cols, g.num_ws // 2)
+  )(ws_rows)  # (rows, columns, num_ws, w_dim)
+  row_images, col_images, cells = images(ws_rows), images(ws_cols), images(mixed)
+  blank = np.ones_like(row_images[:1])  # white
+  grid = [blank, col_images]
+  for r in range(mixing_rows):
+    grid += [row_images[r : r + 1], cells[r * mixing_columns : (r + 1) * mixing_columns]]
+  out["style_mixing"] = writers.image_grid(np.concatenate(grid), rows=mixing_rows + 1)
+
+  w_avg = variables["batch_stats"]["w_avg"]
+  psi = jnp.linspace(0.0, 1.0, truncation_steps)
+  truncated = jax.vmap(lambda p: stylegan2_lib.truncate(ws_trunc, w_avg, p), out_axes=1)(psi)
+  out["truncation"] = writers.image_grid(images(truncated), rows=truncation_rows)
+  return out
+
+
 def write_samples(
   gan: GAN,
   config,
@@ -713,7 +1070,9 @@ def write_samples(
   interpolation_steps: int = 10,
 ) -> dict[str, str]:
   """--mode=sample: samples_<step>.npz (eval.num_samples), grid_<step>.png and, for
-  images, interpolation_<step>.png (strips in z: slerp, or straight for a uniform prior)."""
+  images, interpolation_<step>.png (strips in z: slerp, or straight for a uniform prior); for
+  StyleGAN2 also interpolation_w_<step>.png, style_mixing_<step>.png and truncation_<step>.png
+  (`style_pictures`)."""
   sampling = dict(batch_size=config.eval.batch_size, seed=EVAL_SEED)
   x = make_sample_fn(gan, mesh, **sampling)(state, config.eval.num_samples)
   npz_path = os.path.join(out_dir, f"samples_{step}.npz")
@@ -743,6 +1102,12 @@ def write_samples(
     writers.save_png(
       paths["interpolation"], writers.image_grid(np.asarray(images), rows=num_interpolations)
     )
+  if gan.style_based:
+    ends = (a, b, jnp.asarray(y[:: len(t)], jnp.int32))
+    pictures_w = style_pictures(gan, sampling_variables(gan, state), ends, interpolation_steps)
+    for name, grid in pictures_w.items():
+      paths[name] = os.path.join(out_dir, f"{name}_{step}.png")
+      writers.save_png(paths[name], grid)
   logging.info("step %d: wrote %s", step, ", ".join(paths.values()))
   return paths
 

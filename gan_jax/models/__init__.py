@@ -2,9 +2,14 @@
 
   dcgan   DCGAN for 28, 32 and 64 px images, 1 or 3 channels (models/dcgan.py)
   mlp     MLPs for 2-D points, the PacGAN protocol (models/mlp.py)
+  stylegan2  StyleGAN2's mapping + skip synthesis G and residual D (models/stylegan2.py)
+  resnet  SNGAN/BigGAN-style ResNet G and D, optional spectral norm (models/resnet.py)
+  r3gan   R3GAN's normalization-free ResNet G and D (models/r3gan.py)
 
 A family's `build(model_config, channels, axis_name, num_classes)` returns its
-(generator, discriminator) pair; shared pieces live in models/common.py.
+(generator, discriminator) pair; shared pieces live in models/common.py. A family with
+keys of its own declares them with `common.family_config` (its CONFIG, under
+model.<name>); FAMILY_CONFIGS lists them.
 
 CycleGAN's four networks (ResNet generators G, F and PatchGAN discriminators D_A, D_B) are
 not a (generator, discriminator) pair, so they are not in MODELS: `cyclegan.build(model,
@@ -18,12 +23,18 @@ from collections.abc import Callable
 import flax.linen as nn
 import ml_collections
 
-from gan_jax.models import cyclegan, dcgan, mlp  # noqa: F401 - cyclegan: see above
+from gan_jax.models import common, cyclegan, dcgan, mlp, r3gan, resnet, stylegan2  # noqa: F401
 
 MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
   "dcgan": dcgan.build,
   "mlp": mlp.build,
+  "stylegan2": stylegan2.build,
+  "resnet": resnet.build,
+  "r3gan": r3gan.build,
 }
+
+# The families' own config keys (model.<key>.*), declared once in each family's module.
+FAMILY_CONFIGS: tuple[common.SubConfig, ...] = (stylegan2.CONFIG, resnet.CONFIG, r3gan.CONFIG)
 
 
 def make_models(

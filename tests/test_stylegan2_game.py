@@ -1,0 +1,217 @@
+"""StyleGAN2's training in the GAN game: the lazy regularizers' bookkeeping (R1 exactly on
+the D updates with index % 16 == 0, as an update of its own weighted gamma / 2 * 16; path
+length on the G updates with step % 4 == 0, its running mean moved there only), the scaled
+Adam, style mixing in G's training forward, the EMA with a half-life in images, and bf16
+compute against f32."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax.sharding import PartitionSpec as P
+
+from gan_jax import config as config_lib
+from gan_jax import data as data_lib
+from gan_jax import parallel, train
+from gan_jax.game import NetState
+from gan_jax.games import gan as gan_game
+from gan_jax.models import stylegan2 as sg
+
+BATCH = 8
+
+
+def _dataset(size=8):
+  images = (np.random.RandomState(0).rand(40, size, size, 1) * 255).astype(np.uint8)
+  arrays = {"images": images, "labels": np.zeros(40, np.int32)}
+  return data_lib.Dataset("mnist", "test", arrays, data_lib._sample_images, (size, size, 1), 40, 10)
+
+
+def tiny_config(**overrides):
+  """The StyleGAN2 experiment's training at 8 px with a tiny network."""
+  c = config_lib.default_config()
+  c.model.name, c.model.image_size, c.model.z_dim = "stylegan2", 8, 6
+  s = c.model.stylegan2
+  s.w_dim, s.mapping_layers, s.channel_base, s.channel_max = 8, 2, 32, 8
+  c.batch_size = BATCH
+  c.penalty, c.penalty_weight, c.penalty_interval = "r1", 0.5, 16
+  c.style_mixing_prob = 0.9
+  c.path_length_weight, c.path_length_interval = 2.0, 4
+  c.ema_half_life_kimg, c.ema_rampup = 0.02, 0.05
+  for opt in (c.g_optimizer, c.d_optimizer):
+    opt.learning_rate, opt.b1, opt.b2 = 0.002, 0.0, 0.99
+  c.update_from_flattened_dict(overrides)
+  config_lib.validate(c)
+  return c
+
+
+def _adam_count(opt_state) -> int:
+  counts = [x for x in jax.tree.leaves(opt_state) if np.ndim(x) == 0 and x.dtype == np.int32]
+  assert len(counts) == 1
+  return int(counts[0])
+
+
+def test_lazy_r1_path_length_and_ema_bookkeeping():
+  """Steps run by the loop's train step from chosen step counters (d_steps = 1, so D
+  update t is step t): D's Adam takes a second update exactly where step % 16 == 0, G's
+  where step % 4 == 0; path length's mean and the logged regularizer values change only
+  there; the EMA moves by StyleGAN2's beta of the images seen."""
+  c = tiny_config()
+  game = gan_game.make(c, _dataset())
+  gan = gan_game.build_gan(c, _dataset())
+  mesh = parallel.make_mesh()
+  step_fn = train.make_train_step(game, mesh)
+  arrays = parallel.replicate(game.data, mesh)
+  state = jax.device_get(train.init_run_state(c, game))
+  for t in (0, 1, 3, 4, 15, 16, 17, 32):
+    before = state.replace(step=jnp.asarray(t, jnp.int32))
+    after, metrics = step_fn(parallel.replicate(jax.tree.map(jnp.copy, before), mesh), arrays)
+    after, metrics = jax.device_get((after, metrics))
+    d_extra = _adam_count(after.nets["d"].opt_state) - _adam_count(before.nets["d"].opt_state)
+    g_extra = _adam_count(after.nets["g"].opt_state) - _adam_count(before.nets["g"].opt_state)
+    assert d_extra == 1 + (t % 16 == 0), t
+    assert g_extra == 1 + (t % 4 == 0), t
+    moved = float(after.extra["pl_mean"]) != float(before.extra["pl_mean"])
+    assert moved == (t % 4 == 0), t
+    for name, interval in (("d_penalty", 16), ("g_path_length", 4)):
+      changed = float(after.extra["lazy"][name]) != float(before.extra["lazy"][name])
+      assert changed == (t % interval == 0), (t, name)
+      assert float(metrics[name]) == float(after.extra["lazy"][name])
+    assert float(metrics["pl_mean"]) == float(after.extra["pl_mean"])
+    # EMA: beta = 0.5 ** (batch / min(half-life, rampup * images seen before the step)).
+    beta = 0.5 ** (BATCH / max(min(20.0, 0.05 * t * BATCH), 1e-8))
+    for e1, e0, p in zip(
+      jax.tree.leaves(after.extra["ema"]["params"]),
+      jax.tree.leaves(before.extra["ema"]["params"]),
+      jax.tree.leaves(after.nets["g"].params),
+      strict=True,
+    ):
+      np.testing.assert_allclose(e1, beta * e0 + (1 - beta) * p, rtol=1e-5, atol=1e-6)
+    # The EMA generator's w_avg is G's (stylegan2-ada copies G's buffers).
+    np.testing.assert_array_equal(
+      after.extra["ema"]["batch_stats"]["w_avg"], after.nets["g"].batch_stats["w_avg"]
+    )
+    state = after
+  assert gan.lazy == sg.lazy_regularization(r1_gamma=1.0, pl_weight=2.0)
+
+
+def test_lazy_penalty_update_is_its_weight_times_the_interval():
+  """D's regularization update on its own, with plain SGD(1) to read the gradient off:
+  params' = params - 16 * (gamma / 2) * grad mean_n ||grad_x D(x_n)||^2."""
+  c = tiny_config()
+  gan = gan_game.build_gan(c, _dataset())
+  gan = gan_game.dataclasses.replace(gan, d_tx=optax.sgd(1.0))
+  state = gan_game.init_state(gan, jax.random.PRNGKey(0))
+  d = state.nets["d"]
+  state = state.replace(nets={**state.nets, "d": d.replace(opt_state=gan.d_tx.init(d.params))})
+  real = jax.random.normal(jax.random.PRNGKey(1), (BATCH, 8, 8, 1))
+  y = jnp.zeros((BATCH,), jnp.int32)
+  (reg,) = [r for r in gan.lazy if r.net == "d"]
+  assert (reg.interval, reg.weight, reg.scaled_weight) == (16, 0.5, 8.0)
+  update = jax.shard_map(
+    functools.partial(gan_game.d_regularize, gan, reg),
+    mesh=parallel.make_mesh(),
+    in_specs=(P(), P(parallel.AXIS), P(parallel.AXIS), P(parallel.AXIS), P(parallel.AXIS), P()),
+    out_specs=(P(), P()),
+  )
+  new, penalty = jax.jit(update)(state, real, y, real, y, jax.random.PRNGKey(2))
+
+  def r1(params):  # StyleGAN2's R1: the gradient of sum_n D(x_n) (ada's r1_grads)
+    d_sum = lambda x: jnp.sum(gan.discriminator.apply({"params": params}, x, train=True))
+    grad_x = jax.grad(d_sum)(real)
+    return 0.5 * jnp.mean(jnp.sum(jnp.square(grad_x), axis=(1, 2, 3)))
+
+  expected_penalty, grads = jax.value_and_grad(r1)(d.params)
+  np.testing.assert_allclose(penalty, expected_penalty, rtol=1e-5)
+  for p1, p0, g in zip(
+    jax.tree.leaves(new.nets["d"].params),
+    jax.tree.leaves(d.params),
+    jax.tree.leaves(grads),
+    strict=True,
+  ):
+    np.testing.assert_allclose(p1, p0 - 16 * 0.5 * g, rtol=1e-4, atol=1e-6)
+
+
+def test_lazy_intervals_scale_adams_learning_rate_and_betas():
+  gan = gan_game.build_gan(tiny_config(), _dataset())
+  grads = [{"w": jnp.array([0.3, -2.0, 1e-3])}, {"w": jnp.array([-0.1, 0.5, 2.0])}]
+  for tx, interval in ((gan.d_tx, 16), (gan.g_tx, 4)):
+    c = interval / (interval + 1)
+    reference = optax.adam(0.002 * c, b1=0.0**c, b2=0.99**c, eps=1e-8)
+    params = {"w": jnp.ones(3)}
+    s, r = tx.init(params), reference.init(params)
+    for g in grads:
+      u, s = tx.update(g, s, params)
+      v, r = reference.update(g, r, params)
+      np.testing.assert_allclose(u["w"], v["w"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("prob", [0.0, 1.0])
+def test_style_mixing_in_the_training_forward(prob):
+  """With probability 1 every batch switches to a second latent's W at a layer in
+  [1, num_ws - 1]; with 0 every layer reads the W of z."""
+  c = tiny_config(style_mixing_prob=prob)
+  gan = gan_game.build_gan(c, _dataset())
+  state = gan_game.init_state(gan, jax.random.PRNGKey(0))
+  g = state.nets["g"]
+  z = jax.random.normal(jax.random.PRNGKey(1), (BATCH, 6))
+  y = jnp.zeros((BATCH,), jnp.int32)
+
+  def ws_of(params, stats, z, y, rng):
+    return gan_game._style_ws(gan, NetState(params, stats, None), params, z, y, rng)
+
+  spec = P(parallel.AXIS)
+  ws_fn = jax.jit(
+    jax.shard_map(
+      ws_of,
+      mesh=parallel.make_mesh(),
+      in_specs=(P(), P(), spec, spec, P()),
+      out_specs=(spec, P()),
+    )
+  )
+  plain = gan.generator.apply(
+    {"params": g.params, "batch_stats": g.batch_stats}, z, y, train=False, method="map"
+  )
+  for seed in range(4):
+    ws, _ = ws_fn(g.params, g.batch_stats, z, y, jax.random.PRNGKey(seed))
+    same = np.all(np.isclose(ws, plain, atol=1e-6), axis=(0, 2))  # per layer
+    if prob == 0:
+      assert same.all()
+    else:
+      crossover = int(np.argmin(same))
+      assert 1 <= crossover <= gan.generator.num_ws - 1
+      assert same[:crossover].all() and not same[crossover:].any()
+
+
+@pytest.mark.parametrize("family", ["stylegan2", "dcgan"])
+def test_bfloat16_compute_is_finite_and_close_to_float32(family):
+  """Two train steps from one initial state, in float32 and in bfloat16 compute (float32
+  master weights): every logged loss finite, and within 3% (relative, + 0.02 absolute)
+  of float32's; the state keeps float32 dtypes."""
+  if family == "dcgan":
+    c = config_lib.default_config()
+    c.model.base_filters, c.batch_size, c.model.image_size = 16, BATCH, 32
+    dataset = _dataset(32)
+  else:
+    c, dataset = tiny_config(), _dataset()
+  results = {}
+  for dtype in ("float32", "bfloat16"):
+    c.model.compute_dtype = dtype
+    game = gan_game.make(c, dataset)
+    mesh = parallel.make_mesh()
+    state = parallel.replicate(train.init_run_state(c, game), mesh)
+    step = train.make_train_step(game, mesh)
+    losses = []
+    for _ in range(2):
+      state, metrics = step(state, parallel.replicate(game.data, mesh))
+      losses.append(jax.device_get(metrics))
+    results[dtype] = losses
+    assert {x.dtype for x in jax.tree.leaves(state.nets) if x.dtype.kind == "f"} == {
+      np.dtype(np.float32)
+    }
+  for m32, m16 in zip(results["float32"], results["bfloat16"], strict=True):
+    for key in ("d_loss", "g_loss", "d_real", "d_fake"):
+      assert np.isfinite(m16[key]), key
+      np.testing.assert_allclose(m16[key], m32[key], rtol=0.03, atol=0.02, err_msg=key)
