@@ -387,6 +387,8 @@ def _image_size_fits_model(c, n: int) -> str | None:
     "resnet": models_lib.resnet.RESNET_SIZES,
     "stylegan2": [2**k for k in range(3, 11)],
     "r3gan": [2**k for k in range(3, 11)],
+    "infogan": models_lib.infogan.IMAGE_SIZES,
+    "veegan": models_lib.veegan.IMAGE_SIZES,
   }.get(c.model.name)
   if sizes is not None and size not in sizes:
     return (
@@ -425,6 +427,8 @@ _D_SWITCHES = {
   "stylegan2": (),  # its own minibatch stddev: model.stylegan2.mbstd_*
   "resnet": ("model.d_spectral_norm",),
   "r3gan": (),
+  "infogan": ("model.pack",),
+  "veegan": ("model.pack",),
 }
 _D_SWITCH_OFF = {"model.pack": 1, "model.d_minibatch": "none", "model.d_spectral_norm": False}
 

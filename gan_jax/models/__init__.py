@@ -5,6 +5,8 @@
   stylegan2  StyleGAN2's mapping + skip synthesis G and residual D (models/stylegan2.py)
   resnet  SNGAN/BigGAN-style ResNet G and D, optional spectral norm (models/resnet.py)
   r3gan   R3GAN's normalization-free ResNet G and D (models/r3gan.py)
+  infogan Lucic et al. 2018's InfoGAN-style G and D, 28 px (models/infogan.py, compare_gan v1)
+  veegan  PacGAN's Stacked MNIST DCGAN, 5x5 kernels, 28 px (models/veegan.py)
 
 A family's `build(model_config, channels, axis_name, num_classes)` returns its
 (generator, discriminator) pair; shared pieces live in models/common.py. A family with
@@ -23,7 +25,17 @@ from collections.abc import Callable
 import flax.linen as nn
 import ml_collections
 
-from gan_jax.models import common, cyclegan, dcgan, mlp, r3gan, resnet, stylegan2  # noqa: F401
+from gan_jax.models import (  # noqa: F401 - cyclegan: see above
+  common,
+  cyclegan,
+  dcgan,
+  infogan,
+  mlp,
+  r3gan,
+  resnet,
+  stylegan2,
+  veegan,
+)
 
 MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
   "dcgan": dcgan.build,
@@ -31,10 +43,18 @@ MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
   "stylegan2": stylegan2.build,
   "resnet": resnet.build,
   "r3gan": r3gan.build,
+  "infogan": infogan.build,
+  "veegan": veegan.build,
 }
 
 # The families' own config keys (model.<key>.*), declared once in each family's module.
-FAMILY_CONFIGS: tuple[common.SubConfig, ...] = (stylegan2.CONFIG, resnet.CONFIG, r3gan.CONFIG)
+FAMILY_CONFIGS: tuple[common.SubConfig, ...] = (
+  stylegan2.CONFIG,
+  resnet.CONFIG,
+  r3gan.CONFIG,
+  infogan.CONFIG,
+  veegan.CONFIG,
+)
 
 
 def make_models(

@@ -1,0 +1,65 @@
+"""The networks of the published protocols: PacGAN's Stacked MNIST DCGAN (models/veegan.py)
+and Lucic et al.'s InfoGAN-style pair (models/infogan.py), as their papers' code builds them."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import traverse_util
+
+from gan_jax import config as config_lib
+from gan_jax import models
+
+
+def _build(name, **model):
+  c = config_lib.default_config()
+  c.model.name, c.model.image_size = name, 28
+  c.model.update(model)
+  return models.make_models(c.model, channels=3 if name == "veegan" else 1)
+
+
+def _shapes(module, *args):
+  variables = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), *args, train=False))
+  flat = traverse_util.flatten_dict(variables["params"], sep="/")
+  return {k: v.shape for k, v in flat.items()}
+
+
+def test_veegan_networks_have_the_papers_shapes():
+  g, d = _build("veegan", z_dim=100)
+  z = jnp.zeros((2, 100))
+  params = _shapes(g, z)
+  # Dense to 2x2x512, then 5x5 transposed convs to 256, 128, 64, 3 channels.
+  assert params["Dense_0/kernel"] == (100, 2 * 2 * 512)
+  assert [params[f"ConvTranspose_{i}/kernel"] for i in range(4)] == [
+    (5, 5, 512, 256),
+    (5, 5, 256, 128),
+    (5, 5, 128, 64),
+    (5, 5, 64, 3),
+  ]
+  x = g.apply(g.init(jax.random.PRNGKey(0), z, train=False), z, train=False)
+  assert x.shape == (2, 28, 28, 3) and float(jnp.abs(x).max()) <= 1.0
+  d_params = _shapes(d, x)
+  assert [d_params[f"Conv_{i}/kernel"][-1] for i in range(4)] == [64, 128, 256, 512]
+  assert d_params["Dense_0/kernel"] == (2 * 2 * 512, 1)  # 28 -> 14 -> 7 -> 4 -> 2
+  # BatchNorm after every convolution but the first.
+  assert sorted(k for k in d_params if k.startswith("BatchNorm")) == [
+    f"BatchNorm_{i}/{p}" for i in range(3) for p in ("bias", "scale")
+  ]
+  packed = _build("veegan", z_dim=100, pack=2)[1]
+  assert _shapes(packed, jnp.zeros((4, 28, 28, 3)))["Conv_0/kernel"] == (5, 5, 6, 64)
+
+
+def test_infogan_networks_have_the_papers_shapes():
+  g, d = _build("infogan", z_dim=64)
+  z = jnp.zeros((2, 64))
+  params = _shapes(g, z)
+  assert params["Dense_0/kernel"] == (64, 1024) and params["Dense_1/kernel"] == (1024, 7 * 7 * 128)
+  x = g.apply(g.init(jax.random.PRNGKey(0), z, train=False), z, train=False)
+  assert x.shape == (2, 28, 28, 1) and float(jnp.abs(x).max()) <= 1.0
+  logits = d.apply(d.init(jax.random.PRNGKey(1), x, train=False), x, train=False)
+  assert logits.shape == (2,)
+  d_params = _shapes(d, x)
+  assert d_params["Dense_0/kernel"] == (7 * 7 * 128, 1024)
+  assert any(k.startswith("BatchNorm") for k in d_params)
+  no_bn = _build("infogan", z_dim=64, infogan={"d_batch_norm": False})[1]
+  assert not any(k.startswith("BatchNorm") for k in _shapes(no_bn, x))
+  np.testing.assert_array_equal(np.asarray(x[0]), np.asarray(x[1]))  # z rows equal
