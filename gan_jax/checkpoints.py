@@ -89,12 +89,15 @@ def restore_latest(manager: ocp.CheckpointManager, target: Any) -> tuple[Any, in
 @contextlib.contextmanager
 def _orbax_errors_silenced():
   """Orbax logs its own ERROR lines for a damaged checkpoint before raising."""
-  level = logging.get_verbosity()
+  # The absl logger's own level, restored as it was: set_verbosity(get_verbosity()) would pin
+  # an inherited level (NOTSET) to the effective one and drop later INFO lines.
+  absl_logger = logging.get_absl_logger()
+  level = absl_logger.level
   logging.set_verbosity(logging.FATAL)
   try:
     yield
   finally:
-    logging.set_verbosity(level)
+    absl_logger.setLevel(level)
 
 
 def _set_aside(manager: ocp.CheckpointManager, step: int) -> str:
