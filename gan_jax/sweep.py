@@ -364,13 +364,7 @@ def run_sweep(
     One dict per member: name, overrides, workdir, status ('done' | 'skipped' |
     'failed'), metrics (what train_fn returned, or None) and error (str or None).
   """
-  members = resolve_members(members)
-  configs = [member_config(base_config, m["overrides"], member=m[NAME_KEY]) for m in members]
-  if validate_fn is not None:
-    for member, config in zip(members, configs, strict=True):
-      _validate(validate_fn, config, member[NAME_KEY])
-  if parallel.is_writer():
-    write_sweep_json(workdir, members, command)
+  members, configs = _prepare_members(base_config, members, workdir, command, validate_fn)
   n = len(members)
   results = []
   for i, (member, config) in enumerate(zip(members, configs, strict=True), start=1):
@@ -472,13 +466,7 @@ def run_sweep_together(
   workdir/_together/<program>. A group whose members are all finished is skipped, so a
   re-run of a finished sweep trains nothing.
   """
-  members = resolve_members(members)
-  configs = [member_config(base_config, m["overrides"], member=m[NAME_KEY]) for m in members]
-  if validate_fn is not None:
-    for member, config in zip(members, configs, strict=True):
-      _validate(validate_fn, config, member[NAME_KEY])
-  if parallel.is_writer():
-    write_sweep_json(workdir, members, command)
+  members, configs = _prepare_members(base_config, members, workdir, command, validate_fn)
   results = [
     {
       **m,
@@ -520,6 +508,19 @@ def run_sweep_together(
       results[i].update(status="done", metrics=m)
     logging.info("%s: done in %s", tag, writers.format_duration(time.time() - t0))
   return results
+
+
+def _prepare_members(base_config, members, workdir: str, command, validate_fn):
+  """(members resolved, their configs): every config built and validated before anything is
+  written, then sweep.json."""
+  members = resolve_members(members)
+  configs = [member_config(base_config, m["overrides"], member=m[NAME_KEY]) for m in members]
+  if validate_fn is not None:
+    for member, config in zip(members, configs, strict=True):
+      _validate(validate_fn, config, member[NAME_KEY])
+  if parallel.is_writer():
+    write_sweep_json(workdir, members, command)
+  return members, configs
 
 
 def _validate(validate_fn, config: ml_collections.ConfigDict, name: str) -> None:
