@@ -10,6 +10,7 @@ latest checkpoint never blocks a resume.
 from __future__ import annotations
 
 import contextlib
+import logging as std_logging
 import os
 import time
 from typing import Any
@@ -89,15 +90,17 @@ def restore_latest(manager: ocp.CheckpointManager, target: Any) -> tuple[Any, in
 @contextlib.contextmanager
 def _orbax_errors_silenced():
   """Orbax logs its own ERROR lines for a damaged checkpoint before raising."""
-  # The absl logger's own level, restored as it was: set_verbosity(get_verbosity()) would pin
-  # an inherited level (NOTSET) to the effective one and drop later INFO lines.
-  absl_logger = logging.get_absl_logger()
-  level = absl_logger.level
+  # Both levels restored as they were: under absl.app, set_verbosity moves the root logger's
+  # level (the absl logger inherits it), elsewhere the absl logger's own; set_verbosity(
+  # get_verbosity()) would pin an inherited level and drop later INFO lines.
+  absl_logger, root = logging.get_absl_logger(), std_logging.getLogger()
+  levels = absl_logger.level, root.level
   logging.set_verbosity(logging.FATAL)
   try:
     yield
   finally:
-    absl_logger.setLevel(level)
+    absl_logger.setLevel(levels[0])
+    root.setLevel(levels[1])
 
 
 def _set_aside(manager: ocp.CheckpointManager, step: int) -> str:

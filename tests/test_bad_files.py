@@ -109,3 +109,30 @@ def test_a_sweep_that_is_not_a_list_of_override_dicts(tmp_path, sweep, expected)
   workdir = tmp_path / "sweep"
   one_line(launch(f"--config={path}", f"--workdir={workdir}", "--sweep"), expected)
   assert not workdir.exists()
+
+
+@pytest.mark.parametrize("absl_handler_on_root", [True, False], ids=["under_app", "library"])
+def test_silencing_orbax_leaves_the_logging_levels_as_they_were(absl_handler_on_root):
+  # Under absl.app the absl handler sits on the root logger and set_verbosity moves the root
+  # level; a restore of the absl logger alone left the root at FATAL and the run silent.
+  import logging as std_logging
+
+  from absl import logging
+
+  from gan_jax import checkpoints
+
+  root, absl_logger = std_logging.getLogger(), logging.get_absl_logger()
+  saved = root.level, absl_logger.level, list(root.handlers)
+  try:
+    if absl_handler_on_root and logging.get_absl_handler() not in root.handlers:
+      root.addHandler(logging.get_absl_handler())
+    root.setLevel(std_logging.INFO)
+    absl_logger.setLevel(std_logging.NOTSET)
+    with checkpoints._orbax_errors_silenced():
+      assert not absl_logger.isEnabledFor(std_logging.ERROR)
+    assert (root.level, absl_logger.level) == (std_logging.INFO, std_logging.NOTSET)
+    assert absl_logger.isEnabledFor(std_logging.INFO)
+  finally:
+    root.setLevel(saved[0])
+    absl_logger.setLevel(saved[1])
+    root.handlers[:] = saved[2]
