@@ -7,6 +7,9 @@ report gives the mean, the standard deviation (ddof=1; 0 for one seed) and a
 95% percentile-bootstrap interval of the mean (2,000 resamples, fixed seed, so
 the same runs give the same report; one seed gives [x, x]). A seed whose final
 value is NaN or Inf makes its variant's statistics NaN rather than vanish.
+A metric with a direction that a run evaluated more than once also gets
+best_<metric>, the best value over that run's evaluations (min or max),
+aggregated over seeds like any final value.
 
 Ranking rule: variants are ranked by the first of these metrics that any
 variant has a finite value for: classifier_fid, fid, reverse_kl, stacked_kl
@@ -64,6 +67,7 @@ NON_METRIC_KEYS = frozenset(
 NUM_RESAMPLES = 2000
 CONFIDENCE = 0.95
 BOOTSTRAP_SEED = 0
+BEST_PREFIX = "best_"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+=,-]")
 
 
@@ -124,6 +128,23 @@ def _metric_rows(rows: Sequence[dict[str, Any]]):
 def final_values(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
   """Each metric's value in the last row that has it."""
   return {key: value for _, key, value in _metric_rows(rows)}
+
+
+def best_values(series: dict[str, dict[int, float]]) -> dict[str, float]:
+  """best_<metric>: the best value over a run's evaluations, for each metric with a
+  direction that was evaluated more than once (Lucic et al. report the best FID beside
+  the last). A NaN evaluation makes the best NaN: a run that failed once is not hidden."""
+  best = {}
+  for metric, by_step in series.items():
+    if metric in LOWER_IS_BETTER and len(by_step) > 1:
+      values = np.asarray(list(by_step.values()), np.float64)
+      if not np.all(np.isfinite(values)):
+        best[BEST_PREFIX + metric] = math.nan
+      else:
+        best[BEST_PREFIX + metric] = float(
+          values.min() if LOWER_IS_BETTER[metric] else values.max()
+        )
+  return best
 
 
 def metric_series(rows: Sequence[dict[str, Any]]) -> dict[str, dict[int, float]]:
@@ -240,7 +261,8 @@ def aggregate(values: Sequence[float]) -> dict[str, float]:
 
 
 def _sort_metrics(names) -> list[str]:
-  known = [m for m in METRIC_ORDER if m in names]
+  """METRIC_ORDER, each metric followed by its best_ value, then the rest by name."""
+  known = [n for m in METRIC_ORDER for n in (m, BEST_PREFIX + m) if n in names]
   return known + sorted(set(names) - set(known))
 
 
@@ -267,6 +289,7 @@ def summarize(
   for m in members:
     member_dir = os.path.join(workdir, m["name"])
     for seed, name, rows in _runs_of(m, member_dir):
+      series = metric_series(rows)
       records.append(
         {
           "name": name,
@@ -277,8 +300,8 @@ def summarize(
           "finished": sweep_lib.read_done(member_dir) is not None,
           "last_step": _last_step(rows),
           "diverged_at": _diverged_at(rows),
-          "finals": final_values(rows),
-          "series": metric_series(rows),
+          "finals": {**final_values(rows), **best_values(series)},
+          "series": series,
         }
       )
 
@@ -362,6 +385,7 @@ def _steps_text(steps: Sequence[int | None]) -> str:
 
 
 def _direction(metric: str) -> str:
+  metric = metric.removeprefix(BEST_PREFIX)
   if metric not in LOWER_IS_BETTER:
     return ""
   return " (lower is better)" if LOWER_IS_BETTER[metric] else " (higher is better)"
@@ -469,7 +493,8 @@ def _write_markdown(
   lines += [
     "## Final metrics",
     "",
-    "A member's final value of a metric is its last logged value; over seeds: mean ± std "
+    "A member's final value of a metric is its last logged value (best_<metric>: its best "
+    "value over the member's evaluations); over seeds: mean ± std "
     f"(ddof=1) and the 95% percentile-bootstrap interval of the mean ({NUM_RESAMPLES:,} "
     "resamples). "
     "With few seeds the bootstrap interval is narrow and optimistic: read it with the "

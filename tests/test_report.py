@@ -142,8 +142,8 @@ def test_report_markdown_and_plots(tmp_path):
     f"{metric}_{kind}.png"
     for metric in ("fid", "modes", "d_loss", "g_loss")
     for kind in ("vs_step", "final")
-  )
-  assert plots == expected
+  ) + ["best_fid_final.png", "best_modes_final.png"]  # a best has no curve over steps
+  assert plots == sorted(expected)
   for name in plots:
     assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -176,3 +176,32 @@ def test_explicitly_named_members_keep_their_variant_name(tmp_path):
   summary = report.summarize(str(tmp_path), members)
   assert [v["name"] for v in summary["variants"]] == ["wgan_gp", "loss=hinge"]
   assert [v["seeds"] for v in summary["variants"]] == [[0, 1], [0, 1]]
+
+
+def test_best_over_evaluations_is_the_min_or_max_of_each_run(tmp_path):
+  # fid 12 -> 9 -> 11 and modes 5 -> 7 -> 6: the best is not the last.
+  name = "seed=0"
+  os.makedirs(tmp_path / name)
+  rows = [
+    {"step": s, "fid": f, "modes": m, "d_loss": d}
+    for s, f, m, d in ((10, 12.0, 5.0, 1.0), (20, 9.0, 7.0, 0.1), (30, 11.0, 6.0, 0.5))
+  ]
+  with open(tmp_path / name / "metrics.jsonl", "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in rows)
+  summary = report.summarize(str(tmp_path), [{"name": name, "overrides": {"seed": 0}}])
+  (record,) = summary["members"]
+  assert record["finals"]["fid"] == 11.0 and record["finals"]["best_fid"] == 9.0
+  assert record["finals"]["modes"] == 6.0 and record["finals"]["best_modes"] == 7.0
+  assert "best_d_loss" not in record["finals"]  # a training loss has no "best"
+  assert summary["metrics"][:4] == ["fid", "best_fid", "modes", "best_modes"]
+  assert report.best_values({"fid": {10: 3.0, 20: float("nan")}})["best_fid"] != 0  # NaN
+  assert math.isnan(report.best_values({"fid": {10: 3.0, 20: float("nan")}})["best_fid"])
+  assert report.best_values({"fid": {10: 3.0}}) == {}  # one evaluation: best is the last
+
+
+def test_a_report_of_the_fixture_sweep_has_best_rows(tmp_path):
+  members = make_sweep(tmp_path)
+  rows = read_csv(report.write_report(str(tmp_path), members)["csv"])
+  # Evaluations at steps 100 (3x) and 200 (1x): the best FID is the last, the best modes the first.
+  assert float(rows[("loss=hinge", "best_fid")]["mean"]) == 12.0
+  assert float(rows[("loss=hinge", "best_modes")]["mean"]) == 21.0
