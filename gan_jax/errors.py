@@ -8,14 +8,17 @@ nothing of gan_jax).
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 
 from absl import logging
 
-# Exit codes: 2 for input the user can fix, 1 for a run that failed while training.
+# Exit codes: 2 for input the user can fix, 1 for a run that failed while training, 3 for a
+# run stopped by the loss of another process of its cluster (resumable as it is).
 EXIT_BAD_INPUT = 2
 EXIT_TRAINING_FAILED = 1
+EXIT_CLUSTER_LOST = 3
 
 
 class UsageError(ValueError):
@@ -82,6 +85,41 @@ def one_line_errors() -> Iterator[None]:
   except Preempted as e:
     # 128 + signal number, the shell's convention, so schedulers see a signalled stop.
     _fail(str(e), 128 + e.signum, prefix="stopped")
+  except Exception as e:
+    if _process and _is_lost_peer(e):
+      cluster_lost(str(e))
+    raise
+
+
+# What a cross-process collective raises when its peer is gone (gloo on CPU; elsewhere peers
+# time out, and JAX stops the process itself when the heartbeats stop).
+_LOST_PEER = ("connection closed by peer", "connection reset", "broken pipe", "gloo")
+
+
+def _is_lost_peer(e: BaseException) -> bool:
+  return type(e).__name__ == "JaxRuntimeError" and any(m in str(e).lower() for m in _LOST_PEER)
+
+
+def cluster_lost(reason: str) -> None:
+  """A process of the cluster died or became unreachable: one line, then exit at once.
+
+  os._exit, not sys.exit: the interpreter's exit would run JAX's shutdown barrier, which
+  waits for the dead process and then aborts with a C++ fatal error and a stack dump.
+  Called where a collective failed because its peer is gone.
+  """
+  first = (reason.strip().splitlines() or ["unknown"])[0]
+  with contextlib.suppress(Exception):
+    logging.flush()
+    sys.stdout.flush()
+  where = f" ({_process})" if _process else ""
+  print(
+    f"error{where}: another process of the cluster stopped or cannot be reached "
+    f"({' '.join(first.split())[:240]}); this one stops too: start every process again with "
+    "the same command to resume from the last checkpoint",
+    file=sys.stderr,
+    flush=True,
+  )
+  os._exit(EXIT_CLUSTER_LOST)
 
 
 # "process i/n": set by `tag_process` in a multi-process run, so lines say which process.

@@ -130,9 +130,11 @@ def initialize_distributed(
   Without arguments the cluster is detected (Cloud TPU, SLURM, Open MPI, ...); the three
   values name it explicitly (what a test on one machine passes). On CPU the collectives
   between processes run over gloo. Raises UsageError (one line) when the coordinator
-  cannot be reached within `timeout_s`. A process that dies stops sending heartbeats; after
-  `heartbeat_s` the runtime stops the others (JAX aborts them with a line saying that
-  another task died), so no process hangs on a dead peer.
+  cannot be reached within `timeout_s`. No process hangs on a dead peer: a collective
+  that loses its peer fails at once (gloo), and the others stop with one line
+  (errors.cluster_lost, exit code 3); a peer that stops sending heartbeats, or the loss of
+  process 0 (the coordinator), makes JAX abort the others after `heartbeat_s` or at once,
+  with its own fatal line (its error callback cannot be replaced from Python in this JAX).
   """
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   if coordinator_address and process_id:
