@@ -74,7 +74,7 @@ def test_experiment_trains_evaluates_samples_and_resumes(name, tmp_path):
   saved = json.load(open(os.path.join(workdir, "config.json")))
   assert saved["model"]["name"] == {"sngan_resnet": "resnet"}.get(name, name)
 
-  _launch(name, workdir, "--config.total_steps=4")
+  _launch(name, workdir, "--config.total_steps=4", "--config.eval_every=-1")  # eval: above
   rows = _rows(workdir)
   assert [r["step"] for r in rows if r.get("event") == "start"] == [0, 2]
   assert [r["step"] for r in rows if "d_loss" in r] == [1, 2, 3, 4]
