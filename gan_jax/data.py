@@ -13,7 +13,8 @@ A TFDS set too large for device memory streams instead (`data.stream=True`):
 a tf.data pipeline shuffles it with the run's seed, repeats, batches and
 prefetches on the host, and each dispatch's batches are copied to the devices.
 The stream of a resumed run skips the batches already consumed, so it sees
-exactly what the uninterrupted run would have seen.
+exactly what the uninterrupted run would have seen. With several processes each
+streams a shard of its own and the global batch is assembled on the devices.
 """
 
 from __future__ import annotations
@@ -156,20 +157,40 @@ SHUFFLE_BUFFER = 10_000
 
 
 def tfds_stream(
-  name: str, *, size: int, batch_size: int, d_steps: int, seed: int, data_dir: str, download: bool
+  name: str,
+  *,
+  size: int,
+  batch_size: int,
+  d_steps: int,
+  seed: int,
+  data_dir: str,
+  download: bool,
+  process_index: int = 0,
+  process_count: int = 1,
 ) -> Callable[[int], Iterator[dict[str, np.ndarray]]]:
   """`stream(start_step)`: the train split shuffled with `seed`, repeated, one batch per step.
 
   Batches hold (d_steps, batch_size) examples; the pipeline prefetches on the host. Starting
   at step s skips the s batches before it (reading them: exact, but not free).
+
+  With several processes each reads a shard of its own (every process_count-th example,
+  from process_index on) and yields its part of the global batch, (d_steps, batch_size //
+  process_count): the processes read disjoint examples, none reads the whole stream, and the
+  global batch is assembled on the devices (parallel.split_local_batch). Its examples are not
+  those of a one-process run; a resume is exact as long as the number of processes stays.
   """
+  if batch_size % process_count:
+    raise ValueError(f"batch_size {batch_size} does not split over {process_count} processes")
   import tensorflow as tf  # noqa: PLC0415 - heavy; only on this path
   import tensorflow_datasets as tfds  # noqa: PLC0415
 
   def stream(start_step: int) -> Iterator[dict[str, np.ndarray]]:
     ds = _tfds_pipeline(name, split="train", size=size, data_dir=data_dir, download=download)
+    if process_count > 1:
+      ds = ds.shard(process_count, process_index)
     ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.batch(batch_size, drop_remainder=True).batch(d_steps).skip(start_step)
+    ds = ds.batch(batch_size // process_count, drop_remainder=True).batch(d_steps)
+    ds = ds.skip(start_step)
     ds = ds.map(lambda x, y: {"images": x, "labels": y}).prefetch(tf.data.AUTOTUNE)
     return iter(tfds.as_numpy(ds))
 
@@ -407,6 +428,8 @@ def _streamed(config) -> Dataset:
     seed=config.seed,
     data_dir=data_dir,
     download=config.data.download,
+    process_index=jax.process_index(),
+    process_count=jax.process_count(),
   )
   return Dataset(
     name,

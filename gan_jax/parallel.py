@@ -80,6 +80,28 @@ def split_batch(tree: Any, mesh: Mesh, spec: P | None = None) -> Any:
   return _place(tree, NamedSharding(mesh, P(AXIS) if spec is None else spec))
 
 
+def split_local_batch(tree: Any, mesh: Mesh, spec: P) -> Any:
+  """Places a pytree of which this process holds only its part, split as `spec` says.
+
+  Each process passes its own slice of the global value along the mesh axis (its devices'
+  consecutive share, as a per-process input pipeline yields it); the global array is
+  assembled with `jax.make_array_from_process_local_data`, with no process holding the
+  whole. With one process this is split_batch.
+  """
+  if jax.process_count() == 1:
+    return split_batch(tree, mesh, spec)
+  sharding = NamedSharding(mesh, spec)
+  axis = list(spec).index(AXIS)
+
+  def one(x):
+    x = np.asarray(x)
+    shape = list(x.shape)
+    shape[axis] *= jax.process_count()
+    return jax.make_array_from_process_local_data(sharding, x, tuple(shape))
+
+  return jax.tree.map(one, tree)
+
+
 def to_host(tree: Any) -> Any:
   """A pytree's values as numpy arrays on this host, whatever processes hold them.
 

@@ -381,13 +381,15 @@ def make_train_step(
 
 
 def _next_batches(game: Game, stream, k: int, mesh) -> Any:
-  """The next k streamed batches on the devices, split as the game says (stacked if k > 1)."""
+  """The next k streamed batches on the devices, split as the game says (stacked if k > 1).
+
+  With several processes each stream yields its process's part of the global batch."""
   batches = [next(stream) for _ in range(k)]
   spec = game.stream_spec
   if k > 1:
     batches = [jax.tree.map(lambda *xs: np.stack(xs), *batches)]
     spec = P(None, *spec)
-  return parallel.split_batch(batches[0], mesh, spec)
+  return parallel.split_local_batch(batches[0], mesh, spec)
 
 
 @jax.jit

@@ -119,6 +119,18 @@ def test_classifier_metrics_self_vs_noise(mnist_test, random_classifier):
   assert 1.0 <= other["classifier_score"] <= 10.0
 
 
+def test_a_real_summary_computed_once_gives_what_evaluate_images_gives(
+  mnist_test, random_classifier
+):
+  digits = mnist_test[0][:200]
+  noise = np.random.default_rng(1).uniform(-1, 1, digits.shape).astype(np.float32)
+  real = ev.summarize_images(digits[:100], random_classifier.apply, seed=3)
+  for fake in (digits[100:], noise):
+    assert ev.evaluate_against(real, fake, random_classifier.apply, seed=3) == (
+      ev.evaluate_images(digits[:100], fake, random_classifier.apply, seed=3)
+    )
+
+
 def test_non_finite_samples_give_nan_not_an_error(mnist_test, random_classifier):
   fake = np.zeros((20, 28, 28, 1), np.float32)
   fake[3, 5, 5] = np.nan  # one bad pixel is enough

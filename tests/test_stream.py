@@ -1,8 +1,11 @@
 """Streamed TFDS data (data.stream=True), with mocked TFDS: exact batches, exact resume."""
 
 import json
+import os
+import shutil
 
 import numpy as np
+import pytest
 import tensorflow_datasets as tfds
 
 from gan_jax import config as config_lib
@@ -78,3 +81,58 @@ def test_stream_only_for_tfds_image_sets():
     assert "data.stream=True streams TFDS image sets" in str(e)
   else:
     raise AssertionError("ring with data.stream=True validated")
+
+
+def test_each_process_streams_a_disjoint_part_of_the_global_batch(monkeypatch):
+  monkeypatch.setattr(data, "_tfds_pipeline", _in_memory_pipeline)
+  kwargs = dict(size=28, batch_size=8, d_steps=1, seed=0, data_dir="", download=False)
+  parts = [
+    next(data.tfds_stream("mnist", process_index=i, process_count=2, **kwargs)(0)) for i in range(2)
+  ]
+  assert [p["images"].shape for p in parts] == [(1, 4, 28, 28, 1)] * 2
+  # The 40 digits are distinct; the two shards (even and odd examples) share none.
+  flat = [p["images"].reshape(4, -1) for p in parts]
+  assert not {r.tobytes() for r in flat[0]} & {r.tobytes() for r in flat[1]}
+  with pytest.raises(ValueError, match="does not split over 3 processes"):
+    data.tfds_stream("mnist", process_index=0, process_count=3, **kwargs)
+
+
+def _two_processes(workdir, steps):
+  import socket
+  import subprocess
+  import sys
+
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+  script = os.path.join(os.path.dirname(__file__), "_stream_process.py")
+  procs = [
+    subprocess.Popen(
+      [sys.executable, script, str(port), "2", str(i), str(workdir), str(steps)],
+      env=env,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
+    for i in range(2)
+  ]
+  for p in procs:
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err[-3000:]
+
+
+def test_two_processes_stream_their_shards_and_resume_exactly(tmp_path):
+  workdir = tmp_path / "run"
+  _two_processes(workdir, 4)
+  straight = _rows(workdir)
+  assert [r["step"] for r in straight] == [1, 2, 3, 4]
+  # Without its last checkpoint the run resumes from step 2 and streams steps 3 and 4 again.
+  shutil.rmtree(workdir / "checkpoints" / "4")
+  _two_processes(workdir, 4)
+  resumed = _rows(workdir)
+  starts = [json.loads(line) for line in open(workdir / "metrics.jsonl") if '"event"' in line]
+  assert [r["step"] for r in starts if r["event"] == "start"] == [0, 2]
+  assert [(r["step"], r["d_loss"], r["g_loss"]) for r in resumed] == [
+    (r["step"], r["d_loss"], r["g_loss"]) for r in straight
+  ]

@@ -310,14 +310,60 @@ def evaluate_images(
   The score's splits are contiguous, so `fake_images` must be in random order (as
   generated samples are; data files often are sorted by class).
   """
-  summaries = [
-    summarize(
-      _array_chunks(x, CHUNK_SIZE), feature_fn, x.shape[0], max_kept=max_kid_features, seed=seed + i
-    )
-    for i, x in enumerate((real_images, fake_images))
-  ]
+  real = summarize_images(real_images, feature_fn, seed=seed, max_kid_features=max_kid_features)
+  return evaluate_against(
+    real,
+    fake_images,
+    feature_fn,
+    names=names,
+    seed=seed,
+    kid_subsets=kid_subsets,
+    kid_subset_size=kid_subset_size,
+    max_kid_features=max_kid_features,
+  )
+
+
+def summarize_images(
+  images: Any,
+  feature_fn: FeatureFn,
+  *,
+  seed: int = 0,
+  max_kid_features: int = MAX_KID_FEATURES,
+  what: str = "features",
+) -> FeatureSummary:
+  """The FeatureSummary of a set of real images, as evaluate_images computes it: computed
+  once, it serves every later evaluate_against of the same images."""
+  return summarize(
+    _array_chunks(images, CHUNK_SIZE),
+    feature_fn,
+    images.shape[0],
+    max_kept=max_kid_features,
+    seed=seed,
+    what=what,
+  )
+
+
+def evaluate_against(
+  real: FeatureSummary,
+  fake_images: Any,
+  feature_fn: FeatureFn,
+  *,
+  names: tuple[str, ...] = CLASSIFIER_METRICS,
+  seed: int = 0,
+  kid_subsets: int = KID_SUBSETS,
+  kid_subset_size: int = KID_SUBSET_SIZE,
+  max_kid_features: int = MAX_KID_FEATURES,
+) -> dict[str, float]:
+  """evaluate_images with the real side's summary given (summarize_images with this seed)."""
+  fake = summarize(
+    _array_chunks(fake_images, CHUNK_SIZE),
+    feature_fn,
+    fake_images.shape[0],
+    max_kept=max_kid_features,
+    seed=seed + 1,
+  )
   generic = compare_summaries(
-    *summaries, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, seed=seed
+    real, fake, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, seed=seed
   )
   return _named(generic, names)
 

@@ -310,9 +310,18 @@ def make_evaluation(cg: CycleGAN, config, test: unpaired.UnpairedData, mesh) -> 
       classifiers["a"], b, test.arrays["b_labels"]
     )
   inception = evaluate_lib.load_inception(
-    config.eval.inception_path, batch_size=config.eval.batch_size
+    config.eval.inception_path,
+    batch_size=evaluate_lib.inception_batch_size(config.eval.batch_size),
   )
   inception_fn = inception.fn if inception is not None else None
+  real_summaries: dict[tuple[str, str], Any] = {}  # the test sets' features, once per run
+
+  def against_real(kind: str, side: str, real, fake, fn, names) -> dict[str, float]:
+    if (kind, side) not in real_summaries:
+      real_summaries[kind, side] = evaluate_lib.summarize_images(
+        real, fn, what=f"test {side.upper()} features ({kind})"
+      )
+    return evaluate_lib.evaluate_against(real_summaries[kind, side], fake, fn, names=names)
 
   def evaluate(state: State) -> dict[str, float]:
     g_a = translate(state, "g", a)  # in B
@@ -334,16 +343,19 @@ def make_evaluation(cg: CycleGAN, config, test: unpaired.UnpairedData, mesh) -> 
       )
       for side, real, fake in (("a", a, f_b), ("b", b, g_a)):
         clf = classifiers[side]
-        metrics = evaluate_lib.evaluate_images(
+        metrics = against_real(
+          "classifier",
+          side,
           translation.to_channels(real, clf.channels),
           translation.to_channels(fake, clf.channels),
           clf.apply,
+          evaluate_lib.CLASSIFIER_METRICS,
         )
         out[f"classifier_fid_{side}"] = metrics["classifier_fid"]
     if inception_fn is not None:
       for side, real, fake in (("a", a, f_b), ("b", b, g_a)):
-        metrics = evaluate_lib.evaluate_images(
-          real, fake, inception_fn, names=evaluate_lib.INCEPTION_METRICS
+        metrics = against_real(
+          "inception", side, real, fake, inception_fn, evaluate_lib.INCEPTION_METRICS
         )
         out[f"fid_{side}"] = metrics["fid"]
     return out
