@@ -186,7 +186,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.sr.phase = "srresnet"  # 'srresnet' (G alone, content loss) | 'srgan' (G from srresnet + D)
   c.sr.pretrained_workdir = ""  # phase srgan: the SRResNet run whose newest checkpoint G starts at
   c.sr.photos = (
-    "auto"  # 'auto' | 'packages' | 'packages+mate' (sr_data.py); resolved in config.json
+    "auto"  # 'auto' | 'packages' | 'packages+mate' | 'div2k' (sr_data.py); resolved in config.json
   )
   c.sr.crop = 32  # HR training crop in pixels (the paper: 96); LR crops are crop / 4
   c.sr.eval_crop = 96  # held-out HR crops in pixels

@@ -12,9 +12,15 @@ Two sets of high-resolution colour photos, read with PIL from where their packag
                         TwoWings, Wood
               held out  LadyBird, Storm, YellowFlower
 
-`sr.photos` names what a run uses: 'packages', 'packages+mate', or 'auto' (packages+mate where
-mate is prepared, else packages; the choice is recorded in config.json). The split is fixed:
-a held-out photo is never cropped for training.
+  div2k     TFDS `div2k/bicubic_x4` (Agustsson & Timofte 2017) where it is prepared in the TFDS
+            data directory (`tfds build div2k/bicubic_x4`): the 800 train photos for
+            training, the 100 validation photos held out. The 2K photos are not kept whole:
+            each gives DIV2K_TILES_PER_PHOTO fixed tiles of twice the crop, on a regular
+            grid over the photo, and training crops are drawn inside those tiles.
+
+`sr.photos` names what a run uses: 'packages', 'packages+mate', 'div2k', or 'auto' (div2k where
+TFDS has it, else packages+mate where mate is prepared, else packages; the choice is recorded
+in config.json). The split is fixed: a held-out photo is never cropped for training.
 
 Training pairs are drawn inside the jitted step: a photo chosen with probability proportional
 to its area (every training pixel equally likely), a uniformly placed `crop` x `crop` HR crop,
@@ -41,7 +47,10 @@ from gan_jax.errors import DataUnavailableError
 Array = jax.Array
 FACTOR = 4  # the upscaling factor of the game (two x2 pixel shuffles)
 SR_DATASETS = ("sr_photos",)
-PHOTO_SETS = ("auto", "packages", "packages+mate")
+PHOTO_SETS = ("auto", "packages", "packages+mate", "div2k")
+DIV2K = "div2k/bicubic_x4"  # the TFDS config; its 'hr' images are the photos
+DIV2K_SPLITS = {"train": "train", "test": "validation"}
+DIV2K_TILES_PER_PHOTO = 16  # a 4 x 4 grid of tiles of 2 x crop per training photo
 
 # (package, path inside the package's directory)
 PACKAGE_PHOTOS = {
@@ -99,13 +108,51 @@ def resolve_photos(photos: str) -> str:
     raise ValueError(f"unknown photo set {photos!r}; valid: {', '.join(PHOTO_SETS)}")
   prepared = mate_dir() is not None
   if photos == "auto":
+    if div2k_prepared():
+      return "div2k"
     return "packages+mate" if prepared else "packages"
+  if photos == "div2k" and not div2k_prepared():
+    raise DataUnavailableError(
+      f"sr.photos=div2k reads TFDS {DIV2K!r}, not prepared in the TFDS data directory: run "
+      f"`tfds build {DIV2K}` (or set TFDS_DATA_DIR), or use --config.sr.photos=packages"
+    )
   if photos == "packages+mate" and not prepared:
     raise DataUnavailableError(
       "sr.photos=packages+mate needs Debian's mate-backgrounds photos, not prepared: run "
       "`python -m gan_jax.prepare mate_backgrounds`, or use --config.sr.photos=packages"
     )
   return photos
+
+
+def div2k_prepared() -> bool:
+  """Whether TFDS has DIV2K on disk (checked without importing TensorFlow)."""
+  from gan_jax import data  # noqa: PLC0415 - light, but only needed here
+
+  return data.tfds_prepared(DIV2K)
+
+
+def div2k_photos(split: str):
+  """The HR photos of DIV2K's `split` ('train' | 'test': TFDS's validation), one at a time,
+  as (name, uint8 (H, W, 3))."""
+  import tensorflow_datasets as tfds  # noqa: PLC0415 - heavy; only on this path
+
+  ds = tfds.load(DIV2K, split=DIV2K_SPLITS[split], download=False, shuffle_files=False)
+  for i, example in enumerate(tfds.as_numpy(ds)):
+    yield f"div2k_{DIV2K_SPLITS[split]}_{i:04d}", np.asarray(example["hr"], np.uint8)
+
+
+def grid_tiles(photo: np.ndarray, tile: int, count: int) -> list[np.ndarray]:
+  """`count` (a square) tiles of `tile` px on a regular grid spanning the photo, corners
+  included; none for a photo smaller than a tile."""
+  h, w = photo.shape[:2]
+  if min(h, w) < tile:
+    return []
+  k = int(round(count**0.5))
+  if k * k != count:
+    raise ValueError(f"the tile count {count} is not a square")
+  tops = np.linspace(0, h - tile, k).round().astype(int)
+  lefts = np.linspace(0, w - tile, k).round().astype(int)
+  return [photo[t : t + tile, c : c + tile] for t in tops for c in lefts]
 
 
 def photo_paths(photos: str, split: str) -> list[str]:
@@ -217,16 +264,46 @@ class SRData:
     return {
       "dataset": "sr_photos",
       "dataset_source": self.photos,
-      "dataset_train_photos": ",".join(self.names["train"]),
-      "dataset_test_photos": ",".join(self.names["test"]),
+      "dataset_train_photos": _listing(self.names["train"]),
+      "dataset_test_photos": _listing(self.names["test"]),
       "dataset_test_crops": int(len(self.test_hr)),
     }
 
 
+def _listing(names: list[str]) -> str:
+  """The photos' names, or the first and last and their number for a long list (DIV2K)."""
+  if len(names) <= 20:
+    return ",".join(names)
+  return f"{names[0]}..{names[-1]} ({len(names)} photos)"
+
+
 def load_sr_data(photos: str, *, crop: int, eval_crop: int, eval_crops_per_photo: int) -> SRData:
   resolved = resolve_photos(photos)
+  if resolved == "div2k":
+    return _load_div2k(crop=crop, eval_crop=eval_crop, eval_crops_per_photo=eval_crops_per_photo)
   paths = {s: photo_paths(resolved, s) for s in ("train", "test")}
   train = training_arrays([load_photo(p) for p in paths["train"]], crop)
   test_hr = held_out_crops([load_photo(p) for p in paths["test"]], eval_crop, eval_crops_per_photo)
   names = {s: [os.path.basename(p) for p in v] for s, v in paths.items()}
   return SRData(resolved, train, test_hr, imresize.downsample(test_hr, FACTOR), names)
+
+
+def _load_div2k(*, crop: int, eval_crop: int, eval_crops_per_photo: int) -> SRData:
+  """DIV2K, read photo by photo: the training tiles and the held-out crops stay; the 2K
+  photos do not (800 of them would take about 6.7 GB)."""
+  tiles, names = [], {"train": [], "test": []}
+  for name, photo in div2k_photos("train"):
+    got = grid_tiles(photo, 2 * crop, DIV2K_TILES_PER_PHOTO)
+    if got:
+      tiles += got
+      names["train"].append(name)
+  test_hr = []
+  for name, photo in div2k_photos("test"):
+    test_hr.append(held_out_crops([photo], eval_crop, eval_crops_per_photo))
+    names["test"].append(name)
+  if not tiles or not test_hr:
+    raise DataUnavailableError(f"TFDS {DIV2K!r} holds no photo of at least {2 * crop} px")
+  test = np.concatenate(test_hr)
+  return SRData(
+    "div2k", training_arrays(tiles, crop), test, imresize.downsample(test, FACTOR), names
+  )

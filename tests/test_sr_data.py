@@ -70,3 +70,46 @@ def test_mate_photos_not_prepared_is_one_line(tmp_path, monkeypatch):
   with pytest.raises(errors.DataUnavailableError, match="prepare mate_backgrounds") as e:
     sr_data.resolve_photos("packages+mate")
   assert "\n" not in str(e.value)
+
+
+def _mock_div2k(sizes):
+  """tfds.testing.mock_data for DIV2K: coded photos of the given (H, W) per split."""
+  import tensorflow as tf
+  import tensorflow_datasets as tfds
+
+  def as_dataset(self, split, *args, **kwargs):
+    photos = [
+      np.stack([np.full((h, w), i), *np.indices((h, w))], -1).astype(np.uint8)
+      for i, (h, w) in enumerate(sizes[str(split)])
+    ]
+    return tf.data.Dataset.from_generator(
+      lambda: ({"hr": p, "lr": p[::4, ::4]} for p in photos),
+      output_signature={k: tf.TensorSpec((None, None, 3), tf.uint8) for k in ("hr", "lr")},
+    )
+
+  return tfds.testing.mock_data(as_dataset_fn=as_dataset)
+
+
+def test_div2k_from_tfds_mock_data(monkeypatch):
+  monkeypatch.setattr(sr_data, "div2k_prepared", lambda: True)
+  assert sr_data.resolve_photos("auto") == "div2k"
+  sizes = {"train": [(80, 96), (20, 20), (64, 64)], "validation": [(48, 56), (40, 40)]}
+  with _mock_div2k(sizes):
+    data = sr_data.load_sr_data("div2k", crop=16, eval_crop=32, eval_crops_per_photo=2)
+  assert data.photos == "div2k" and data.info()["dataset_source"] == "div2k"
+  # The 20-px photo is smaller than a 32-px tile: two photos give 16 tiles each.
+  assert data.names["train"] == ["div2k_train_0000", "div2k_train_0002"]
+  assert data.train["photos"].shape[0] == 32 and data.train["photos"].shape[1:3] == (32, 32)
+  assert data.names["test"] == ["div2k_validation_0000", "div2k_validation_0001"]
+  assert data.test_hr.shape == (4, 32, 32, 3) and data.test_lr.shape == (4, 8, 8, 3)
+  np.testing.assert_array_equal(data.test_lr, imresize.downsample(data.test_hr, 4))
+  # The grid spans the photo, corners included: the last tile ends at the bottom right.
+  tiles = sr_data.grid_tiles(np.zeros((80, 96, 3), np.uint8) + np.arange(96)[:, None], 32, 16)
+  assert len(tiles) == 16 and tiles[-1][0, -1, 0] == 95 and tiles[0][0, 0, 0] == 0
+
+
+def test_div2k_not_prepared_is_one_line(monkeypatch):
+  monkeypatch.setattr(sr_data, "div2k_prepared", lambda: False)
+  with pytest.raises(errors.DataUnavailableError, match="tfds build div2k/bicubic_x4"):
+    sr_data.resolve_photos("div2k")
+  assert sr_data.resolve_photos("auto") in ("packages", "packages+mate")
