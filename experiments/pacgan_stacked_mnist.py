@@ -16,8 +16,8 @@ As in the authors' code (github fjxmlzn/PacGAN, stacked_MNIST_experiments):
   seeds      10 per setting (num_seeds), pack 1 to 4 (the sweep)
 
 The evaluation classifier (3,000 steps on full MNIST, evaluate.STACKED_CLASSIFIER_STEPS)
-reaches 99.33% on the MNIST test set, as the paper's 99%+. The `quick` variant trains 2,000 steps and 2
-seeds for a 2-core CPU; its report header says so.
+reaches 99.33% on the MNIST test set, as the paper's 99%+. The `quick` variant trains 2,000
+steps and 2 seeds for a 2-core CPU; its report header says so.
 """
 
 from gan_jax.config import default_config, optimizer_config
