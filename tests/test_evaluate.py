@@ -171,6 +171,26 @@ def test_mnist_evaluator_streams_chunks_of_a_generator(mnist_test, random_classi
     evaluator(lambda n: digits[:3])
 
 
+def test_one_generated_chunk_of_all_samples_is_featurized_with_progress(
+  monkeypatch, mnist_test, random_classifier
+):
+  digits = mnist_test[0].astype(np.float32) / 127.5 - 1.0
+  evaluator = ev.make_evaluator(
+    "mnist",
+    image_size=28,
+    num_samples=len(digits),
+    classifier=random_classifier,
+    real_images=mnist_test[0],
+    kid_subsets=2,
+  )
+  counts = []
+  monkeypatch.setattr(ev.Progress, "add", lambda self, n: counts.append(n))
+  monkeypatch.setattr(ev, "CHUNK_SIZE", 200)
+  evaluator(lambda n: digits[:n])  # chunk_size 0: one call for all samples
+  # The progress advances between network passes of at most CHUNK_SIZE rows.
+  assert sum(counts) == len(digits) and max(counts) == 200 and len(counts) > 1
+
+
 def test_mnist_evaluator_builds_classifier_and_reference(monkeypatch, random_classifier):
   requested = {}
 

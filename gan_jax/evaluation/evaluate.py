@@ -621,9 +621,11 @@ class Evaluator:
     triples = []
     all_finite = True
     progress = Progress(f"evaluating {self.dataset_name}", self.num_samples)
-    for chunk in self._samples(generate_fn):
-      x = _as_unit_float(chunk)
-      progress.add(len(x))
+    # Features in CHUNK_SIZE rows at a time, as the reference's: a generated chunk may be all
+    # num_samples (chunk_size 0), and the progress line comes between the network passes.
+    parts = (p for chunk in self._samples(generate_fn) for p in _array_chunks(chunk, CHUNK_SIZE))
+    for part in parts:
+      x = _as_unit_float(part)
       finite = bool(np.isfinite(x).all())
       all_finite = all_finite and finite
       if stacked:
@@ -632,6 +634,7 @@ class Evaluator:
         acc_c.add(*self.classifier.apply(x), inputs_finite=finite)
       if acc_i is not None:
         acc_i.add(*self.inception_fn(x), inputs_finite=finite)
+      progress.add(len(x))
     result: dict[str, float] = {}
     kid_args = {
       "kid_subsets": self.kid_subsets,
