@@ -336,8 +336,8 @@ def summarize_images(
   max_kid_features: int = MAX_KID_FEATURES,
   what: str = "features",
 ) -> FeatureSummary:
-  """The FeatureSummary of a set of real images, as evaluate_images computes it: computed
-  once, it serves every later evaluate_against of the same images."""
+  """The FeatureSummary of a set of images, as evaluate_images computes each side: for the
+  real side computed once, it serves every later evaluate_against of the same images."""
   return summarize(
     _array_chunks(images, CHUNK_SIZE),
     feature_fn,
@@ -360,13 +360,7 @@ def evaluate_against(
   max_kid_features: int = MAX_KID_FEATURES,
 ) -> dict[str, float]:
   """evaluate_images with the real side's summary given (summarize_images with this seed)."""
-  fake = summarize(
-    _array_chunks(fake_images, CHUNK_SIZE),
-    feature_fn,
-    fake_images.shape[0],
-    max_kept=max_kid_features,
-    seed=seed + 1,
-  )
+  fake = summarize_images(fake_images, feature_fn, seed=seed + 1, max_kid_features=max_kid_features)
   generic = compare_summaries(
     real, fake, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, seed=seed
   )
