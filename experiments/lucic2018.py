@@ -20,7 +20,7 @@ The report ranks by the last FID; the best FID over the evaluations is in each m
 eval rows. The `quick` variant trains 1,000 steps, 2 seeds, FID on 2,000 samples.
 """
 
-from gan_jax.config import default_config, optimizer_config
+from gan_jax.config import default_config, optimizer_config, protocol_header
 
 STEPS, SEEDS, EVAL_EVERY = 15_625, 5, 3_906
 QUICK_STEPS, QUICK_SEEDS = 1_000, 2
@@ -49,9 +49,12 @@ def get_config(variant: str = "full"):
   config.sample_every = 1_000
   config.checkpoint_every = 1_000
   config.report.primary_metric = "fid"
-  length = f"{config.total_steps:,} steps, {config.num_seeds} seeds"
-  config.report.protocol = "Lucic et al. 2018, MNIST / Fashion-MNIST FID: " + (
-    f"QUICK variant, {length} (the paper: {STEPS:,} steps)" if quick else length
+  config.report.protocol = protocol_header(
+    "Lucic et al. 2018, MNIST / Fashion-MNIST FID",
+    steps=config.total_steps,
+    seeds=config.num_seeds,
+    quick=quick,
+    paper_steps=STEPS,
   )
   config.lock()
   return config

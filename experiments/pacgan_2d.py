@@ -23,7 +23,7 @@ The `_quick` variants (ring_quick, grid_quick) train 10,000 steps and 3 seeds, f
 CPU: their report header says so, and their numbers are not the paper's protocol.
 """
 
-from gan_jax.config import default_config, optimizer_config
+from gan_jax.config import default_config, optimizer_config, protocol_header
 
 PACKED_BATCH = 100  # packed examples D sees per step
 PACKS = (1, 2, 3, 4)
@@ -57,9 +57,13 @@ def get_config(variant: str = "ring"):
   config.sample_every = steps // 10
   config.eval_every = steps // 4
   config.checkpoint_every = steps // 20
-  length = f"{steps:,} steps, {seeds} seeds"
-  config.report.protocol = f"PacGAN (Lin et al. 2018) Table 2, 2-D {dataset}: " + (
-    f"QUICK variant, {length} (the paper: {STEPS:,} steps, {SEEDS} seeds)" if quick else length
+  config.report.protocol = protocol_header(
+    f"PacGAN (Lin et al. 2018) Table 2, 2-D {dataset}",
+    steps=steps,
+    seeds=seeds,
+    quick=quick,
+    paper_steps=STEPS,
+    paper_seeds=SEEDS,
   )
   config.lock()
   return config

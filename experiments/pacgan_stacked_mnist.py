@@ -20,7 +20,7 @@ reaches 99.33% on the MNIST test set, as the paper's 99%+. The `quick` variant t
 steps and 2 seeds for a 2-core CPU; its report header says so.
 """
 
-from gan_jax.config import default_config, optimizer_config
+from gan_jax.config import default_config, optimizer_config, protocol_header
 
 PACKED_BATCH = 64
 PACKS = (1, 2, 3, 4)
@@ -55,9 +55,13 @@ def get_config(variant: str = "full"):
   config.sample_every = steps // 10
   config.eval_every = steps // 2
   config.checkpoint_every = steps // 20
-  length = f"{steps:,} steps, {seeds} seeds"
-  config.report.protocol = "PacGAN (Lin et al. 2018) Table 3, Stacked MNIST (VEEGAN setting): " + (
-    f"QUICK variant, {length} (the paper: {STEPS:,} steps, {SEEDS} seeds)" if quick else length
+  config.report.protocol = protocol_header(
+    "PacGAN (Lin et al. 2018) Table 3, Stacked MNIST (VEEGAN setting)",
+    steps=steps,
+    seeds=seeds,
+    quick=quick,
+    paper_steps=STEPS,
+    paper_seeds=SEEDS,
   )
   config.lock()
   return config

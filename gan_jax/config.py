@@ -30,6 +30,18 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 COMPUTE_DTYPES = ("float32", "bfloat16")
 
 
+def protocol_header(
+  title: str, *, steps: int, seeds: int, quick: bool, paper_steps: int, paper_seeds: int = 0
+) -> str:
+  """config.report.protocol of a published protocol's config: the paper and the run's length,
+  a quick variant named as such beside the paper's own length (paper_seeds 0: not stated)."""
+  length = f"{steps:,} steps, {seeds} seeds"
+  if not quick:
+    return f"{title}: {length}"
+  paper = f"{paper_steps:,} steps" + (f", {paper_seeds} seeds" if paper_seeds else "")
+  return f"{title}: QUICK variant, {length} (the paper: {paper})"
+
+
 def optimizer_config(name: str = "adam", learning_rate: float = 2e-4, **kw) -> dict:
   cfg = dict(
     name=name,
