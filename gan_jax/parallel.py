@@ -156,7 +156,8 @@ def initialize_distributed(
   that loses its peer fails at once (gloo), and the others stop with one line
   (errors.cluster_lost, exit code 3); a peer that stops sending heartbeats, or the loss of
   process 0 (the coordinator), makes JAX abort the others after `heartbeat_s` or at once,
-  with its own fatal line (its error callback cannot be replaced from Python in this JAX).
+  with its own fatal message (its error callback cannot be replaced from Python in this
+  JAX), and launch.py's supervisor (gan_jax/supervisor.py) adds the one line and exit code 3.
   """
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   if coordinator_address and process_id:

@@ -152,3 +152,49 @@ def test_a_process_that_cannot_reach_the_coordinator_fails_in_one_line(tmp_path)
   assert result.returncode == 2 and len(lines) == 1, result.stderr[-3000:]
   assert "cannot reach the coordinator" in lines[0]
   assert not (tmp_path / "run").exists()
+
+
+def _processes_with(text: str) -> list[int]:
+  """Live (non-zombie) processes whose command line contains `text`."""
+  found = []
+  for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+      with open(f"/proc/{pid}/cmdline", "rb") as f:
+        cmdline = f.read().decode(errors="replace")
+      with open(f"/proc/{pid}/stat") as f:
+        state = f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+      continue
+    if text in cmdline and state != "Z":
+      found.append(int(pid))
+  return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("victim", [0, 1], ids=["coordinator_killed", "worker_killed"])
+def test_a_killed_process_stops_the_other_with_one_line_soon(tmp_path, victim):
+  # Killing the coordinator makes JAX abort the survivor; killing the worker fails the
+  # survivor's next collective (or, depending on timing, JAX aborts it): either way the
+  # supervisor's or the collective's one line ends stderr, with exit code 3.
+  workdir = tmp_path / "run"
+  args = [*RING, "--config.total_steps=100000", "--config.checkpoint_every=100000"]
+  procs = start(workdir, [*args, "--heartbeat_timeout=20"])
+  deadline = time.time() + 300
+  while not (workdir / "metrics.jsonl").exists() or not loss_rows(workdir):
+    assert time.time() < deadline and all(p.poll() is None for p in procs)
+    time.sleep(0.5)
+  procs[victim].kill()
+  killed_at = time.time()
+  survivor = procs[1 - victim]
+  _, err = survivor.communicate(timeout=120)
+  assert time.time() - killed_at < 60, err[-3000:]
+  assert survivor.returncode == 3, err[-3000:]
+  last = err.strip().splitlines()[-1]
+  assert last.startswith(f"error (process {1 - victim}/2): "), err[-3000:]
+  assert "another process of the cluster stopped or cannot be reached" in last
+  procs[victim].wait()
+  # The killed supervisor's training child died with it (PR_SET_PDEATHSIG): nothing is left.
+  deadline = time.time() + 10
+  while _processes_with(str(workdir)) and time.time() < deadline:
+    time.sleep(0.2)
+  assert not _processes_with(str(workdir))
