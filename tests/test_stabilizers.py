@@ -107,3 +107,14 @@ def test_ema_in_the_step_is_its_closed_form():
     np.testing.assert_allclose(e, decay * p0 + (1 - decay) * p1, rtol=1e-6, atol=1e-7)
   sampled = gan_game.sampling_variables(gan, state1)
   assert sampled["params"] is ema["params"] and sampled["batch_stats"] is ema["batch_stats"]
+
+
+@pytest.mark.parametrize("pack", [3, 4])
+def test_packs_beyond_two_build_and_train(pack):
+  # PacGAN's sweeps go to pack 4; D's first layer reads `pack` examples side by side.
+  c = ring_config({"model.pack": pack, "batch_size": 8 * pack, "model.maxout_pieces": 2})
+  c.model.d_activation = "maxout"
+  _, state0, _, metrics = run_steps(c)
+  kernel = state0.nets["d"].params["Dense_0"]["kernel"]
+  assert kernel.shape[0] == 2 * pack
+  assert all(np.isfinite(v) for v in metrics.values())

@@ -363,7 +363,10 @@ def init_state(gan: GAN, rng: Array, settings: dict[str, Array] | None = None) -
   k_g, k_d, k_run = jax.random.split(rng, 3)
   labels = jnp.zeros((2,), jnp.int32)
   g_vars = gan.generator.init(k_g, jnp.zeros((2, gan.z_dim)), labels, train=False)
-  d_vars = gan.discriminator.init(k_d, jnp.zeros((2, *gan.example_shape)), labels, train=False)
+  # D packs `pack` examples into one: its dummy batch holds two packs.
+  d_labels = jnp.zeros((2 * gan.pack,), jnp.int32)
+  d_input = jnp.zeros((2 * gan.pack, *gan.example_shape))
+  d_vars = gan.discriminator.init(k_d, d_input, d_labels, train=False)
   g = init_net(g_vars, gan.g_tx)
   # The EMA generator starts as G; it keeps BatchNorm statistics of its own.
   ema = {"params": jax.tree.map(jnp.copy, g.params), "batch_stats": g.batch_stats}
