@@ -224,7 +224,7 @@ def run_sweep(config, config_path: str) -> int:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from gan_jax import supervisor  # noqa: PLC0415 - light: no JAX
+  from gan_jax import errors, supervisor  # noqa: PLC0415 - light: no JAX
 
   explicit = [_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value]
   several = _DISTRIBUTED.value or any(v is not None for v in explicit)
@@ -233,12 +233,12 @@ def main(argv):
     known = None not in explicit[1:]
     sys.exit(
       supervisor.run_supervised(
-        f"process {_PROCESS_ID.value}/{_NUM_PROCESSES.value}" if known else ""
+        errors.process_tag(_PROCESS_ID.value, _NUM_PROCESSES.value) if known else ""
       )
     )
   import jax  # noqa: PLC0415
 
-  from gan_jax import errors, host, parallel, train  # heavy, after flag parsing  # noqa: PLC0415
+  from gan_jax import host, parallel, train  # heavy, after flag parsing  # noqa: PLC0415
 
   if several:
     with errors.one_line_errors():
@@ -251,7 +251,7 @@ def main(argv):
         *explicit, timeout_s=_CLUSTER_TIMEOUT.value, heartbeat_s=_HEARTBEAT_TIMEOUT.value
       )
       errors.tag_process(jax.process_index(), jax.process_count())
-      supervisor.report_process(f"process {jax.process_index()}/{jax.process_count()}")
+      supervisor.report_process(errors.process_tag(jax.process_index(), jax.process_count()))
       if jax.process_count() > 1 and _MODE.value == "train" and not _WORKDIR.value:
         raise errors.UsageError("with several processes, give every one the same --workdir")
   if _REUSE_HOST_MEMORY.value:

@@ -114,12 +114,20 @@ def cluster_lost(reason: str) -> None:
   where = f" ({_process})" if _process else ""
   print(
     f"error{where}: another process of the cluster stopped or cannot be reached "
-    f"({' '.join(first.split())[:240]}); this one stops too: start every process again with "
-    "the same command to resume from the last checkpoint",
+    f"({' '.join(first.split())[:240]}); this one stops too: {RESTART_ALL}",
     file=sys.stderr,
     flush=True,
   )
   os._exit(EXIT_CLUSTER_LOST)
+
+
+# What to do after a multi-process run lost a member (here and in gan_jax/supervisor.py).
+RESTART_ALL = "start every process again with the same command to resume from the last checkpoint"
+
+
+def process_tag(index: int, count: int) -> str:
+  """'process i/n', the name error and log lines give a process of a multi-process run."""
+  return f"process {index}/{count}"
 
 
 # "process i/n": set by `tag_process` in a multi-process run, so lines say which process.
@@ -129,7 +137,7 @@ _process = ""
 def tag_process(index: int, count: int) -> None:
   """From now on, error lines and log lines name this process (with more than one)."""
   global _process
-  _process = f"process {index}/{count}" if count > 1 else ""
+  _process = process_tag(index, count) if count > 1 else ""
   if _process:
     logging.get_absl_handler().addFilter(_ProcessTag())
 

@@ -102,16 +102,15 @@ def _report_signal(signum: int, tag: str) -> int:
   if signum == signal.SIGABRT:
     print(
       f"error{where}: JAX's runtime aborted this process ({name}; its fatal message is above): "
-      "most often another process of the cluster stopped or cannot be reached; start every "
-      "process again with the same command to resume from the last checkpoint",
+      "most often another process of the cluster stopped or cannot be reached; "
+      f"{errors.RESTART_ALL}",
       file=sys.stderr,
       flush=True,
     )
     return errors.EXIT_CLUSTER_LOST
   print(
     f"error{where}: the training process was killed by {name} (out of memory, or killed from "
-    "outside); start every process again with the same command to resume from the last "
-    "checkpoint",
+    f"outside); {errors.RESTART_ALL}",
     file=sys.stderr,
     flush=True,
   )
