@@ -3,11 +3,14 @@
 Runs go through the public front door (`train_and_evaluate`) on the offline MNIST
 subset, so the numbers depend on the step alone, not on prepared data. XLA:CPU's results
 depend on the machine: the vector instructions it compiles for and the number of threads
-that split a matmul. So the runs happen in a process pinned to one CPU, compiled for AVX2
-(which every x86-64 machine of these years has); with the same jaxlib, the numbers are
-then the same bits on any such machine.
+that split a matmul. So the runs happen in a process pinned to one CPU, compiled for AVX2.
+That is not enough on every machine (the library kernels XLA calls pick their own
+instructions at run time: CI has met CPUs with AVX-512 and AMX whose DCGAN losses differ
+in the last bits after the first update), so the fixture keeps one record per CPU
+(`cpu_fingerprint`): bitwise on a CPU it holds, close on any other.
 
   python tests/_regression.py --record   # re-record (only when a change of numbers is meant)
+  python tests/_regression.py --add      # add this CPU's numbers (same tree, another CPU)
   python tests/_regression.py            # print this tree's numbers as JSON
   python tests/_regression.py dcgan 0    # one experiment's, in this process, on CPU 0
 """
@@ -55,6 +58,27 @@ def losses_of(name: str) -> dict[str, list[float]]:
   return {key: [r[key] for r in rows] for key in ("d_loss", "g_loss")}
 
 
+def cpu_fingerprint() -> str:
+  """The CPU's model name and instruction-set flags, hashed: what XLA's kernels dispatch on."""
+  import hashlib  # noqa: PLC0415
+
+  model, flags = "unknown", ""
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and model == "unknown":
+          model = value.strip()
+        elif key.strip() == "flags" and not flags:
+          flags = " ".join(sorted(value.split()))
+  except OSError:
+    import platform  # noqa: PLC0415
+
+    model = platform.processor() or platform.machine()
+  digest = hashlib.sha256(f"{model}|{flags}".encode()).hexdigest()[:12]
+  return f"{model} [{digest}]"
+
+
 def pinned_environment() -> dict[str, str]:
   """The environment of a pinned run: AVX2 code, one device, no compilation cache."""
   env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
@@ -92,14 +116,27 @@ def run_pinned() -> dict:
     losses[name] = json.loads(out.strip().splitlines()[-1])
   import jaxlib  # noqa: PLC0415
 
-  return {"jaxlib": jaxlib.__version__, "losses": losses}
+  return {"jaxlib": jaxlib.__version__, "cpu": cpu_fingerprint(), "losses": losses}
+
+
+def record(now: dict, *, add: bool) -> None:
+  """Write this CPU's numbers to the fixture: beside the other CPUs' (add) or alone."""
+  machines = {}
+  if add:
+    with open(FIXTURE) as f:
+      fixture = json.load(f)
+    if fixture["jaxlib"] != now["jaxlib"]:
+      raise SystemExit(f"the fixture is for jaxlib {fixture['jaxlib']}: re-record it (--record)")
+    machines = fixture["machines"]
+  machines[now["cpu"]] = now["losses"]
+  with open(FIXTURE, "w") as f:
+    json.dump({"jaxlib": now["jaxlib"], "machines": machines}, f, indent=1)
+    f.write("\n")
 
 
 if __name__ == "__main__":
-  if sys.argv[1:] == ["--record"]:
-    with open(FIXTURE, "w") as f:
-      json.dump(run_pinned(), f, indent=1)
-      f.write("\n")
+  if sys.argv[1:] in (["--record"], ["--add"]):
+    record(run_pinned(), add=sys.argv[1] == "--add")
   elif len(sys.argv) == 3:  # NAME CPU: pinned before JAX starts its threads
     os.sched_setaffinity(0, {int(sys.argv[2])})
     sys.path.insert(0, ROOT)
