@@ -8,8 +8,12 @@ r"""SRGAN (Ledig et al. 2017), the second phase: G from the SRResNet run, D alon
 G starts from the newest checkpoint in sr.pretrained_workdir (runs/srresnet by default) and
 minimizes the content loss + 1e-3 x the non-saturating adversarial loss (the paper's
 l_X + 10^-3 l_Gen; any objective of losses.py via --config.loss), D (the paper's 8-conv
-VGG-style net, width 32 and dense 256 here) is trained alongside, Adam 1e-5 (b1 0.9; the
-paper: 1e-4, then 1e-5; from our SRResNet, 2e-4 made checkerboard artifacts within 250 steps).
+VGG-style net, width 32 and dense 256 here) is trained alongside; Adam b1 0.9, G at 1e-5 (the
+paper: 1e-4, then 1e-5; from our SRResNet, 2e-4 made checkerboard artifacts within 250 steps),
+D at 1e-4. The training crops are the paper's 96 px (24 px LR inputs), not SRResNet's 32 px
+here: with 32 px crops (8 px LR) the VGG loss mostly sees padding and raised LPIPS above the
+SRResNet's; at 96 px LPIPS fell below it within 100 steps (docs/results.md). A step costs
+about 2 s on a 2-core CPU, so the default 300 steps take about 11 minutes.
 The content loss is the VGG16 feature loss at relu2_2, rescaled by 1/12.75 (gan_jax/content.py):
 the paper's SRGAN-VGG22 with VGG16 for VGG19, whose weights are not available offline. Its
 VGG54 (here relu5_3, --config.sr.vgg_layer=relu5_3) costs about 3x more per step on the CPU.
@@ -29,13 +33,14 @@ def get_config():
     config.sr.content_loss = "vgg"
     config.sr.vgg_layer = "relu2_2"  # see the docstring
     config.loss = "non_saturating"
-    config.total_steps = 500
+    config.total_steps = 300
+    config.sr.crop = 96  # the paper's; see the docstring
     # The paper's second stage rate; at 2e-4 G left the SRResNet for checkerboard artifacts.
     config.g_optimizer.learning_rate = 1e-5
-    config.d_optimizer.learning_rate = 1e-5
-    config.sample_every = 250
+    config.d_optimizer.learning_rate = 1e-4
+    config.sample_every = 100
     config.eval_every = 100
-    config.checkpoint_every = 250
+    config.checkpoint_every = 100
     # 48 held-out crops (16 per photo, the 12 of the default are noisy at the third decimal
     # of lpips); bicubic and the SRResNet are measured on the same crops in every row.
     config.sr.eval_crops_per_photo = 16
