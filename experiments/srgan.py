@@ -11,8 +11,9 @@ l_X + 10^-3 l_Gen; any objective of losses.py via --config.loss), D (the paper's
 VGG-style net, width 32 and dense 256 here) is trained alongside; Adam b1 0.9, G at 1e-5 (the
 paper: 1e-4, then 1e-5; from our SRResNet, 2e-4 made checkerboard artifacts within 250 steps),
 D at 1e-4. The training crops are the paper's 96 px (24 px LR inputs), not SRResNet's 32 px
-here: with 32 px crops (8 px LR) the VGG loss mostly sees padding and raised LPIPS above the
-SRResNet's; at 96 px LPIPS fell below it within 100 steps (docs/results.md). A step costs
+here: with 32 px crops (8 px LR) the VGG loss raised LPIPS above the SRResNet's (our guess:
+G's receptive field mostly sees padding there); at 96 px LPIPS was 0.2116, 0.2069 and 0.2037
+at +100, +200 and +300 steps against the SRResNet's 0.2073 (docs/results.md). A step costs
 about 2 s on a 2-core CPU, so the default 300 steps take about 11 minutes.
 The content loss is the VGG16 feature loss at relu2_2, rescaled by 1/12.75 (gan_jax/content.py):
 the paper's SRGAN-VGG22 with VGG16 for VGG19, whose weights are not available offline. Its
