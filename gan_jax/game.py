@@ -194,7 +194,7 @@ def diagnostic_norms(with_norms: Array | bool, trees: dict[str, PyTree]) -> dict
 
 def global_mean(x: Array) -> Array:
   """The mean over the global batch of a per-device array."""
-  return jax.lax.pmean(jnp.mean(x), AXIS)
+  return parallel.mean(jnp.mean(x))
 
 
 def device_key(rng: Array) -> Array:

@@ -6,17 +6,32 @@ pod slices, GPU clusters) the training mesh spans every process's devices, all p
 run the same program, and process 0 alone writes files (`is_writer`). Evaluation, pictures
 and sampling run on one process's own devices (`local_mesh`) from a host copy of the state
 (`to_host`), so they need no cross-process traffic.
+
+Reductions over the mesh axis inside a step (`mean`, `value_and_grad`) add the devices'
+values in device order 0, 1, ..., N-1, from exact copies (all-gather, all-to-all) rather
+than through an all-reduce: an all-reduce's order of addition belongs to its transport (in
+one process XLA's, across processes gloo's, NCCL's or the TPU's), so a run on 2 processes
+x 2 devices would differ from the same run on 1 process x 4 devices in the last bits, and
+those bits grow over a GAN's training. With the order fixed, the numbers depend on the
+device count alone, not on how the devices are spread over processes.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import re
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jax.experimental import multihost_utils
+from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -32,6 +47,111 @@ def varying_axes(a: Any) -> frozenset:
     return frozenset(aval.vma)
   manual = getattr(aval, "manual_axis_type", None)
   return frozenset(manual.varying) if manual is not None else frozenset()
+
+
+def _ordered_sum(parts: jax.Array) -> jax.Array:
+  """parts[0] + parts[1] + ... in that order (XLA does not reassociate float additions)."""
+  total = parts[0]
+  for j in range(1, parts.shape[0]):
+    total = total + parts[j]
+  return total
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _device_mean(x: jax.Array, axis: str) -> jax.Array:
+  return _ordered_sum(lax.all_gather(x, axis)) / lax.axis_size(axis)
+
+
+def _device_mean_fwd(x, axis):
+  return _device_mean(x, axis), None
+
+
+def _device_mean_bwd(axis, _, ct):
+  # The mean over devices is its own adjoint: device j's input reaches every device's
+  # output with weight 1/N. (all_gather's own transpose is a reduce-scatter, an
+  # all-reduce's order again.)
+  return (_device_mean(ct, axis),)
+
+
+_device_mean.defvjp(_device_mean_fwd, _device_mean_bwd)
+
+
+def mean(tree: Any, axis: str = AXIS) -> Any:
+  """Inside shard_map: each leaf's mean over the devices of `axis`, added in device order.
+
+  Differentiable (its transpose is the same mean), and its result stays typed as varying
+  over `axis` (every device holds the same value), so autodiff inserts no all-reduce
+  where it meets per-device values. Leaves that do not vary over `axis` are returned as
+  they are. Use `invariant` to hand a result out of the mapped step. Under a vmap whose
+  axis_name is `axis` (one device, no transport) it is lax.pmean.
+  """
+
+  def one(x):
+    if axis in varying_axes(x):
+      return _device_mean(x, axis)
+    if axis in jax.sharding.get_abstract_mesh().manual_axes:
+      return x  # invariant inside shard_map: already the same on every device
+    return lax.pmean(x, axis)
+
+  return jax.tree.map(one, tree)
+
+
+def invariant(tree: Any, axis: str = AXIS) -> Any:
+  """Leaves varying over `axis` whose values every device holds alike, typed invariant.
+
+  (Device 0's copy, by an exact all-gather: JAX has no free cast from varying to
+  invariant, and out_specs P() asks for invariant values.) Meant for small values:
+  metrics, BatchNorm statistics; gradients go through `value_and_grad`.
+  """
+
+  def one(x):
+    if axis not in varying_axes(x):
+      return x
+    return lax.all_gather(x, axis, to="invarying")[0]
+
+  return jax.tree.map(one, tree)
+
+
+def _gradient_mean(grads: Any, axis: str) -> Any:
+  """Per-device gradients (varying) -> their mean, invariant, added in device order.
+
+  A reduce-scatter and an all-gather made of exact copies: the flat gradient is cut into N
+  chunks, an all-to-all gives device i every device's chunk i, it adds them in device
+  order, and an all-gather puts the chunks back together. Memory and traffic are those of
+  an all-reduce (about twice the gradient), not N times it.
+  """
+  n = lax.axis_size(axis)
+  flat, unravel = ravel_pytree(grads)
+  if flat.size == 0:
+    return grads
+  size = flat.shape[0]
+  chunks = jnp.pad(flat, (0, -size % n)).reshape(n, -1)
+  mine = lax.all_to_all(chunks, axis, split_axis=0, concat_axis=0)  # row j: device j's
+  total = lax.all_gather(_ordered_sum(mine) / n, axis, tiled=True, to="invarying")
+  return unravel(total[:size])
+
+
+def value_and_grad(fn: Callable, *, has_aux: bool = False, axis: str = AXIS) -> Callable:
+  """jax.value_and_grad for a step inside shard_map, the gradient averaged in device order.
+
+  `fn(params, ...)` returns a loss that every device holds alike (a `mean` over `axis` of
+  per-device losses); the replicated `params` are differentiated as per-device copies, so
+  autodiff inserts no all-reduce, and the copies' gradients (each that of the sum of all
+  devices' losses, by the mean's transpose) are averaged by `_gradient_mean`. The loss is
+  returned invariant; aux as fn returns it.
+  """
+
+  def wrapped(params, *args):
+    params = jax.tree.map(
+      lambda p: p if axis in varying_axes(p) else lax.pcast(p, (axis,), to="varying"), params
+    )
+    out, grads = jax.value_and_grad(fn, has_aux=has_aux)(params, *args)
+    grads = _gradient_mean(grads, axis)
+    if has_aux:
+      return (invariant(out[0], axis), out[1]), grads
+    return invariant(out, axis), grads
+
+  return wrapped
 
 
 def make_mesh(devices=None) -> Mesh:
@@ -160,6 +280,7 @@ def initialize_distributed(
   JAX), and launch.py's supervisor (gan_jax/supervisor.py) adds the one line and exit code 3.
   """
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  _match_cpu_threads(num_processes)
   if coordinator_address and process_id:
     # JAX aborts the process (a C++ fatal error, no exception) when it cannot register
     # with the coordinator: look for it first, to fail with one line instead.
@@ -179,6 +300,32 @@ def initialize_distributed(
       f"cannot join the cluster at {where} as process {process_id} of {num_processes} "
       f"within {timeout_s} s ({first}): check the address and port, and that process 0 runs"
     ) from None
+
+
+def _local_cpu_devices() -> int:
+  """The CPU devices this process will have: jax_num_cpu_devices or XLA_FLAGS' fake count."""
+  configured = getattr(jax.config, "jax_num_cpu_devices", -1)
+  if configured and configured > 0:
+    return configured
+  flags = os.environ.get("XLA_FLAGS", "")
+  match = re.search(r"--xla_force_host_platform_device_count=(\d+)", flags)
+  return int(match.group(1)) if match else 1
+
+
+def _match_cpu_threads(num_processes: int | None) -> None:
+  """Gives XLA:CPU the intra-op thread pool of one process holding all the cluster's devices.
+
+  XLA:CPU sizes its pool max(cores, local devices) (cores: PJRT_NPROC or NPROC where set),
+  and its matmuls block their work by the pool's size, so the same per-device program
+  gives other last bits in a process of 2 devices than in one of 4 (tests/test_multihost.py).
+  With PJRT_NPROC = max(cores, all processes' devices), 2 processes x 2 fake devices compute
+  what 1 process x 4 devices does. Only where the user set neither variable; before the
+  CPU client exists. Accelerators are unaffected (this pool serves host work there).
+  """
+  if num_processes is None or os.environ.get("PJRT_NPROC") or os.environ.get("NPROC"):
+    return
+  cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  os.environ["PJRT_NPROC"] = str(max(cores or 1, _local_cpu_devices() * num_processes))
 
 
 def _wait_for_coordinator(address: str, timeout_s: int, process_id, num_processes) -> None:

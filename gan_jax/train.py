@@ -325,9 +325,12 @@ def make_train_step(
   not from inside another jit (its `.lower(...)` works as usual).
   """
   streamed = game.stream is not None
+  # The step's reductions (parallel.mean) leave values typed as varying over the batch
+  # axis, though every device holds them alike; out_specs P() wants them invariant.
+  local_step = lambda *args: parallel.invariant(game.step(*args))
   if num_seeds == 1:
     mapped = jax.shard_map(
-      game.step, mesh=mesh, in_specs=(P(), game.batch_spec, P()), out_specs=(P(), P())
+      local_step, mesh=mesh, in_specs=(P(), game.batch_spec, P()), out_specs=(P(), P())
     )
 
     def one_step(state, data, with_norms):
@@ -337,7 +340,7 @@ def make_train_step(
   else:
     runs = _run_sharding(mesh).spec
     runs_step = jax.shard_map(
-      _each_run(game.step, unroll=jax.default_backend() == "cpu"),
+      _each_run(local_step, unroll=jax.default_backend() == "cpu"),
       mesh=mesh,
       in_specs=(runs, _with_runs(game.batch_spec, mesh), P()),
       out_specs=(runs, runs),

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -74,13 +73,16 @@ def loss_rows(workdir):
   return [{k: v for k, v in r.items() if k != "steps_per_s"} for r in rows if "d_loss" in r]
 
 
-def assert_rows_close(a, b):
+def assert_rows_equal(a, b):
+  """Bit for bit: the step adds over devices in device order (gan_jax/parallel.py), whatever
+  process holds each device."""
   assert [r["step"] for r in a] == [r["step"] for r in b]
   for x, y in zip(a, b, strict=True):
     assert set(x) == set(y)
     for k in x:
-      # The cross-process all-reduce (gloo) sums in another order than the in-process one.
-      np.testing.assert_allclose(x[k], y[k], rtol=1e-5, atol=1e-7, err_msg=f"{k} at {x['step']}")
+      assert x[k] == y[k] or (x[k] != x[k] and y[k] != y[k]), (
+        f"{k} at {x['step']}: {x[k]} != {y[k]}"
+      )
 
 
 @pytest.mark.parametrize("args", [RING, DCGAN], ids=["ring", "dcgan"])
@@ -90,7 +92,7 @@ def test_two_processes_log_the_losses_of_one_process_on_four_devices(tmp_path, a
     assert code == 0, err[-3000:]
   for code, err in finish(start(two, args)):
     assert code == 0, err[-3000:]
-  assert_rows_close(loss_rows(one), loss_rows(two))
+  assert_rows_equal(loss_rows(one), loss_rows(two))
   # Process 0 alone writes: one config.json, one event file, each step logged once.
   files = os.listdir(two)
   assert files.count("config.json") == 1

@@ -131,7 +131,7 @@ def _library_ops(hlo: str) -> tuple[int, int]:
   """(YNNPACK fusions, convolutions inside them) in a compiled program's HLO text."""
   bodies = dict(re.findall(r"^%([\w.\-]+) \(.*?\{\n(.*?)\n\}", hlo, re.M | re.S))
   called = re.findall(
-    r'calls=%([\w.\-]+), backend_config=\{"fusion_config":\{"kind":"__ynn_fusion"', hlo
+    r'calls=%([\w.\-]+),[^\n]*?backend_config=\{"fusion_config":\{"kind":"__ynn_fusion"', hlo
   )
   return len(called), sum(bodies[name].count(" convolution(") for name in called)
 

@@ -4,8 +4,6 @@ length on the G updates with step % 4 == 0, its running mean moved there only), 
 Adam, style mixing in G's training forward, the EMA with a half-life in images, and bf16
 compute against f32."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -111,7 +109,7 @@ def test_lazy_penalty_update_is_its_weight_times_the_interval():
   (reg,) = [r for r in gan.lazy if r.net == "d"]
   assert (reg.interval, reg.weight, reg.scaled_weight) == (16, 0.5, 8.0)
   update = jax.shard_map(
-    functools.partial(gan_game.d_regularize, gan, reg),
+    lambda *args: parallel.invariant(gan_game.d_regularize(gan, reg, *args)),
     mesh=parallel.make_mesh(),
     in_specs=(P(), P(parallel.AXIS), P(parallel.AXIS), P(parallel.AXIS), P(parallel.AXIS), P()),
     out_specs=(P(), P()),
@@ -160,7 +158,8 @@ def test_style_mixing_in_the_training_forward(prob):
   y = jnp.zeros((BATCH,), jnp.int32)
 
   def ws_of(params, stats, z, y, rng):
-    return gan_game._style_ws(gan, NetState(params, stats, None), params, z, y, rng)
+    ws, stats = gan_game._style_ws(gan, NetState(params, stats, None), params, z, y, rng)
+    return ws, parallel.invariant(stats)  # w_avg: alike on every device (parallel.mean)
 
   spec = P(parallel.AXIS)
   ws_fn = jax.jit(

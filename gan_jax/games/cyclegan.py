@@ -172,13 +172,13 @@ def local_step(
       + cg.identity_weight * cg.lambda_cycle * identity_term
     )
     parts = {"g_adversarial": adversarial, "cycle_loss": cycle_term, "identity_loss": identity_term}
-    parts = {k: jax.lax.pmean(v, AXIS) for k, v in parts.items()}
-    return jax.lax.pmean(total, AXIS), (jax.lax.stop_gradient((fake_a, fake_b)), parts)
+    parts = {k: parallel.mean(v) for k, v in parts.items()}
+    return parallel.mean(total), (jax.lax.stop_gradient((fake_a, fake_b)), parts)
 
   gen = {"g": g_net.params, "f": f_net.params}
-  (g_loss, ((fake_a, fake_b), parts)), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
-    gen
-  )
+  (g_loss, ((fake_a, fake_b), parts)), g_grads = parallel.value_and_grad(
+    generator_loss, has_aux=True
+  )(gen)
 
   k_a, k_b = jax.random.split(batch["key"])
   pool_a, pooled_a = _pooled(state.extra["pool_a"], fake_a, k_a)
@@ -193,11 +193,11 @@ def local_step(
       r, f = run(module, disc[name], real), run(module, disc[name], fake)
       loss = obj.d_loss(r, f, real_label=cg.real_label, batch_mean=global_mean)
       out[name] = (loss, global_mean(obj.d_output(r)), global_mean(obj.d_output(f)))
-    total = jax.lax.pmean(out["d_a"][0] + out["d_b"][0], AXIS)
-    return total, {k: (jax.lax.pmean(v[0], AXIS), v[1], v[2]) for k, v in out.items()}
+    total = parallel.mean(out["d_a"][0] + out["d_b"][0])
+    return total, {k: (parallel.mean(v[0]), v[1], v[2]) for k, v in out.items()}
 
   disc = {"d_a": da_net.params, "d_b": db_net.params}
-  (_, d_parts), d_grads = jax.value_and_grad(discriminator_loss, has_aux=True)(disc)
+  (_, d_parts), d_grads = parallel.value_and_grad(discriminator_loss, has_aux=True)(disc)
 
   nets, updates = {}, {}
   for name, grads, tx in (

@@ -7,12 +7,11 @@ holds the networks 'g' and 'd' in `State.nets` and the EMA generator (its weight
 its own BatchNorm statistics) in `State.extra['ema']`.
 
 A step (`local_step`, per device under shard_map) is `d_steps` discriminator updates
-and one generator update. Gradient averaging: inside shard_map the loss is `pmean`ed
-over the mesh axis, so it is a function of the replicated parameters alone and
-`jax.grad` of it is already the global-batch gradient (averaging the per-device
-gradients again, as with pmap, would be wrong: the backward pass of a replicated
-parameter already sums over the axis). BatchNorm statistics are averaged over the axis
-by the models themselves.
+and one generator update. Gradient averaging: inside shard_map the loss is the
+mean over the mesh axis of the devices' losses (`parallel.mean`) and
+`parallel.value_and_grad` averages the per-device gradients, both adding in device order
+(see gan_jax/parallel.py); BatchNorm statistics are averaged over the axis by the models
+themselves.
 
 Sweep members that differ only in the settings of RUN_KEYS train as one program (the
 loop's run axis): the settings that differ among them become per-run arrays in
@@ -546,7 +545,10 @@ def _lazily(
     s, value = update(s)
     return s.replace(extra={**s.extra, "lazy": {**s.extra["lazy"], metric: value}})
 
-  state = jax.lax.cond(reg.due(index), apply, lambda s: s, state)
+  # Both branches must return one type: statistics and values that every device holds
+  # alike but typed varying (parallel.mean) are made invariant going in and coming out.
+  update_invariant = lambda s: parallel.invariant(apply(s))
+  state = jax.lax.cond(reg.due(index), update_invariant, lambda s: s, parallel.invariant(state))
   return state, state.extra["lazy"][metric]
 
 
@@ -572,10 +574,10 @@ def d_regularize(
     penalty = penalties.compute_penalty(
       reg.name, critic(y_real), real, fake, rng, pack=gan.pack, d_fake_fn=critic(y_fake)
     )
-    penalty = jax.lax.pmean(penalty, AXIS)
+    penalty = parallel.mean(penalty)
     return reg.scaled_weight * penalty, penalty
 
-  (_, penalty), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_net.params)
+  (_, penalty), grads = parallel.value_and_grad(loss_fn, has_aux=True)(d_net.params)
   updates, opt_state = optimizer_of(gan, state, "d").update(grads, d_net.opt_state, d_net.params)
   d_net = d_net.replace(params=optax.apply_updates(d_net.params, updates), opt_state=opt_state)
   return state.replace(nets={**state.nets, "d": d_net}), penalty
@@ -608,10 +610,10 @@ def g_regularize(
       stylegan2_lib.PL_DECAY,
       axis_name=AXIS,
     )
-    penalty = jax.lax.pmean(penalty, AXIS)
+    penalty = parallel.mean(penalty)
     return reg.scaled_weight * penalty, (penalty, mean, stats)
 
-  (_, (penalty, mean, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(g_net.params)
+  (_, (penalty, mean, stats)), grads = parallel.value_and_grad(loss_fn, has_aux=True)(g_net.params)
   updates, opt_state = optimizer_of(gan, state, "g").update(grads, g_net.opt_state, g_net.params)
   g_net = NetState(optax.apply_updates(g_net.params, updates), stats, opt_state)
   state = state.replace(nets={**state.nets, "g": g_net}, extra={**state.extra, "pl_mean": mean})
@@ -668,16 +670,16 @@ def d_update(
         pack=gan.pack,
         d_fake_fn=critic(y_fake),
       )
-    total = jax.lax.pmean(loss + setting(gan, state, "penalty_weight") * penalty, AXIS)
+    total = parallel.mean(loss + setting(gan, state, "penalty_weight") * penalty)
     return total, (
       stats,
       real_logits,
       fake_logits,
-      jax.lax.pmean(loss, AXIS),
-      jax.lax.pmean(penalty, AXIS),
+      parallel.mean(loss),
+      parallel.mean(penalty),
     )
 
-  (_, (stats, real_logits, fake_logits, loss, penalty)), grads = jax.value_and_grad(
+  (_, (stats, real_logits, fake_logits, loss, penalty)), grads = parallel.value_and_grad(
     loss_fn, has_aux=True
   )(d_net.params)
   tx = optimizer_of(gan, state, "d")
@@ -741,9 +743,9 @@ def g_update(
       x_real = _noisy(gan, state, jax.random.fold_in(noise_key, 1), real[0])
       real_logits, _ = _apply(gan, gan.discriminator, d_net, d_net.params, x_real, real[1])
     loss = objective.g_loss(real_logits, fake_logits, batch_mean=global_mean)
-    return jax.lax.pmean(loss, AXIS), g_stats
+    return parallel.mean(loss), g_stats
 
-  (loss, g_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(g_net.params)
+  (loss, g_stats), grads = parallel.value_and_grad(loss_fn, has_aux=True)(g_net.params)
   updates, opt_state = optimizer_of(gan, state, "g").update(grads, g_net.opt_state, g_net.params)
   params = optax.apply_updates(g_net.params, updates)
   metrics = {

@@ -37,7 +37,7 @@ import optax
 from absl import logging
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import checkpoints, content, imresize, losses, sr_data, writers
+from gan_jax import checkpoints, content, imresize, losses, parallel, sr_data, writers
 from gan_jax.errors import WorkdirError
 from gan_jax.game import (
   Evaluation,
@@ -185,19 +185,19 @@ def local_step(
 
   def generator_loss(params):
     sr, g_stats = apply_train(sg.g, g_net, params, lr)
-    content_term = jax.lax.pmean(sg.content_loss(weights, sr, hr), AXIS)
+    content_term = parallel.mean(sg.content_loss(weights, sr, hr))
     parts = {"content_loss": content_term, "pixel_mse": global_mean(jnp.square(sr - hr))}
     total = content_term
     if adversarial:
       # D judges in training mode; its statistics updates belong to D's own step.
       fake_logits, _ = apply_train(sg.d, d_net, d_net.params, sr)
       real_logits = apply_train(sg.d, d_net, d_net.params, hr)[0] if obj.g_uses_real else None
-      g_adv = jax.lax.pmean(obj.g_loss(real_logits, fake_logits, batch_mean=global_mean), AXIS)
+      g_adv = parallel.mean(obj.g_loss(real_logits, fake_logits, batch_mean=global_mean))
       parts["g_adversarial"] = g_adv
       total = total + sg.adversarial_weight * g_adv
     return total, (jax.lax.stop_gradient(sr), g_stats, parts)
 
-  (g_loss, (sr, g_stats, parts)), g_grads = jax.value_and_grad(generator_loss, has_aux=True)(
+  (g_loss, (sr, g_stats, parts)), g_grads = parallel.value_and_grad(generator_loss, has_aux=True)(
     g_net.params
   )
   g_updates, g_opt = sg.g_tx.update(g_grads, g_net.opt_state, g_net.params)
@@ -211,13 +211,13 @@ def local_step(
       r, stats = apply_train(sg.d, d_net, params, hr)
       f, stats = apply_train(sg.d, d_net.replace(batch_stats=stats), params, sr)
       loss = obj.d_loss(r, f, real_label=sg.real_label, batch_mean=global_mean)
-      return jax.lax.pmean(loss, AXIS), (
+      return parallel.mean(loss), (
         stats,
         global_mean(obj.d_output(r)),
         global_mean(obj.d_output(f)),
       )
 
-    (d_loss, (d_stats, d_real, d_fake)), d_grads = jax.value_and_grad(
+    (d_loss, (d_stats, d_real, d_fake)), d_grads = parallel.value_and_grad(
       discriminator_loss, has_aux=True
     )(d_net.params)
     d_updates, d_opt = sg.d_tx.update(d_grads, d_net.opt_state, d_net.params)

@@ -14,8 +14,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
+from jax import lax
 
-from gan_jax import layers
+from gan_jax import layers, parallel
 from gan_jax import specs as specs_lib
 
 Array = jax.Array
@@ -46,9 +47,50 @@ def minibatch_features(kind: str, x: Array) -> Array:
   return x
 
 
-def batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
+class BatchNorm(nn.Module):
+  """flax's nn.BatchNorm over the last axis: its variables, defaults and arithmetic (the
+  statistics in float32, var = E[x^2] - E[x]^2 clipped at 0), with the statistics averaged
+  over `axis_name` by `parallel.mean` (in device order, so that the numbers do not depend
+  on how the devices are spread over processes) instead of lax.pmean."""
+
+  use_running_average: bool
+  momentum: float = 0.99
+  epsilon: float = 1e-5
+  use_scale: bool = True
+  use_bias: bool = True
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    features = (x.shape[-1],)
+    ra_mean = self.variable("batch_stats", "mean", lambda s: jnp.zeros(s, jnp.float32), features)
+    ra_var = self.variable("batch_stats", "var", lambda s: jnp.ones(s, jnp.float32), features)
+    if self.use_running_average:
+      mean, var = ra_mean.value, ra_var.value
+    else:
+      axes = tuple(range(x.ndim - 1))
+      xf = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+      mus = jnp.stack([xf.mean(axes), lax.square(xf).mean(axes)])
+      if self.axis_name is not None and not self.is_initializing():
+        mus = parallel.mean(mus, self.axis_name)
+      mean, mean2 = mus[0], mus[1]
+      var = jnp.maximum(0.0, mean2 - lax.square(mean))
+      if not self.is_initializing():
+        ra_mean.value = self.momentum * ra_mean.value + (1 - self.momentum) * mean
+        ra_var.value = self.momentum * ra_var.value + (1 - self.momentum) * var
+    y = x - mean
+    mul = lax.rsqrt(var + self.epsilon)
+    if self.use_scale:
+      mul *= self.param("scale", nn.initializers.ones, features, jnp.float32)
+    y *= mul
+    if self.use_bias:
+      y += self.param("bias", nn.initializers.zeros, features, jnp.float32)
+    return y
+
+
+def batch_norm(train: bool, axis_name: str | None) -> BatchNorm:
   # momentum 0.9 / eps 1e-5 match torch's BatchNorm defaults (momentum 0.1).
-  return nn.BatchNorm(
+  return BatchNorm(
     use_running_average=not train,
     momentum=0.9,
     epsilon=1e-5,
@@ -59,7 +101,7 @@ def batch_norm(train: bool, axis_name: str | None) -> nn.BatchNorm:
 class ConditionalBatchNorm(nn.Module):
   """BatchNorm whose scale and offset are looked up per class (de Vries et al. 2017).
 
-  Normalization as nn.BatchNorm (statistics shared by all classes); gamma(y) starts at 1
+  Normalization as BatchNorm (statistics shared by all classes); gamma(y) starts at 1
   and beta(y) at 0, so at initialization it equals plain BatchNorm.
   """
 
@@ -69,7 +111,7 @@ class ConditionalBatchNorm(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array, y: Array) -> Array:
-    x = nn.BatchNorm(
+    x = BatchNorm(
       use_running_average=not self.train,
       momentum=0.9,
       epsilon=1e-5,

@@ -61,7 +61,7 @@ import jax.numpy as jnp
 import ml_collections
 from jax import lax
 
-from gan_jax import layers, ops, specs
+from gan_jax import layers, ops, parallel, specs
 from gan_jax.models import common, fir
 
 Array = jax.Array
@@ -283,7 +283,7 @@ def update_w_avg(w_avg: Array, w: Array, beta: float, axis_name: str | None = No
   """
   m = jnp.mean(lax.stop_gradient(w).astype(jnp.float32), axis=0)
   if axis_name is not None:
-    m = lax.pmean(m, axis_name)
+    m = parallel.mean(m, axis_name)
   return m + beta * (w_avg - m)
 
 
@@ -607,7 +607,7 @@ def path_length_penalty(
   lengths = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
   batch_mean = jnp.mean(lengths)
   if axis_name is not None:
-    batch_mean = lax.pmean(batch_mean, axis_name)
+    batch_mean = parallel.mean(batch_mean, axis_name)
   new_mean = mean + decay * (batch_mean - mean)
   penalty = jnp.mean(jnp.square(lengths - new_mean))
   return penalty, lax.stop_gradient(new_mean)
