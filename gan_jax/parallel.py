@@ -101,15 +101,23 @@ def invariant(tree: Any, axis: str = AXIS) -> Any:
 
   (Device 0's copy, by an exact all-gather: JAX has no free cast from varying to
   invariant, and out_specs P() asks for invariant values.) Meant for small values:
-  metrics, BatchNorm statistics; gradients go through `value_and_grad`.
+  metrics, BatchNorm statistics; gradients go through `value_and_grad`. The leaves of one
+  dtype travel in one all-gather, not one each (a step hands out dozens).
   """
-
-  def one(x):
-    if axis not in varying_axes(x):
-      return x
-    return lax.all_gather(x, axis, to="invarying")[0]
-
-  return jax.tree.map(one, tree)
+  leaves, treedef = jax.tree.flatten(tree)
+  by_dtype: dict[Any, list[int]] = {}
+  for i, x in enumerate(leaves):
+    if axis in varying_axes(x):
+      by_dtype.setdefault(jnp.result_type(x), []).append(i)
+  for indices in by_dtype.values():
+    flat = jnp.concatenate([jnp.ravel(leaves[i]) for i in indices])
+    flat = lax.all_gather(flat, axis, to="invarying")[0]
+    offset = 0
+    for i in indices:
+      size = leaves[i].size
+      leaves[i] = flat[offset : offset + size].reshape(leaves[i].shape)
+      offset += size
+  return jax.tree.unflatten(treedef, leaves)
 
 
 def _gradient_mean(grads: Any, axis: str) -> Any:
