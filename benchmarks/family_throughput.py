@@ -8,6 +8,8 @@ those). The nets are built by each family's build() from its CONFIG defaults.
 
   python benchmarks/family_throughput.py                      # all families, batch 32, 32x32x3
   python benchmarks/family_throughput.py --families stylegan2 --steps 5 --size 64
+  python benchmarks/family_throughput.py --families veegan --batch 64 --size 28 --z_dim 100
+  python benchmarks/family_throughput.py --families veegan --batch 64 --size 28 --lax  # A/B
 
 Prints one JSON line per family: images_per_s (generated images per second, = batch *
 steps/s), ms_per_step, compile_s, params (G, D), and two FLOP counts from XLA's cost
@@ -33,13 +35,15 @@ import numpy as np
 import optax
 
 from gan_jax import host, ops
-from gan_jax.models import dcgan, r3gan, resnet, stylegan2
+from gan_jax.models import dcgan, infogan, r3gan, resnet, stylegan2, veegan
 
 FAMILIES = {
   "dcgan": (dcgan.build, None),
   "stylegan2": (stylegan2.build, stylegan2.CONFIG),
   "resnet": (resnet.build, resnet.CONFIG),
   "r3gan": (r3gan.build, r3gan.CONFIG),
+  "veegan": (veegan.build, veegan.CONFIG),  # PacGAN's Stacked MNIST pair: --size 28
+  "infogan": (infogan.build, infogan.CONFIG),  # Lucic et al.'s pair: --size 28 --channels 1
 }
 
 
@@ -132,14 +136,18 @@ def plain_lax_convolutions():
     ops.AUTO_CONV, ops.AUTO_CONV_TRANSPOSE, r3gan.CPU_GROUPED_CONV = saved
 
 
-def measure(family: str, *, batch: int, size: int, channels: int, z_dim: int, steps: int):
-  step, state, real, params = setup(family, batch, size, channels, z_dim)
+def measure(
+  family: str, *, batch: int, size: int, channels: int, z_dim: int, steps: int, lax: bool = False
+):
   rng = jax.random.PRNGKey(1)
+  # lax: the model as written, timed (flax.linen's own convolutions) for an A/B.
+  with plain_lax_convolutions() if lax else contextlib.nullcontext():
+    step, state, real, params = setup(family, batch, size, channels, z_dim)
+    lowered = jax.jit(step, donate_argnums=0).lower(state, real, rng)
   with plain_lax_convolutions():
     # A step function of its own: jit's trace cache does not see the switches above.
     model_step = setup(family, batch, size, channels, z_dim)[0]
     model_flops = _flops(jax.jit(model_step).lower(state, real, rng))
-  lowered = jax.jit(step, donate_argnums=0).lower(state, real, rng)
   t = time.perf_counter()
   compiled = lowered.compile()
   compile_s = time.perf_counter() - t
@@ -152,6 +160,7 @@ def measure(family: str, *, batch: int, size: int, channels: int, z_dim: int, st
   seconds = (time.perf_counter() - t) / steps
   return {
     "family": family,
+    "convolutions": "lax" if lax else "auto",
     "batch": batch,
     "image_size": size,
     "channels": channels,
@@ -177,6 +186,7 @@ def main():
   p.add_argument("--size", type=int, default=32)
   p.add_argument("--channels", type=int, default=3)
   p.add_argument("--z_dim", type=int, default=128)
+  p.add_argument("--lax", action="store_true", help="time flax's lax convolutions instead")
   args = p.parse_args()
   for family in args.families.split(","):
     row = measure(
@@ -186,6 +196,7 @@ def main():
       channels=args.channels,
       z_dim=args.z_dim,
       steps=args.steps,
+      lax=args.lax,
     )
     print(json.dumps(row), flush=True)
 

@@ -379,6 +379,28 @@ def test_split_gradients_where_winograd_has_few_tiles():
   assert _split_layers(_fast_conv_t, (2, 16, 16, 64), (4, 4, 64, 1)) == 0
 
 
+def _conv_primitives(fn: Callable, x_shape: tuple, k_shape: tuple) -> set[str]:
+  jaxpr = jax.make_jaxpr(fn)(jnp.zeros(x_shape), jnp.zeros(k_shape))
+  names = set()
+  for e in jaxpr.jaxpr.eqns:
+    if e.primitive.name == "custom_vjp_call" and "_conv_im2col_bwd" in str(e.params["bwd"]):
+      names.add("im2col")
+    elif e.primitive.name == "conv_general_dilated":
+      names.add("lax")
+  return names
+
+
+def test_fast_conv_takes_im2col_on_small_outputs_without_winograd():
+  # The Stacked MNIST D's 5x5 stride-2 convs: XLA's own conv where the output is large, the
+  # im2col matmuls on outputs of at most 16 positions (7 -> 4 and 4 -> 2), where XLA:CPU's
+  # conv was measured 3-26x slower.
+  assert _conv_primitives(_fast_conv, (2, 14, 14, 64), (5, 5, 64, 128)) == {"lax"}
+  assert _conv_primitives(_fast_conv, (2, 7, 7, 128), (5, 5, 128, 256)) == {"im2col"}
+  assert _conv_primitives(_fast_conv, (2, 4, 4, 256), (5, 5, 256, 512)) == {"im2col"}
+  # The DCGAN's 1-channel layer keeps XLA's conv.
+  assert _conv_primitives(_fast_conv, (2, 32, 32, 1), (4, 4, 1, 64)) == {"lax"}
+
+
 @pytest.mark.skipif(
   jax.default_backend() != "cpu",
   reason="XLA:GPU aborts compiling this program (H200, jax 0.11.2); 'auto' uses the split "

@@ -7,7 +7,7 @@ import numpy as np
 from flax import traverse_util
 
 from gan_jax import config as config_lib
-from gan_jax import models
+from gan_jax import models, ops
 
 
 def _build(name, **model):
@@ -63,3 +63,32 @@ def test_infogan_networks_have_the_papers_shapes():
   no_bn = _build("infogan", z_dim=64, infogan={"d_batch_norm": False})[1]
   assert not any(k.startswith("BatchNorm") for k in _shapes(no_bn, x))
   np.testing.assert_array_equal(np.asarray(x[0]), np.asarray(x[1]))  # z rows equal
+
+
+def _veegan_outputs_and_grads(width):
+  g, d = _build("veegan", z_dim=100, veegan={"width": width})
+  z = jax.random.uniform(jax.random.PRNGKey(2), (4, 100), minval=-1.0, maxval=1.0)
+  g_vars = g.init(jax.random.PRNGKey(0), z, train=False)
+  x = g.apply(g_vars, z, train=False)
+  d_vars = d.init(jax.random.PRNGKey(1), x, train=False)
+  weights = jax.random.normal(jax.random.PRNGKey(3), (4,))
+
+  def loss(g_params, d_params):
+    images = g.apply({**g_vars, "params": g_params}, z, train=False)
+    return jnp.sum(weights * d.apply({**d_vars, "params": d_params}, images, train=False))
+
+  grads = jax.grad(loss, argnums=(0, 1))(g_vars["params"], d_vars["params"])
+  return x, grads
+
+
+def test_veegan_cpu_convolutions_compute_flaxs(monkeypatch):
+  # models/veegan.py takes ops' CPU formulations (space-to-depth, Winograd) of its 5x5
+  # stride-2 convolutions, explicit paddings (3, 2) and (2, 2) included: they must compute
+  # what flax.linen's lax convolutions compute, forward and backward.
+  fast = _veegan_outputs_and_grads(width=8)
+  monkeypatch.setattr(ops, "AUTO_CONV", "lax")
+  monkeypatch.setattr(ops, "AUTO_CONV_TRANSPOSE", "lax")
+  lax = _veegan_outputs_and_grads(width=8)
+  for a, b in zip(jax.tree.leaves(fast), jax.tree.leaves(lax), strict=True):
+    scale = float(jnp.abs(b).max())
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5 * scale)

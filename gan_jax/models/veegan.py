@@ -12,6 +12,9 @@ with 5x5 kernels and "SAME" padding), width w = 64:
 leaky ReLU 0.2, weights N(0, 0.02^2). The transposed convolutions are the gradients of the
 strided "SAME" convolutions they invert (TensorFlow's conv2d_transpose with an output shape),
 whose lax paddings are (3, 2) per side, and (2, 2) for 4 -> 7. `model.pack` packs D's input.
+The layers are ops.Conv / ops.ConvTranspose, flax's modules with the same parameters computed
+by the CPU formulations of gan_jax.ops (with flax's lax convolutions the step ran 12.7x slower
+on a 2-core CPU, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from gan_jax import layers, specs
+from gan_jax import layers, ops, specs
 from gan_jax.models import common
 
 Array = jax.Array
@@ -51,7 +54,7 @@ class Generator(nn.Module):
     widths = (4 * self.width, 2 * self.width, self.width, self.channels)
     for i, features in enumerate(widths):
       pad = _transpose_padding(SIDES[i], SIDES[i + 1])
-      x = nn.ConvTranspose(features, (5, 5), strides=(2, 2), padding=(pad, pad), kernel_init=INIT)(
+      x = ops.ConvTranspose(features, (5, 5), strides=(2, 2), padding=(pad, pad), kernel_init=INIT)(
         x
       )
       x = jax.numpy.tanh(x) if i == len(widths) - 1 else nn.relu(norm(x))
@@ -68,7 +71,7 @@ class Discriminator(nn.Module):
     del y
     x = layers.pack(x, self.pack) if self.pack > 1 else x
     for i, mult in enumerate((1, 2, 4, 8)):
-      x = nn.Conv(self.width * mult, (5, 5), strides=(2, 2), padding="SAME", kernel_init=INIT)(x)
+      x = ops.Conv(self.width * mult, (5, 5), strides=(2, 2), padding="SAME", kernel_init=INIT)(x)
       if i > 0:
         x = common.batch_norm(train, self.axis_name)(x)
       x = nn.leaky_relu(x, SLOPE)
