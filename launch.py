@@ -171,10 +171,12 @@ def run_sweep(config, config_path: str) -> int:
   from gan_jax import config as config_lib  # noqa: PLC0415
   from gan_jax import errors, report, sweep, train  # noqa: PLC0415
 
-  members = sweep.load_sweep(config_path.partition(":")[0])
+  members = sweep.load_sweep(config_path)
   if _SWEEP_ONLY.value:
     members = sweep.select_members(members, _SWEEP_ONLY.value)
   sweep.check_seed_overlap(members, config.num_seeds)
+  for line in sweep.shadowed_overrides(members, sweep.config_overrides_from_argv(sys.argv)):
+    print(f"warning: {line}", file=sys.stderr)
   workdir = _WORKDIR.value or os.path.join(
     "runs", f"{config_name(config_path)}_sweep_{time.strftime('%Y%m%d-%H%M%S')}"
   )

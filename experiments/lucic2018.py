@@ -6,8 +6,13 @@ r"""Lucic et al. 2018, "Are GANs Created Equal?": six objectives on MNIST (or Fa
 
 As in their code (google/compare_gan, branch v1): the InfoGAN-style G and D
 (models/infogan.py), 28 px, batch 64, z ~ U[-1, 1]^64; 20 epochs where an epoch is 50,000
-images (15,625 steps); FID of 10,000 samples against the 10,000 test images (the prepared FID
-Inception) every 5 epochs (3,906 steps). 5 seeds per objective.
+images, i.e. 15,625 batches; FID of 10,000 samples against the 10,000 test images (the
+prepared FID Inception) after every 5 epochs, 4 evaluations. 5 seeds per objective.
+
+Their training step is one D update on one batch, with a G update every disc_iters of them
+(abstract_gan.run_single_train_step). Here a step is d_steps D updates and one G update, so
+the members with 5 D updates per G update train 15,625 / 5 = 3,125 steps and evaluate every
+782: every member sees 15,625 batches and the 5-critic ones make 3,125 G updates, as theirs.
 
 They searched 100 hyperparameter settings per model; the search is not tabulated per data
 set, so each objective here takes the setting of the paper that introduced it, a point of
@@ -17,14 +22,26 @@ their search space:
   wgan_gp       gradient penalty 10, 5 D steps, Adam 1e-4 (0.5, 0.9), no BatchNorm in D
   dragan        DRAGAN penalty 10, 1 D step, Adam 1e-4, b1 0.5
 The report ranks by the last FID; the best FID over the evaluations is in each member's
-eval rows. The `quick` variant trains 1,000 steps, 2 seeds, FID on 2,000 samples.
+eval rows. The `quick` variant trains 1,000 batches (D updates), 2 seeds, FID on 2,000
+samples at the end only.
 """
+
+import math
 
 from gan_jax.config import default_config, optimizer_config, protocol_header
 
-STEPS, SEEDS, EVAL_EVERY = 15_625, 5, 3_906
+BATCH, EPOCH_IMAGES, EPOCHS, EVAL_EPOCHS = 64, 50_000, 20, 5
+STEPS, SEEDS = EPOCHS * EPOCH_IMAGES // BATCH, 5  # 15,625 D updates
 QUICK_STEPS, QUICK_SEEDS = 1_000, 2
 CONFIG_ARGS = ("full", "quick")
+
+
+def schedule(variant: str, d_steps: int = 1) -> tuple[int, int]:
+  """(total_steps, eval_every) of a member making d_steps D updates per step: the protocol's
+  D updates (batches) divided by d_steps; evaluations at the first step after each 5 epochs."""
+  if variant == "quick":
+    return QUICK_STEPS // d_steps, 0
+  return STEPS // d_steps, math.ceil(EVAL_EPOCHS * EPOCH_IMAGES / BATCH / d_steps)
 
 
 def get_config(variant: str = "full"):
@@ -34,8 +51,8 @@ def get_config(variant: str = "full"):
   config = default_config()
   config.dataset = "mnist"
   config.loss = "non_saturating"
-  config.batch_size = 64
-  config.total_steps = QUICK_STEPS if quick else STEPS
+  config.batch_size = BATCH
+  config.total_steps, config.eval_every = schedule(variant)
   config.num_seeds = QUICK_SEEDS if quick else SEEDS
   config.model.name = "infogan"
   config.model.image_size = 28
@@ -44,13 +61,13 @@ def get_config(variant: str = "full"):
   config.g_optimizer = optimizer_config("adam", 2e-4, b1=0.5)
   config.d_optimizer = optimizer_config("adam", 2e-4, b1=0.5)
   config.eval.num_samples = 2_000 if quick else 10_000
-  config.eval_every = 0 if quick else EVAL_EVERY
   config.log_every = 250
   config.sample_every = 1_000
   config.checkpoint_every = 1_000
   config.report.primary_metric = "fid"
   config.report.protocol = protocol_header(
-    "Lucic et al. 2018, MNIST / Fashion-MNIST FID",
+    "Lucic et al. 2018, MNIST / Fashion-MNIST FID (steps of one D update; 5-critic members:"
+    " a fifth as many steps of 5)",
     steps=config.total_steps,
     seeds=config.num_seeds,
     quick=quick,
@@ -60,7 +77,9 @@ def get_config(variant: str = "full"):
   return config
 
 
-def get_sweep():
+def get_sweep(variant: str = "full"):
+  total_steps, eval_every = schedule(variant, d_steps=5)
+  five_critic = {"d_steps": 5, "total_steps": total_steps, "eval_every": eval_every}
   adam = lambda lr, b2=0.999: {
     "g_optimizer.learning_rate": lr,
     "d_optimizer.learning_rate": lr,
@@ -75,7 +94,7 @@ def get_sweep():
       "name": "wasserstein",
       "loss": "wasserstein",
       "d_weight_clip": 0.01,
-      "d_steps": 5,
+      **five_critic,
       **adam(1e-4),
     },
     {
@@ -83,7 +102,7 @@ def get_sweep():
       "loss": "wasserstein",
       "penalty": "gradient_penalty",
       "penalty_weight": 10.0,
-      "d_steps": 5,
+      **five_critic,
       "model.infogan.d_batch_norm": False,
       **adam(1e-4, 0.9),
     },

@@ -31,6 +31,7 @@ import copy
 import difflib
 import hashlib
 import importlib.util
+import inspect
 import json
 import os
 import re
@@ -177,10 +178,14 @@ def variant_name(overrides: dict[str, Any], shorten: dict[str, str] | None = Non
 def load_sweep(config_path: str) -> list[Member]:
   """Imports a config file by path and returns its get_sweep() members, resolved and named.
 
-  The file is imported the way ml_collections' config_flags imports it, so
-  `from gan_jax.config import ...` works inside it. Raises ValueError (one line)
-  when the file is missing, has no get_sweep(), or get_sweep() returns no members.
+  `config_path` may end in config_flags' ':ARG' (the file's variant, as for get_config):
+  get_sweep receives it when it takes a parameter, so a variant can size its members (e.g.
+  a quick variant's step counts). The file is imported the way ml_collections'
+  config_flags imports it, so `from gan_jax.config import ...` works inside it. Raises
+  ValueError (one line) when the file is missing, has no get_sweep(), or get_sweep()
+  returns no members.
   """
+  config_path, has_arg, arg = config_path.partition(":")
   if not os.path.isfile(config_path):
     raise SweepError(f"config file not found: {config_path}")
   module_name = "_gan_jax_sweep_" + re.sub(r"\W", "_", os.path.splitext(config_path)[0])
@@ -195,8 +200,9 @@ def load_sweep(config_path: str) -> list[Member]:
       f"{config_path} defines no get_sweep(); add one returning a list of override dicts "
       "to run it with --sweep"
     )
+  takes_variant = bool(inspect.signature(get_sweep).parameters)
   try:
-    return resolve_members(get_sweep())
+    return resolve_members(get_sweep(arg) if has_arg and takes_variant else get_sweep())
   except ValueError as e:
     raise SweepError(f"{config_path}: get_sweep(): {e}") from None
 
@@ -548,6 +554,21 @@ def _flag_value(value: Any) -> str:
   if isinstance(value, float):
     return repr(value)
   return str(value)
+
+
+def shadowed_overrides(members: Sequence[Member], command_line: Sequence[str]) -> list[str]:
+  """One line per `--config.KEY=VALUE` of the command line that some members set themselves
+  (theirs wins in those members), naming them: a sweep says so rather than drop it silently."""
+  lines = []
+  for arg in command_line:
+    key = arg[len("--config.") :].partition("=")[0]
+    names = [m["name"] for m in members if key in m["overrides"]]
+    if names:
+      lines.append(
+        f"--config.{key} is set by sweep member(s) {', '.join(names)}: their own value is used "
+        "there (override it per member, or use a variant of the config file)"
+      )
+  return lines
 
 
 def config_overrides_from_argv(argv: Sequence[str]) -> list[str]:

@@ -34,7 +34,7 @@ def test_experiment_config_validates(path):
     name = os.path.basename(path) + (f":{variant}" if variant and len(variants) > 1 else "")
     assert f"--config=experiments/{name}" in module.__doc__ or variant, name
     if hasattr(module, "get_sweep"):
-      members = sweep.load_sweep(path)
+      members = sweep.load_sweep(f"{path}:{variant}" if variant else path)
       assert members
       for member in members:
         overrides = member["overrides"]

@@ -294,3 +294,32 @@ def test_overlapping_seed_ranges_are_refused():
     [{"loss": loss, "seed": 0} for loss in ("hinge", "minimax")]
   )
   sweep.check_seed_overlap(other_variants, 5)
+
+
+def test_load_sweep_hands_get_sweep_the_config_files_variant(tmp_path):
+  path = tmp_path / "variants.py"
+  path.write_text(
+    textwrap.dedent(
+      """
+      def get_config(variant="full"):
+        return None
+
+      def get_sweep(variant="full"):
+        steps = 10 if variant == "quick" else 1000
+        return [{"name": "a", "total_steps": steps}]
+      """
+    )
+  )
+  assert sweep.load_sweep(f"{path}:quick")[0]["overrides"]["total_steps"] == 10
+  assert sweep.load_sweep(f"{path}:full")[0]["overrides"]["total_steps"] == 1000
+  assert sweep.load_sweep(str(path))[0]["overrides"]["total_steps"] == 1000
+  plain = tmp_path / "plain.py"
+  plain.write_text("def get_sweep():\n  return [{'loss': 'hinge'}]\n")
+  assert sweep.load_sweep(f"{plain}:anything")[0]["overrides"] == {"loss": "hinge"}
+
+
+def test_shadowed_overrides_name_the_members_that_set_the_key():
+  members = sweep.resolve_members([{"name": "a", "total_steps": 5}, {"name": "b", "loss": "hinge"}])
+  lines = sweep.shadowed_overrides(members, ["--config.total_steps=9", "--config.seed=1"])
+  assert len(lines) == 1 and "--config.total_steps" in lines[0] and "member(s) a:" in lines[0]
+  assert sweep.shadowed_overrides(members, ["--config.seed=1"]) == []
