@@ -23,9 +23,9 @@ their search space:
   dragan        DRAGAN penalty 10, 1 D step, Adam 1e-4, b1 0.5
 The report ranks by the last FID; the best FID over the evaluations is in each member's
 eval rows. The `quick` variant trains 1,000 batches (D updates), 2 seeds, FID on 1,000
-samples (against 1,000 test images) at the end only: about 1.5 h for the six objectives on
-a 2-core CPU, where Inception takes about 5 images/s. Its FIDs are biased upward by the
-small sample and compare only with each other.
+samples (against 1,000 test images) at the end only: 1h48m for the six objectives on a
+2-core CPU (measured, docs/results.md), where Inception takes about 5 images/s. Its FIDs
+are biased upward by the small sample and compare only with each other.
 """
 
 import math
