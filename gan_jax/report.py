@@ -190,9 +190,10 @@ _SEED_PART = re.compile(r"(^|,)seed=[^,]*")
 
 def _variant_of(member: dict[str, Any], shorten: dict[str, str]) -> str:
   """The member's variant: an explicit member name without its `seed=...` part
-  (e.g. 'wgan_gp,seed=1' -> 'wgan_gp'), else the name of its overrides without seed."""
+  (e.g. 'wgan_gp,seed=1' -> 'wgan_gp'; 'pack=4', whose overrides also set batch_size),
+  else the name of its overrides without seed."""
   derived = sweep_lib.overrides_name(member["overrides"], shorten)
-  if member["name"] != derived and sweep_lib.SEED_KEY in member["overrides"]:
+  if member["name"] != derived:
     explicit = _SEED_PART.sub("", member["name"]).strip(",")
     if explicit:
       return explicit

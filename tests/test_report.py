@@ -159,9 +159,9 @@ def test_variants_without_seed_overrides_and_members_from_sweep_json(tmp_path):
   (tmp_path / "sweep.json").write_text(json.dumps({"command": "cmd", "members": members}))
   paths = report.write_report(str(tmp_path), plots=False)
   summary = paths["summary"]
-  assert [v["name"] for v in summary["variants"]] == ["loss=hinge", "loss=minimax"]
-  assert summary["ranking"] == ["loss=minimax", "loss=hinge"]
-  row = read_csv(paths["csv"])[("loss=hinge", "fid")]
+  assert [v["name"] for v in summary["variants"]] == ["a", "b"]
+  assert summary["ranking"] == ["b", "a"]
+  row = read_csv(paths["csv"])[("a", "fid")]
   assert (row["n"], row["std"], row["ci_low"], row["ci_high"]) == ("1", "0.0", "5.0", "5.0")
   with pytest.raises(ValueError, match="sweep.json"):
     report.write_report(str(tmp_path / "nowhere"))
@@ -173,9 +173,16 @@ def test_explicitly_named_members_keep_their_variant_name(tmp_path):
     for s in (0, 1)
   ]
   members += [{"loss": "hinge", "seed": s} for s in (0, 1)]
+  # Named members trained as num_seeds runs (no seed override), as lucic2018.py's: the
+  # name, not the overrides' (long, hashed) name.
+  members += [
+    {"name": "dragan", "loss": "non_saturating", "penalty": "dragan", "d_optimizer.b2": 0.9},
+    {"name": "pack=4", "model.pack": 4, "batch_size": 400},
+  ]
   summary = report.summarize(str(tmp_path), members)
-  assert [v["name"] for v in summary["variants"]] == ["wgan_gp", "loss=hinge"]
-  assert [v["seeds"] for v in summary["variants"]] == [[0, 1], [0, 1]]
+  names = ["wgan_gp", "loss=hinge", "dragan", "pack=4"]
+  assert [v["name"] for v in summary["variants"]] == names
+  assert [v["seeds"] for v in summary["variants"]][:2] == [[0, 1], [0, 1]]
 
 
 def test_best_over_evaluations_is_the_min_or_max_of_each_run(tmp_path):
