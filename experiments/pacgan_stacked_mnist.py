@@ -17,10 +17,10 @@ As in the authors' code (github fjxmlzn/PacGAN, stacked_MNIST_experiments):
 
 The evaluation classifier (3,000 steps on full MNIST, evaluate.STACKED_CLASSIFIER_STEPS)
 reaches 99.33% on the MNIST test set, as the paper's 99%+. The `quick` variant trains 100
-steps and 2 seeds for a 2-core CPU, about 35 min for its four packs there (estimated from
-pack 1's measured 10 s per step for 10 seeds; pack m's batch is m times pack 1's); its
-report header says so. At full length one pack's 10 seeds take 28 h per 10,000 steps there:
-the protocol needs an accelerator.
+steps and 2 seeds for a 2-core CPU: 40m30s for its four packs there (measured 2026-12-04,
+a smoke run: no digits yet after 100 steps, docs/results.md); its report header says so.
+At full length one pack's 10 seeds take 28 h per 10,000 steps there: the protocol needs an
+accelerator.
 """
 
 from gan_jax.config import default_config, optimizer_config, protocol_header
