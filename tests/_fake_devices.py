@@ -15,6 +15,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 
+def xla_flags(devices: int) -> str:
+  """XLA_FLAGS for `devices` fake CPU devices, keeping the suite's own flags (conftest.py)."""
+  kept = [
+    flag
+    for flag in os.environ.get("XLA_FLAGS", "").split()
+    if not flag.startswith("--xla_force_host_platform_device_count=")
+  ]
+  return " ".join([*kept, f"--xla_force_host_platform_device_count={devices}"])
+
+
 def states_on(script: str, tmp_path, counts=(1, 4)) -> list:
   """What `script N OUT.npz` saved, for each N of `counts` (numpy NpzFiles)."""
   outs = []

@@ -10,7 +10,9 @@ initializes.
 import json
 import os
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+import _fake_devices  # noqa: E402 - the suite's XLA flags plus a device count
+
+os.environ["XLA_FLAGS"] = _fake_devices.xla_flags(4)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

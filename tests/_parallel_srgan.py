@@ -10,9 +10,10 @@ import os
 import sys
 
 num_devices, out = int(sys.argv[1]), sys.argv[2]
-os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={num_devices}"
+import _fake_devices  # noqa: E402 - the suite's XLA flags plus a device count
 
-import _fake_devices  # noqa: E402
+os.environ["XLA_FLAGS"] = _fake_devices.xla_flags(num_devices)
+
 import jax  # noqa: E402
 import test_srgan_game  # noqa: E402
 

@@ -5,13 +5,14 @@ import os
 import subprocess
 import sys
 
+import _fake_devices  # a sibling helper module (pytest puts tests/ on the path)
 import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def launch(*args, workdir):
+def launch(*args, workdir, devices=1):
   cmd = [
     sys.executable,
     "launch.py",
@@ -21,6 +22,8 @@ def launch(*args, workdir):
   ]
   # No TFDS data (as on a fresh machine), whatever this machine has prepared.
   env = {**os.environ, "TFDS_DATA_DIR": os.path.join(os.path.dirname(workdir), "no_tfds")}
+  if devices > 1:
+    env["XLA_FLAGS"] = _fake_devices.xla_flags(devices)
   return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
 
 
@@ -51,13 +54,9 @@ def launch(*args, workdir):
 )
 def test_bad_input_is_one_line_exit_2(tmp_path, override, expected):
   workdir = tmp_path / "run"
-  if override == "--config.batch_size=63":  # needs more than one device to be wrong
-    env_devices = "--xla_force_host_platform_device_count=2"
-    os.environ["XLA_FLAGS"] = env_devices
-  try:
-    result = launch(*override.split(), workdir=workdir)
-  finally:
-    os.environ.pop("XLA_FLAGS", None)
+  # A batch of 63 needs more than one device to be wrong.
+  devices = 2 if override == "--config.batch_size=63" else 1
+  result = launch(*override.split(), workdir=workdir, devices=devices)
   assert result.returncode == 2, result.stderr[-2000:]
   # One line on stderr, and nothing else: no traceback, no log lines.
   lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import _fake_devices  # a sibling helper module (pytest puts tests/ on the path)
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,7 +40,7 @@ def _free_port() -> int:
 
 
 def _env(devices: int) -> dict:
-  return {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+  return {**os.environ, "XLA_FLAGS": _fake_devices.xla_flags(devices)}
 
 
 def start(workdir, args, *, processes=2, devices=2):

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 
+import _fake_devices  # a sibling helper module (pytest puts tests/ on the path)
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -105,7 +106,7 @@ def _two_processes(workdir, steps):
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
-  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+  env = {**os.environ, "XLA_FLAGS": _fake_devices.xla_flags(2)}
   script = os.path.join(os.path.dirname(__file__), "_stream_process.py")
   procs = [
     subprocess.Popen(
