@@ -9,8 +9,8 @@ batch 64, 32x32x1, training mode, grads w.r.t. params) done
 round-robin, and prints one JSON line per formulation of the discriminator's strided convs
 (gan_jax.ops.AUTO_CONV): "lax" (XLA convolutions, what flax.linen.Conv runs) and the default
 ("fast": space-to-depth matmuls / Winograd, no conv ops), with the median ms of each and the
-slowdowns. The convolutions are why the GAN game (gan_jax/games/gan.py) runs d_steps and the
-loop (gan_jax/train.py) runs steps_per_dispatch as straight-line code.
+slowdowns. The convolutions are why the GAN game's step (gan_jax/games/gan/step.py) runs d_steps
+and the loop (gan_jax/train.py) runs steps_per_dispatch as straight-line code.
 
   python benchmarks/loop_overhead.py [--repeats 9]
 """

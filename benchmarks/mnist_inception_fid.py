@@ -4,7 +4,7 @@ r"""Inception features of real MNIST with the prepared weights: time, and FID te
   python benchmarks/mnist_inception_fid.py [--num=10000] [--size=32] [--batch_size=500]
                                            [--stats_dir=DIR]
 
-Digits from the prepared IDX files are resized to --size (data.resize_images, as training
+Digits from the prepared IDX files are resized to --size (images.resize_images, as training
 does), then `inception.make_inception_fn` (prepared weights, their preprocessing) extracts pool
 features of the first --num test and the first --num train digits. Prints the extraction time
 (wall and process CPU seconds, i.e. the one-core equivalent; compilation timed apart), FID(test,
@@ -20,7 +20,8 @@ import time
 
 import numpy as np
 
-from gan_jax import data, idx, prepare
+from gan_jax.data import cache, idx
+from gan_jax.data import images as images_lib
 from gan_jax.evaluation import fid_stats, inception, stats
 
 
@@ -37,7 +38,7 @@ def main() -> None:
   parser.add_argument("--batch_size", type=int, default=500)
   parser.add_argument("--stats_dir", default="")
   args = parser.parse_args()
-  mnist_dir, weights_path = prepare.prepared_idx_dir("mnist"), prepare.prepared_inception_path()
+  mnist_dir, weights_path = cache.prepared_idx_dir("mnist"), cache.prepared_inception_path()
   if not (mnist_dir and weights_path):
     raise SystemExit("run `python -m gan_jax.prepare mnist inception` first")
   weights = inception.load_inception_weights(weights_path)
@@ -47,7 +48,7 @@ def main() -> None:
   sets = {}
   for split in ("test", "train"):
     images, _ = idx.load_idx_split(mnist_dir, "mnist", split)
-    images = data.resize_images(images[: args.num], args.size)
+    images = images_lib.resize_images(images[: args.num], args.size)
     sets[split] = images.astype(np.float32) / 127.5 - 1.0  # data's [-1, 1] convention
 
   _, wall, cpu = timed_features(fn, sets["test"][: args.batch_size])

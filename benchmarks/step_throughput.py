@@ -26,15 +26,15 @@ import time
 import jax
 import numpy as np
 
-from gan_jax import config as config_lib
-from gan_jax import data as data_lib
-from gan_jax import host, ops, parallel, train
+from gan_jax import games, host, ops, parallel, train
+from gan_jax.data import datasets as data_lib
+from gan_jax.data import images as images_lib
 from gan_jax.games import gan as gan_game
 
 
 def setup(batch: int, size: int, channels: int, *, fast_conv_transpose: bool = True):
   """The benchmark GAN on 4,096 random images: (game, mesh, replicated state, arrays)."""
-  c = config_lib.default_config()
+  c = games.default_config()
   c.batch_size, c.model.image_size = batch, size
   c.model.fast_conv_transpose = fast_conv_transpose
   shape = (size, size, channels)
@@ -43,7 +43,7 @@ def setup(batch: int, size: int, channels: int, *, fast_conv_transpose: bool = T
     "bench",
     "random",
     {"images": images, "labels": np.zeros(4096, np.int32)},
-    data_lib._sample_images,
+    images_lib.sample_images,
     shape,
     4096,
     0,
@@ -87,7 +87,7 @@ def main():
   p.add_argument(
     "--log_every",
     type=int,
-    default=config_lib.default_config().log_every,
+    default=games.default_config().log_every,
     help="as the train loop: the metrics' norms are computed on every log_every-th step only",
   )
   p.add_argument(

@@ -5,9 +5,9 @@ r"""K sweep members trained as one program against the same K runs one after ano
   python benchmarks/together.py --family dcgan --runs 16 --steps 200   # on a GPU
 
 The members differ in D's learning rate (K values, log-spaced from 1e-4 to 4e-4), so the
-program reads a per-run setting from its state as a real sweep's does (gan_jax/games/gan.py,
-RUN_KEYS). 'ring' is experiments/ring2d.py (the 2-D protocol MLPs, batch 100); 'dcgan' is
-experiments/dcgan.py. Both programs go through the loop's own train step
+program reads a per-run setting from its state as a real sweep's does (RUN_KEYS in
+gan_jax/games/gan/settings.py). 'ring' is experiments/ring2d.py (the 2-D protocol MLPs, batch
+100); 'dcgan' is experiments/dcgan.py. Both programs go through the loop's own train step
 (`train.make_train_step`); rounds alternate between them so that a change in the machine's
 load hits both. Prints one JSON line per round and a summary line: run-steps/s together
 (K x steps/s of the K-run program), sequentially (steps/s of one run: K runs one after

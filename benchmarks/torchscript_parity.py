@@ -24,7 +24,7 @@ import time
 import jax
 import numpy as np
 
-from gan_jax import idx, prepare
+from gan_jax.data import cache, idx
 from gan_jax.evaluation import inception
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,7 +78,7 @@ def main() -> None:
   parser.add_argument("--num", type=int, default=4)
   parser.add_argument("--write_reference", action="store_true")
   args = parser.parse_args()
-  npz = args.npz or prepare.prepared_inception_path()
+  npz = args.npz or cache.prepared_inception_path()
   if not npz:
     sys.exit("no converted weights: run python -m gan_jax.prepare inception or pass --npz")
   weights = inception.load_inception_weights(npz)
@@ -89,7 +89,7 @@ def main() -> None:
     ),
     "images": gen.uniform(-1, 1, (args.num, 32, 32, 3)).astype(np.float32),
   }
-  mnist_dir = prepare.prepared_idx_dir("mnist")
+  mnist_dir = cache.prepared_idx_dir("mnist")
   if mnist_dir:
     digits, _ = idx.load_idx_split(mnist_dir, "mnist", "test")
     inputs["digits"] = (digits[: args.num].astype(np.float32) / 127.5 - 1.0).repeat(3, axis=-1)

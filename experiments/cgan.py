@@ -12,7 +12,7 @@ digits. samples/step_N.png is a per-class grid: row r shows digit r, and each
 column keeps one latent across the rows.
 """
 
-from gan_jax.config import default_config
+from gan_jax.games import default_config
 
 
 def get_config():

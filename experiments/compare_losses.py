@@ -10,7 +10,8 @@ with the classifier metrics (and the Inception metrics where eval.inception_path
 holds the weights); the report ranks the variants by classifier_fid.
 """
 
-from gan_jax.config import default_config, optimizer_config
+from gan_jax.config import optimizer_config
+from gan_jax.games import default_config
 
 SEEDS = (0, 1, 2)
 _WGAN = {

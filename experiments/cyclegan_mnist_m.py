@@ -8,7 +8,7 @@ The paper's recipe (least-squares adversarial loss, cycle consistency L1 with la
 identity loss 0.5 lambda, an image pool of 50 per discriminator, Adam 2e-4 b1 0.5, a
 constant learning rate for half the run and then a linear decay to 0), on a task whose
 translation can be measured offline: MNIST-M (Ganin & Lempitsky 2015) is built in-project
-from colour photographs that ship in registry packages (gan_jax/mnist_m.py), and the
+from colour photographs that ship in registry packages (gan_jax/data/mnist_m.py), and the
 domains' training images come from disjoint digits. The eval rows carry
 label_accuracy_a2b / _b2a (classifiers of the target domain on translated test images),
 cycle_error_a / _b, and classifier_fid_a / _b (and fid_a / _b with Inception weights).
@@ -21,12 +21,12 @@ least_squares g_loss (1/2 E (f - 1)^2): adversarial_weight 2 keeps the paper's b
 against the cycle term.
 """
 
-from gan_jax.config import default_config, optimizer_config
+from gan_jax.config import optimizer_config
+from gan_jax.games import default_config
 
 
 def get_config():
-  config = default_config()
-  config.game = "cyclegan"
+  config = default_config("cyclegan")
   config.dataset = "mnist2mnist_m"
   config.loss = "least_squares"
   config.batch_size = 8

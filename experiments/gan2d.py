@@ -7,7 +7,8 @@ Generator: 4 x (400 units, BatchNorm, ReLU); discriminator: 3 maxout layers of
 200 units with 5 pieces; z 2-D standard normal; Adam 1e-4, b1 0.8; batch 100.
 """
 
-from gan_jax.config import default_config, optimizer_config
+from gan_jax.config import optimizer_config
+from gan_jax.games import default_config
 
 
 def get_config():

@@ -30,7 +30,8 @@ are biased upward by the small sample and compare only with each other.
 
 import math
 
-from gan_jax.config import default_config, optimizer_config, protocol_header
+from gan_jax.config import optimizer_config, protocol_header
+from gan_jax.games import default_config
 
 BATCH, EPOCH_IMAGES, EPOCHS, EVAL_EPOCHS = 64, 50_000, 20, 5
 STEPS, SEEDS = EPOCHS * EPOCH_IMAGES // BATCH, 5  # 15,625 D updates

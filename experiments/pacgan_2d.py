@@ -3,6 +3,7 @@ r"""PacGAN's 2-D mixtures as published (Lin et al. 2018, Table 2): ring and grid
   python launch.py --config=experiments/pacgan_2d.py:ring --sweep --workdir=runs/pacgan_ring
   python launch.py --config=experiments/pacgan_2d.py:grid --sweep --workdir=runs/pacgan_grid
   python launch.py --config=experiments/pacgan_2d.py:ring_quick --sweep --workdir=runs/ring_quick
+  python launch.py --config=experiments/pacgan_2d.py:grid_quick --sweep --workdir=runs/grid_quick
 
 As in the authors' code (github fjxmlzn/PacGAN, synthetic_data_experiments):
   data       a fixed set of 100,000 points drawn once from the mixture (ring: 8 modes on the
@@ -23,7 +24,8 @@ The `_quick` variants (ring_quick, grid_quick) train 10,000 steps and 3 seeds, f
 CPU: their report header says so, and their numbers are not the paper's protocol.
 """
 
-from gan_jax.config import default_config, optimizer_config, protocol_header
+from gan_jax.config import optimizer_config, protocol_header
+from gan_jax.games import default_config
 
 PACKED_BATCH = 100  # packed examples D sees per step
 PACKS = (1, 2, 3, 4)

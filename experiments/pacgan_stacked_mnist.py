@@ -23,7 +23,8 @@ At full length one pack's 10 seeds take 28 h per 10,000 steps there: the protoco
 accelerator.
 """
 
-from gan_jax.config import default_config, optimizer_config, protocol_header
+from gan_jax.config import optimizer_config, protocol_header
+from gan_jax.games import default_config
 
 PACKED_BATCH = 64
 PACKS = (1, 2, 3, 4)

@@ -13,7 +13,7 @@ values: lr 2e-4, b2 0.9, gamma 0.05 (they decay by cosine over 20M images, far b
 run); no EMA (its half-life starts at 0 there) and no augmentation (not in gan_jax).
 """
 
-from gan_jax.config import default_config
+from gan_jax.games import default_config
 from gan_jax.models import r3gan
 
 

@@ -11,7 +11,8 @@ PacGAN, a packed discriminator still sees 100 (packed) examples per step, so a
 member with pack m draws batch_size = 100 m samples.
 """
 
-from gan_jax.config import default_config, optimizer_config
+from gan_jax.config import optimizer_config
+from gan_jax.games import default_config
 from gan_jax.sweep import pack_sweep
 
 OBJECTIVES = ("non_saturating", "minimax", "wasserstein", "hinge", "least_squares")

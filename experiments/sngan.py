@@ -6,7 +6,7 @@ No BatchNorm in the discriminator (spectral norm is its normalization);
 Adam 2e-4 (0.5, 0.999), one D step per G step (the DCGAN setting of the paper).
 """
 
-from gan_jax.config import default_config
+from gan_jax.games import default_config
 
 
 def get_config():

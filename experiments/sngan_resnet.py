@@ -4,14 +4,25 @@ Adversarial Networks", the CIFAR-10 ResNet setting) at 32x32, on MNIST by defaul
   python launch.py --config=experiments/sngan_resnet.py
   python launch.py --config=experiments/sngan_resnet.py --config.dataset=cifar10   # prepared
 
-The networks of gan_jax/models/resnet.py: G with upsampling residual blocks and BatchNorm
-(4 -> 8 -> 16 -> 32), D with the optimized first block, downsampling residual blocks to
-8x8 and two more at 8x8, spectral norm on every D weight, no BatchNorm in D. Hinge loss,
-5 D updates per G update, Adam 2e-4 (0, 0.9) for both, batch 64, as the paper's setting
-(C). Widths are 64 for G and D (the paper's 256 and 128 at CPU speed; model.resnet.*).
+The networks of gan_jax/models/resnet.py at 32 px: G with upsampling residual blocks and
+BatchNorm (4 -> 8 -> 16 -> 32), D with the optimized first block, downsampling residual
+blocks to 8x8 and two more at 8x8, spectral norm on every D weight, no BatchNorm in D.
+
+The training of the authors' code (pfnet-research/sngan_projection: train.py, updater.py,
+configs/sn_cifar10_unconditional.yml): hinge loss, 5 D updates per G update, Adam 2e-4
+(0, 0.9) for both, D batches of 64, and both learning rates falling linearly from the first
+iteration to 0 at the last (LinearShift over [iteration_decay_start 0, iteration 50,000],
+stepped once per G update: `schedule='linear'`, `decay_start=0` here over total_steps).
+Where this config differs:
+  - 2,000 steps (10,000 D updates) instead of 50,000, the decay spread over them;
+  - widths 64 for G and D (the reference's 256 and 128, at CPU speed; model.resnet.*);
+  - G's updates take batch_size latents; the reference's take n_gen_samples = 128, twice
+    D's batch;
+  - in each of the reference's iterations G's update comes before the 5 D updates; here D's
+    come first, so the run starts with D updates and ends with a G update.
 """
 
-from gan_jax.config import default_config
+from gan_jax.games import default_config
 
 
 def get_config():
@@ -27,5 +38,7 @@ def get_config():
   config.model.d_spectral_norm = True
   for opt in (config.g_optimizer, config.d_optimizer):
     opt.learning_rate, opt.b1, opt.b2 = 2e-4, 0.0, 0.9
+    # Linear decay to 0 over the whole run: the reference's iteration_decay_start 0.
+    opt.schedule, opt.decay_start = "linear", 0
   config.lock()
   return config

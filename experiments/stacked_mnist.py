@@ -10,7 +10,7 @@ The sweep crosses the objectives with pack in {1, 2, 3, 4}; as in PacGAN, a pack
 discriminator still sees 64 (packed) examples per step: batch_size = 64 m.
 """
 
-from gan_jax.config import default_config
+from gan_jax.games import default_config
 from gan_jax.sweep import pack_sweep
 
 OBJECTIVES = ("non_saturating", "minimax", "wasserstein", "hinge", "least_squares")

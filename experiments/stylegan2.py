@@ -15,7 +15,7 @@ images, rampup 0.05, as stylegan2-ada). R1's gamma is stylegan2-ada's 'auto' rul
 0.0002 * resolution^2 / batch (0.0064 here; the paper's 10 is for 1024 px FFHQ).
 """
 
-from gan_jax.config import default_config
+from gan_jax.games import default_config
 
 
 def get_config():

@@ -6,7 +6,8 @@ The critic has no BatchNorm-free requirement with clipping; as in the paper's
 DCGAN critic, BatchNorm stays on.
 """
 
-from gan_jax.config import default_config, optimizer_config
+from gan_jax.config import optimizer_config
+from gan_jax.games import default_config
 
 
 def get_config():

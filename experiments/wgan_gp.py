@@ -6,7 +6,8 @@ The critic uses layer normalization instead of BatchNorm, as the paper
 recommends: the penalty is taken per example, which batch statistics would couple.
 """
 
-from gan_jax.config import default_config, optimizer_config
+from gan_jax.config import optimizer_config
+from gan_jax.games import default_config
 
 
 def get_config():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from typing import Any
 
 import flax
@@ -29,6 +30,7 @@ import optax
 from jax.sharding import PartitionSpec as P
 
 from gan_jax import parallel
+from gan_jax.config import GameConfig
 from gan_jax.parallel import AXIS
 
 Array = jax.Array
@@ -103,6 +105,10 @@ class Game:
     run_settings: for a program of several member configs that differ in settings the
       game reads per run: `run_settings(member_config) -> {name: array}`, and `init` then
       takes them, `init(rng, settings)`, keeping them in the state. None otherwise.
+    run_step: with run_settings, `run_step(member_config)` -> the step of that member's
+      run alone (its settings constants), on a state of this program's structure. Where
+      the loop unrolls the runs (CPU, every run on each device), run r is this step, so it
+      compiles to the run alone's arithmetic (see gan_jax.train._each_run).
   """
 
   name: str
@@ -120,19 +126,94 @@ class Game:
   info: dict[str, Any] = dataclasses.field(default_factory=dict)
   resolved: dict[str, Any] = dataclasses.field(default_factory=dict)
   run_settings: Callable[[Any], dict[str, np.ndarray]] | None = None
+  run_step: Callable[[Any], Callable[[State, PyTree, Array], tuple[State, Metrics]]] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class GameSpec:
+  """A game as the registry holds it (gan_jax.games.REGISTRY): its config block and how to
+  build it.
+
+  `make(config) -> Game` builds the game of one run (its data loaded); a game with
+  `config.run_keys` also takes `make(config, members=configs)`, the member configs of one
+  program that differ in those keys.
+  """
+
+  config: GameConfig
+  make: Callable[..., Game]
+
+  @property
+  def name(self) -> str:
+    return self.config.name
 
 
 # --- pieces of a step -------------------------------------------------------------------------
 
 
+def learning_rate_schedule(
+  cfg, *, total_steps: int | None, updates_per_step: int | Fraction = 1
+) -> float | optax.Schedule:
+  """The learning rate of an optimizer sub-config: `cfg.learning_rate` itself for the
+  'constant' schedule (so the optimizer state is what it was before schedules existed), or
+  a function of optax's update count for 'linear'.
+
+  'linear' is SNGAN's (chainer's LinearShift((lr, 0), (decay_start, total_steps)), updated
+  once per trainer iteration, i.e. per G update): training step t runs at
+
+      lr(t) = learning_rate * (1 - clip((t - decay_start) / (total_steps - decay_start), 0, 1)),
+
+  learning_rate up to step decay_start, 0 at step total_steps (the last step, total_steps - 1,
+  runs at learning_rate / (total_steps - decay_start)). The step is the optimizer's update
+  count over `updates_per_step`, rounded down: the network's optimizer updates in one
+  training step (d_steps for D; a Fraction where a lazy regularizer adds an update every so
+  many). The count lives in the optimizer state, which checkpoints hold, so a resumed run
+  has the rates of the uninterrupted one.
+  """
+  if cfg.schedule == "constant":
+    return cfg.learning_rate
+  if cfg.schedule != "linear":
+    raise ValueError(f"unknown learning-rate schedule {cfg.schedule!r}; valid: constant, linear")
+  if total_steps is None:
+    raise ValueError("a linear learning-rate schedule needs the run's total_steps")
+  per = Fraction(updates_per_step)
+  if per <= 0:
+    raise ValueError(f"updates_per_step must be positive, got {updates_per_step}")
+  by_step = optax.linear_schedule(
+    cfg.learning_rate,
+    0.0,
+    transition_steps=max(total_steps - cfg.decay_start, 1),
+    transition_begin=cfg.decay_start,
+  )
+  if per == 1:
+    return by_step
+  # Integer arithmetic: count * den // num is the step exactly (a float ratio could round a
+  # step's last update into the next step).
+  return lambda count: by_step(count * per.denominator // per.numerator)
+
+
 def make_optimizer(
-  cfg, learning_rate: float | optax.Schedule | None = None
+  cfg,
+  learning_rate: float | optax.Schedule | None = None,
+  *,
+  total_steps: int | None = None,
+  updates_per_step: int | Fraction = 1,
 ) -> optax.GradientTransformation:
   """optax transformation from an optimizer sub-config (see config.optimizer_config).
 
-  `learning_rate` (e.g. a schedule) replaces the sub-config's constant one.
+  Its learning rate follows `cfg.schedule` (`learning_rate_schedule`: a 'linear' schedule
+  needs the run's `total_steps` and the network's optimizer updates per training step,
+  `updates_per_step`). `learning_rate` (e.g. a game's own schedule) replaces the
+  sub-config's, which must then be 'constant'.
   """
-  lr = cfg.learning_rate if learning_rate is None else learning_rate
+  if learning_rate is None:
+    lr = learning_rate_schedule(cfg, total_steps=total_steps, updates_per_step=updates_per_step)
+  elif cfg.schedule != "constant":
+    raise ValueError(
+      f"the optimizer's schedule is {cfg.schedule!r} but the game sets a learning rate of its "
+      "own: set the sub-config's schedule to 'constant'"
+    )
+  else:
+    lr = learning_rate
   if cfg.name == "adam":
     tx = optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
   elif cfg.name == "rmsprop":  # torch.optim.RMSprop semantics (as in the WGAN paper)

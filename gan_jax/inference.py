@@ -10,15 +10,14 @@ import os
 
 from absl import logging
 
-from gan_jax import config as config_lib
-from gan_jax import train, writers
+from gan_jax import games, train, writers
 from gan_jax.errors import WorkdirError
 
 
 def _restore(workdir: str):
   if not os.path.isdir(workdir):
     raise WorkdirError(f"workdir {workdir} does not exist: train into it first")
-  config = config_lib.load_workdir_config(workdir)
+  config = games.load_workdir_config(workdir)
   ckpt_dir = os.path.join(workdir, "checkpoints")
   if not os.path.isdir(ckpt_dir) or not any(name.isdigit() for name in os.listdir(ckpt_dir)):
     raise WorkdirError(f"{workdir} has no checkpoint: train into it first")

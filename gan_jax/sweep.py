@@ -331,7 +331,7 @@ def _config_drift(config: ml_collections.ConfigDict, member_workdir: str) -> lis
     return []  # reported when the member trains
   if saved is None:
     return []
-  structural, other = config_lib.config_changes(saved, config.to_dict())
+  structural, other = games.config_changes(saved, config)
   return structural + other
 
 
@@ -363,7 +363,7 @@ def run_sweep(
     train_fn: gan_jax.train.train_and_evaluate (a fake in tests).
     command: the command line that started the sweep, recorded in sweep.json and the report.
     keep_going: carry on past a member that fails.
-    validate_fn: checks a member config (e.g. gan_jax.config.validate); what it
+    validate_fn: checks a member config (e.g. gan_jax.games.validate); what it
       raises propagates with the member's name prepended, its type kept.
 
   Returns:
@@ -429,7 +429,7 @@ def run_sweep(
 def _group_key(config: ml_collections.ConfigDict) -> str:
   # Members trained in one program may differ in their seeds and their game's RUN_KEYS
   # (read per run from the state, gan_jax/games); every other key fixes the program.
-  skip = {"seed", "num_seeds", *games.RUN_KEYS.get(config.game, ())}
+  skip = {"seed", "num_seeds", *games.run_keys(config.game)}
   flat = {k: v for k, v in config_lib.flatten(config).items() if k not in skip}
   return json.dumps(flat, sort_keys=True, default=repr)
 

@@ -159,7 +159,7 @@ def _check_resume(config, workdir: str, checkpoint_dir: str, allow_config_change
   saved = config_lib.read_saved_config(workdir)
   if saved is None or not os.path.isdir(ckpt_dir) or not os.listdir(ckpt_dir):
     return False
-  structural, other = config_lib.config_changes(saved, config.to_dict())
+  structural, other = games.config_changes(saved, config)
   if other:
     logging.warning("resuming %s with changed settings: %s", workdir, "; ".join(other))
   if not structural:
@@ -206,7 +206,7 @@ def setup_runs(runs: Runs, *, for_training: bool, allow_config_change: bool = Fa
   """Validates every config and builds the game (which loads its data) before anything is
   written; then writes each member's config.json, and restores the newest checkpoint."""
   for config in runs.configs:
-    config_lib.validate(config, num_devices=jax.device_count())
+    games.validate(config, num_devices=jax.device_count())
   set_aside = False
   if for_training:
     for config, workdir in zip(runs.configs, runs.workdirs, strict=True):
@@ -281,27 +281,41 @@ def _finite_runs(tree: Any) -> jax.Array:
   return jnp.all(jnp.stack(leaves), axis=0)
 
 
-def _each_run(step: Any, *, unroll: bool) -> Any:
+def _each_run(step: Any, *, unroll: bool, run_steps: Sequence[Any] | None = None) -> Any:
   """The per-device step over a device's runs (a leading axis): vmapped, or, with `unroll`,
   one copy of the step per run. On CPU the copies run the very kernels a single run's step
   runs, so run i of a program computes what run i alone computes, where a vmapped program's
   batched matmuls and reductions round differently (and Adam turns such differences in
   near-zero gradients into steps of its full size); vmapped convolutions are no faster on
   XLA:CPU. On accelerators the runs are vmapped: one batched kernel instead of many small
-  launches is the point of training runs together."""
+  launches is the point of training runs together.
+
+  `run_steps` (unrolled, every run on this device): run r's copy is run_steps[r], the step
+  of its run alone (Game.run_step), whose settings are constants. The game's step reads
+  them from the state as arrays, and XLA fuses an array operand otherwise than a constant;
+  XLA:CPU contracts a multiply and an add in one fusion into a fused multiply-add, so a
+  fusion boundary moved is a rounding changed (gan_jax.games.gan.run_step)."""
   if not unroll:
     return jax.vmap(step, in_axes=(0, 0, None))
 
   def unrolled(state, batch, with_norms):
     runs = jax.tree.leaves(state)[0].shape[0]
-    outs = [step(seed_slice(state, r), seed_slice(batch, r), with_norms) for r in range(runs)]
+    steps = [step] * runs if run_steps is None else run_steps
+    if len(steps) != runs:
+      raise ValueError(f"{len(steps)} run steps for {runs} runs on a device")
+    outs = [steps[r](seed_slice(state, r), seed_slice(batch, r), with_norms) for r in range(runs)]
     return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
 
   return unrolled
 
 
 def make_train_step(
-  game: Game, mesh: Mesh, *, steps_per_dispatch: int = 1, num_seeds: int = 1
+  game: Game,
+  mesh: Mesh,
+  *,
+  steps_per_dispatch: int = 1,
+  num_seeds: int = 1,
+  run_steps: Sequence[Any] | None = None,
 ) -> Any:
   """jit(shard_map(...)) train step.
 
@@ -316,7 +330,9 @@ def make_train_step(
   axis on the state and the metrics, split over the mesh's 'runs' axis; each run draws its
   batches and noise from its own rng. A run whose console metrics or parameters turn
   non-finite keeps its last finite state from then on (its updates are masked) and
-  `diverged_at` records the step.
+  `diverged_at` records the step. `run_steps` (one per run; Game.run_step of its member):
+  on CPU, where the mesh does not split the runs, run r steps with run_steps[r], the step
+  of its run alone (`_each_run`); elsewhere every run steps with `game.step`.
 
   With steps_per_dispatch = K > 1 it runs K steps in one `lax.scan` and returns the
   metrics of the last; with streamed data `data` is then the dispatch's K batches
@@ -339,8 +355,14 @@ def make_train_step(
 
   else:
     runs = _run_sharding(mesh).spec
+    unroll = jax.default_backend() == "cpu"
+    # Where the runs are split over devices, a device's runs depend on its place in the
+    # mesh, which a program of one code for every device cannot hold as constants.
+    own_steps = None
+    if unroll and run_steps is not None and dict(mesh.shape).get(RUNS_AXIS, 1) == 1:
+      own_steps = [lambda *args, s=s: parallel.invariant(s(*args)) for s in run_steps]
     runs_step = jax.shard_map(
-      _each_run(local_step, unroll=jax.default_backend() == "cpu"),
+      _each_run(local_step, unroll=unroll, run_steps=own_steps),
       mesh=mesh,
       in_specs=(runs, _with_runs(game.batch_spec, mesh), P()),
       out_specs=(runs, runs),
@@ -541,9 +563,16 @@ def train_runs(
       for writer in member_writers:
         writer.write_scalars(start, {"event": "eval_info", **evaluation.info})
 
+  run_steps = None
+  if num_runs > 1 and game.run_step is not None:  # each run its member's own step (on CPU)
+    member_steps = [game.run_step(c) for c in runs.configs]
+    run_steps = [member_steps[m] for m, _ in runs.entries]
+
   @functools.cache
   def step_fn(k: int):
-    return make_train_step(game, mesh, steps_per_dispatch=k, num_seeds=num_runs)
+    return make_train_step(
+      game, mesh, steps_per_dispatch=k, num_seeds=num_runs, run_steps=run_steps
+    )
 
   # Device-resident flags for the step's `with_norms`: the norms are computed on the steps
   # that are logged (a Python bool would be a host-to-device transfer every step).

@@ -25,18 +25,20 @@ def xla_flags(devices: int) -> str:
   return " ".join([*kept, f"--xla_force_host_platform_device_count={devices}"])
 
 
-def states_on(script: str, tmp_path, counts=(1, 4)) -> list:
-  """What `script N OUT.npz` saved, for each N of `counts` (numpy NpzFiles)."""
+def states_on(script: str, tmp_path, counts=(1, 4), args=()) -> list:
+  """What `script N OUT.npz *args` saved, for each N of `counts` (numpy NpzFiles). A failing
+  script's stderr is shown."""
   outs = []
   for n in counts:
     out = tmp_path / f"state{n}.npz"
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": os.pathsep.join((HERE, ROOT))}
-    subprocess.run(
-      [sys.executable, os.path.join(HERE, script), str(n), str(out)],
-      check=True,
+    done = subprocess.run(
+      [sys.executable, os.path.join(HERE, script), str(n), str(out), *args],
       env=env,
       capture_output=True,
+      text=True,
     )
+    assert done.returncode == 0, f"{script} on {n} devices failed:\n{done.stderr[-3000:]}"
     outs.append(np.load(out))
   return outs
 

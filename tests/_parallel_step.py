@@ -17,13 +17,13 @@ os.environ["XLA_FLAGS"] = _fake_devices.xla_flags(num_devices)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gan_jax import config as config_lib  # noqa: E402
-from gan_jax import data as data_lib  # noqa: E402
-from gan_jax import parallel, train  # noqa: E402
+from gan_jax import games, parallel, train  # noqa: E402
+from gan_jax.data import datasets as data_lib  # noqa: E402
+from gan_jax.data import images as images_lib  # noqa: E402
 from gan_jax.games import gan  # noqa: E402
 
 assert jax.device_count() == num_devices
-c = config_lib.default_config()
+c = games.default_config()
 c.model.base_filters = 16  # wide enough for the split-gradient Winograd layers (ops.py)
 c.batch_size = 8
 c.d_steps = 2  # two D updates per G update: the scan over D steps is mapped too
@@ -32,7 +32,7 @@ dataset = data_lib.Dataset(
   "mnist",
   "test",
   {"images": images, "labels": np.zeros(40, np.int32)},
-  data_lib._sample_images,
+  images_lib.sample_images,
   (32, 32, 1),
   40,
   10,

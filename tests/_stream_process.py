@@ -14,12 +14,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 if __name__ == "__main__":
   port, count, index, workdir, steps = sys.argv[1:]
-  from gan_jax import data, parallel, train
+  from gan_jax import parallel, train
+  from gan_jax.data import images
 
   parallel.initialize_distributed(f"127.0.0.1:{port}", int(count), int(index), timeout_s=120)
   import test_stream
 
-  data._tfds_pipeline = test_stream._in_memory_pipeline
+  images._tfds_pipeline = test_stream._in_memory_pipeline
   config = test_stream.stream_config()
   config.total_steps = int(steps)
   train.train_and_evaluate(config, workdir)

@@ -1,11 +1,19 @@
-"""Test session setup: a persistent XLA compilation cache shared by the test processes.
+"""Test session setup, then the shared fixtures.
 
-Several tests start launch.py in subprocesses that compile the same programs;
-with the cache only the first compiles. Set before jax is imported anywhere.
+The setup: a persistent XLA compilation cache shared by the test processes (several tests
+start launch.py in subprocesses that compile the same programs; with the cache only the first
+compiles), and the suite's XLA flags. Set before jax is imported anywhere, so this module
+imports nothing that imports jax at its top.
+
+The fixtures: `tiny_config` (each registered game's tiny config), `run_launch` (launch.py in
+this process or its own, showing the child's stderr when it fails) and `states_on` (a script
+on 1 and on 4 fake devices).
 """
 
 import os
 import tempfile
+
+import pytest
 
 os.environ.setdefault(
   "JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "gan_jax_test_xla_cache")
@@ -27,3 +35,50 @@ os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=1")
 # The in-project MNIST classifier trains once per test session, into a shared cache.
 os.environ.setdefault("GAN_JAX_CACHE", os.path.join(tempfile.gettempdir(), "gan_jax_test_cache"))
+
+# --- the shared fixtures: their helper modules import jax, so they are imported inside ----------
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+  """`tiny_config(game, **overrides)`: a registered game's default config with its tiny
+  overrides (games.REGISTRY[game].config.tiny) and `overrides`; the toy game of
+  tests/toy_game.py is registered too."""
+  import _tiny  # noqa: PLC0415 - imports jax: after the environment above
+
+  return _tiny.tiny_config
+
+
+@pytest.fixture(scope="session")
+def run_launch():
+  """`run_launch(*args, env=None, expect=0, process=False)`: `python launch.py *args`, in
+  this process (tests/_launch.py's `launch`) or, with `process`, in one of its own
+  (`subprocess_launch`: signals, fake devices, the real command line end to end). Where the
+  exit code is not `expect` (None: any), the test fails showing the child's stderr. Returns
+  its returncode, stdout and stderr."""
+  import _launch  # noqa: PLC0415 - imports jax: after the environment above
+
+  def run(*args: str, env=None, expect: int | None = 0, process: bool = False):
+    launched = (_launch.subprocess_launch if process else _launch.launch)(*args, env=env)
+    if expect is not None and launched.returncode != expect:
+      pytest.fail(
+        f"launch.py {' '.join(args)} exited {launched.returncode}, not {expect}; its stderr:\n"
+        + launched.stderr[-4000:],
+        pytrace=False,
+      )
+    return launched
+
+  return run
+
+
+@pytest.fixture
+def states_on(tmp_path):
+  """`states_on(script, counts=(1, 4), args=())`: what `script N OUT.npz *args` saved when run
+  on N fake CPU devices, for each N of `counts` (tests/_fake_devices.py; a failing script's
+  stderr is shown)."""
+  import _fake_devices  # noqa: PLC0415
+
+  def run(script: str, counts=(1, 4), args=()):
+    return _fake_devices.states_on(script, tmp_path, counts=counts, args=args)
+
+  return run

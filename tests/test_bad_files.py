@@ -1,12 +1,13 @@
-"""Files that are not what they should be: one line on stderr, exit 2, nothing lost."""
+"""Files that are not what they should be: one line on stderr, exit 2, nothing lost.
+
+The launches run in this process (gan_jax.launcher.run, tests/_launch.py)."""
 
 import os
-import subprocess
-import sys
+import shutil
 
+import _launch  # a sibling helper module (pytest puts tests/ on the path)
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_RING = [
   "--config=experiments/gan2d.py",
   "--config.model.g_hidden_dim=8",
@@ -17,9 +18,7 @@ TINY_RING = [
 
 
 def launch(*args):
-  return subprocess.run(
-    [sys.executable, "launch.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
-  )
+  return _launch.launch(*args)
 
 
 def one_line(result, expected: str) -> None:
@@ -57,7 +56,7 @@ def test_a_config_json_that_is_not_a_gan_jax_config(tmp_path, text, expected):
 
 def test_a_checkpoint_directory_with_no_readable_checkpoint(trained, tmp_path):
   workdir = tmp_path / "run"
-  subprocess.run(["cp", "-r", str(trained), str(workdir)], check=True)
+  shutil.copytree(trained, workdir, symlinks=True)
   for root, _, files in os.walk(workdir / "checkpoints"):
     for name in files:
       with open(os.path.join(root, name), "wb") as f:
@@ -102,7 +101,7 @@ def test_an_experiments_file_that_cannot_serve(tmp_path, source, expected):
 def test_a_sweep_that_is_not_a_list_of_override_dicts(tmp_path, sweep, expected):
   path = tmp_path / "exp.py"
   path.write_text(
-    "from gan_jax.config import default_config\n\n"
+    "from gan_jax.games import default_config\n\n"
     "def get_config():\n  return default_config()\n\n"
     f"def get_sweep():\n  return {sweep}\n"
   )

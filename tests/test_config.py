@@ -1,24 +1,24 @@
-"""The declaration of every config value (config.SPECS, config.RULES) and the test it generates.
+"""The declaration of every config value (each game's specs and rules, the base's) and the tests
+they generate.
 
-For every key: a value of the wrong type and, where the key has a range or a set of names,
-a value just outside it; each is refused by `validate` with one line naming the key. Every
-rule between keys is tried with the overrides it declares as breaking it. A sample of keys
-goes through launch.py too: one line on stderr, exit 2, and no workdir.
+For every key of every registered game: a value of the wrong type and, where the key has a
+range or a set of names, a value just outside it; each is refused by `validate` with one line
+naming the key. Every rule between keys is tried with the overrides it declares as breaking
+it. A sample of keys goes through the command line too (in-process, tests/_launch.py): one
+line on stderr, exit 2, and no workdir.
 """
 
 import copy
+import json
 import random
-import subprocess
-import sys
 
+import _launch  # sibling test modules (pytest puts tests/ on the path)
 import ml_collections
 import pytest
-import test_experiments  # a sibling test module (pytest puts tests/ on the path)
+import test_experiments
 
 from gan_jax import config as config_lib
-from gan_jax import errors, specs
-
-ROOT = test_experiments.ROOT
+from gan_jax import errors, games, specs
 
 
 def wrong_type(spec: specs.Spec):
@@ -38,16 +38,24 @@ def just_outside(spec: specs.Spec) -> list:
   return [spec.kind(v) for v in out]
 
 
+def game_specs():
+  """(game, key, spec) for every key of every registered game."""
+  for name, spec in games.REGISTRY.items():
+    for key, key_spec in spec.config.all_specs().items():
+      yield name, key, key_spec
+
+
 def cases():
-  for key, spec in config_lib.SPECS.items():
-    yield pytest.param(key, wrong_type(spec), id=f"{key}-type")
+  for game, key, spec in game_specs():
+    yield pytest.param(game, key, wrong_type(spec), id=f"{game}-{key}-type")
     for i, value in enumerate(just_outside(spec)):
-      yield pytest.param(key, value, id=f"{key}-range{i}")
+      yield pytest.param(game, key, value, id=f"{game}-{key}-range{i}")
 
 
-def config_with(key: str, value) -> ml_collections.ConfigDict:
-  """default_config() with one value set, whatever its type (as a loaded config.json may)."""
-  tree = config_lib.default_config().to_dict()
+def config_with(game: str, key: str, value) -> ml_collections.ConfigDict:
+  """The game's default config with one value set, whatever its type (as a loaded config.json
+  may)."""
+  tree = games.default_config(game).to_dict()
   node = tree
   *parents, last = key.split(".")
   for part in parents:
@@ -56,51 +64,69 @@ def config_with(key: str, value) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(tree)
 
 
-def test_every_key_is_declared():
-  assert set(config_lib.flatten(config_lib.default_config())) == set(config_lib.SPECS)
-  for path in test_experiments.EXPERIMENTS:  # the experiments override keys, they add none
+@pytest.mark.parametrize("game", sorted(games.REGISTRY))
+def test_every_key_is_declared(game):
+  declared = set(games.REGISTRY[game].config.all_specs())
+  assert set(config_lib.flatten(games.default_config(game))) == declared
+
+
+def test_the_experiments_override_keys_and_add_none():
+  for path in test_experiments.EXPERIMENTS:
     config = test_experiments._load(path).get_config()
-    assert set(config_lib.flatten(config)) == set(config_lib.SPECS), path
+    declared = set(games.REGISTRY[config.game].config.all_specs())
+    assert set(config_lib.flatten(config)) == declared, path
 
 
-@pytest.mark.parametrize("key,value", list(cases()))
-def test_a_value_outside_its_declaration_is_one_line(key, value):
+@pytest.mark.parametrize("game,key,value", list(cases()))
+def test_a_value_outside_its_declaration_is_one_line(game, key, value):
   with pytest.raises(errors.ConfigError) as e:
-    config_lib.validate(config_with(key, value))
+    games.validate(config_with(game, key, value))
   message = str(e.value)
   assert key in message and "\n" not in message, message
 
 
-def test_the_generated_cases_cover_every_key_and_range():
-  ids = [c.id for c in cases()]
-  ranged = sum(
-    bool(s.choices) or s.low is not None or s.high is not None for s in config_lib.SPECS.values()
-  )
-  assert len(ids) > len(config_lib.SPECS) + ranged  # a type case per key, a range case or two
+def rule_cases():
+  """(game, rule): the base rules for every game, and each game's own."""
+  for name, spec in games.REGISTRY.items():
+    for rule in (*config_lib.BASE_RULES, *spec.config.rules):
+      yield pytest.param(name, rule, id=f"{name}-{rule.check.__name__}")
 
 
-@pytest.mark.parametrize("rule", config_lib.RULES, ids=lambda r: r.check.__name__)
-def test_every_rule_refuses_its_example(rule, tmp_path, monkeypatch):
+@pytest.mark.parametrize("game,rule", list(rule_cases()))
+def test_every_rule_refuses_its_example(game, rule, tmp_path, monkeypatch):
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "no_tfds"))
-  config = config_lib.default_config()
+  assert games.validate(games.default_config(game), num_devices=rule.num_devices) is None
+  config = games.default_config(game)
   config.update_from_flattened_dict(copy.deepcopy(rule.example))
-  assert config_lib.validate(config_lib.default_config(), num_devices=rule.num_devices) is None
   problem = rule.check(config, rule.num_devices)
   assert problem and "\n" not in problem
   with pytest.raises(errors.ConfigError) as e:
-    config_lib.validate(config, num_devices=rule.num_devices)
+    games.validate(config, num_devices=rule.num_devices)
   assert str(e.value) == problem
 
 
 def test_an_unknown_or_missing_key_is_one_line():
-  tree = config_lib.default_config().to_dict()
+  tree = games.default_config().to_dict()
   tree["model"]["bogus"] = 1
   with pytest.raises(errors.ConfigError, match="unknown config key 'model.bogus'"):
-    config_lib.validate(ml_collections.ConfigDict(tree))
-  tree = config_lib.default_config().to_dict()
+    games.validate(ml_collections.ConfigDict(tree))
+  tree = games.default_config().to_dict()
   del tree["eval"]["batch_size"]
   with pytest.raises(errors.ConfigError, match="'eval.batch_size' is missing"):
-    config_lib.validate(ml_collections.ConfigDict(tree))
+    games.validate(ml_collections.ConfigDict(tree))
+
+
+def test_a_game_switched_on_the_command_line_or_a_dataset_of_another_game_is_one_line():
+  config = games.default_config("gan")
+  config.game = "cyclegan"
+  with pytest.raises(errors.ConfigError) as e:
+    games.validate(config)
+  assert str(e.value).startswith("config.game is 'cyclegan' but the config holds the gan game")
+  config = games.default_config("gan")
+  config.dataset = "mnist2mnist_m"
+  with pytest.raises(errors.ConfigError) as e:
+    games.validate(config)
+  assert str(e.value).startswith("dataset 'mnist2mnist_m' is the cyclegan game's, not gan's")
 
 
 def _flag(value) -> str:
@@ -108,31 +134,39 @@ def _flag(value) -> str:
 
 
 # A fixed sample of keys (a different one would be as good): the command line's path.
-_LAUNCH_SAMPLE = random.Random(0).sample(sorted(config_lib.SPECS), 6)
+_LAUNCH_SAMPLE = random.Random(0).sample(sorted(games.REGISTRY["gan"].config.all_specs()), 6)
 
 
 @pytest.mark.parametrize("key", _LAUNCH_SAMPLE)
 def test_launch_refuses_a_bad_value_in_one_line_before_the_workdir(key, tmp_path):
-  spec = config_lib.SPECS[key]
+  spec = games.REGISTRY["gan"].config.all_specs()[key]
   values = [wrong_type(spec), *just_outside(spec)]
   if spec.kind is str and spec.choices is None:  # any string parses: the type is kept
     values = values[1:]
   for value in values:
     workdir = tmp_path / "run"
-    result = subprocess.run(
-      [
-        sys.executable,
-        "launch.py",
-        "--config=experiments/dcgan.py",
-        f"--workdir={workdir}",
-        f"--config.{key}={_flag(value)}",
-      ],
-      cwd=ROOT,
-      capture_output=True,
-      text=True,
-      timeout=300,
+    result = _launch.launch(
+      "--config=experiments/dcgan.py", f"--workdir={workdir}", f"--config.{key}={_flag(value)}"
     )
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2, (key, value, result.stderr[-2000:])
     assert len(lines) == 1 and lines[0].startswith("error:"), (key, value, result.stderr[-2000:])
     assert not workdir.exists()
+
+
+def test_a_config_json_from_before_the_games_blocks_resumes_and_loads(tmp_path):
+  # Until the games owned their blocks, every config.json held every game's keys.
+  saved = games.default_config("gan").to_dict()
+  saved["cycle"] = games.default_config("cyclegan").cycle.to_dict()
+  saved["sr"] = games.default_config("srgan").sr.to_dict()
+  saved["data"]["mnist_m_seed"] = 0
+  assert games.config_changes(saved, games.default_config("gan")) == ([], [])
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  loaded = games.load_workdir_config(str(tmp_path))
+  assert config_lib.flatten(loaded) == config_lib.flatten(games.default_config("gan"))
+
+
+def test_another_games_saved_config_is_a_structural_change():
+  saved = games.default_config("cyclegan").to_dict()
+  structural, _ = games.config_changes(saved, games.default_config("gan"))
+  assert structural == ["game ('cyclegan' -> 'gan')"]

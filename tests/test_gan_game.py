@@ -9,15 +9,18 @@ import test_stabilizers  # a sibling test module (pytest puts tests/ on the path
 from jax.sharding import PartitionSpec as P
 
 from gan_jax import parallel, train
+from gan_jax.data import datasets as data_lib
 from gan_jax.game import NetState, apply_train
 from gan_jax.games import gan as gan_game
+from gan_jax.games.gan import build as gan_build
+from gan_jax.games.gan import sampling as gan_sampling
 
 
 def _ema_run():
   c = test_stabilizers.ring_config({"ema_decay": 0.5})
   c.model.g_batch_norm = True
   game = gan_game.make(c)
-  gan = gan_game.build_gan(c, gan_game.data_lib.load_dataset(c))
+  gan = gan_build.build_gan(c, data_lib.load_dataset(c))
   mesh = parallel.make_mesh()
   state0 = train.init_run_state(c, game)
   copy = jax.tree.map(jnp.copy, state0)
@@ -50,8 +53,9 @@ def test_the_ema_generator_keeps_batchnorm_statistics_of_its_own():
 def test_samples_from_the_ema_use_its_statistics():
   c, game, gan, mesh, state0, state1 = _ema_run()
   ema = state1.extra["ema"]
-  z, y = gan_game._inputs(gan, gan_game.EVAL_SEED, 0, 16)
-  got = gan_game.make_sample_fn(gan, mesh, batch_size=16, seed=gan_game.EVAL_SEED)(state1, 16)
+  z, y = gan_sampling._inputs(gan, gan_sampling.EVAL_SEED, 0, 16)
+  sample = gan_sampling.make_sample_fn(gan, mesh, batch_size=16, seed=gan_sampling.EVAL_SEED)
+  got = sample(state1, 16)
   own = gan.generator.apply(dict(ema), z, y, train=False)
   borrowed = gan.generator.apply(
     {"params": ema["params"], "batch_stats": state1.nets["g"].batch_stats}, z, y, train=False
@@ -109,7 +113,7 @@ def test_simultaneous_g_loss_is_taken_on_the_fakes_d_judged():
   game, state0, _ = _one_step(overrides)
   batch = game.draw(game.data, jax.random.fold_in(state0.rng, 0))
   c = test_stabilizers.ring_config(overrides)
-  gan = gan_game.build_gan(c, gan_game.data_lib.load_dataset(c))
+  gan = gan_build.build_gan(c, data_lib.load_dataset(c))
   mesh = parallel.make_mesh()
 
   def d_on_fakes(g, d, z, y):  # G and D of the initial state, both in training mode

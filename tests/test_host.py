@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 _SCRIPT = textwrap.dedent(
   """
   import json, sys
@@ -32,6 +34,7 @@ def _run(mode: str) -> dict:
   return json.loads(out.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # two fresh interpreters
 def test_reuse_host_memory_turns_off_async_dispatch_and_sets_mallopt():
   default, reused = _run("default"), _run("reuse")
   assert default["async_dispatch"] is True and default["applied"] is None

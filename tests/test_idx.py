@@ -7,7 +7,8 @@ import struct
 import numpy as np
 import pytest
 
-from gan_jax import errors, idx, prepare
+from gan_jax import errors
+from gan_jax.data import cache, idx
 
 
 def _idx_bytes(array: np.ndarray, code: int = 0x08) -> bytes:
@@ -133,9 +134,10 @@ PREPARED = {
 }
 
 
+@pytest.mark.slow  # the prepared full data sets
 @pytest.mark.parametrize("dataset,split", sorted(PREPARED))
 def test_prepared_sets(dataset, split):
-  directory = prepare.prepared_idx_dir(dataset)
+  directory = cache.prepared_idx_dir(dataset)
   if directory is None:
     pytest.skip(f"{dataset} is not prepared: run python -m gan_jax.prepare {dataset}")
   images, labels = idx.load_idx_split(directory, dataset, split)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_jax import imresize
+from gan_jax.data import imresize
 
 
 def test_the_cubic_kernel_at_hand_computed_points():

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
-from gan_jax import errors, prepare
+from gan_jax import errors
+from gan_jax.data import cache, catalog
 from gan_jax.evaluation import convert_torchscript as cts
 from gan_jax.evaluation import inception as inc
 from gan_jax.evaluation import torch_archive
@@ -229,7 +230,7 @@ def test_mapping_covers_every_conv_once():
   assert set(cts.LAYER_MAP.values()) == set(cts.flax_conv_geometry())
   assert cts.LAYER_MAP["mixed_9.tower_mixed_conv_1"] == "Mixed_7b/branch3x3_2b"
   assert cts.LAYER_MAP["mixed_4.tower_1.conv_4"] == "Mixed_6b/branch7x7dbl_5"
-  assert cts.CONVERTER == prepare.INCEPTION_CONVERTER
+  assert cts.CONVERTER == catalog.INCEPTION_CONVERTER
 
 
 def test_convert_fake_tree_round_trip(headless_variables):
@@ -331,7 +332,7 @@ def test_tf1_resize():
 
 def test_tf_fid_preprocessing():
   pixels = np.random.default_rng(1).integers(0, 256, (2, 28, 28, 1)).astype(np.float32)
-  images = pixels / 127.5 - 1.0  # how data.py scales uint8 images
+  images = pixels / 127.5 - 1.0  # how data/images.py scales uint8 images
   got = np.asarray(inc.preprocess_images(images, "tf_fid"))
   assert got.shape == (2, 299, 299, 3)
   # 8-bit images are unchanged by the quantisation: resize the pixels, then (p - 128) / 128.
@@ -359,7 +360,7 @@ def test_tf_fid_preprocessing():
 
 @pytest.fixture(scope="module")
 def prepared():
-  npz, pt = prepare.prepared_inception_path(), prepare.prepared_torchscript_path()
+  npz, pt = cache.prepared_inception_path(), cache.prepared_torchscript_path()
   if npz is None or pt is None:
     pytest.skip(NOT_PREPARED)
   return inc.load_inception_weights(npz), pt

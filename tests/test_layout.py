@@ -1,5 +1,6 @@
 """The layout: every module imports alone, no import cycle (function-level imports count),
-and the loop knows no generator, discriminator or latent."""
+layers point one way (data below evaluation, neither imports the prepare CLI's entry), and the
+loop knows no generator, discriminator or latent."""
 
 import ast
 import concurrent.futures
@@ -62,6 +63,34 @@ def test_no_import_cycle():
       visit(m)
 
 
+# Layer -> the modules it may not import, function bodies included: data sits below evaluation,
+# the games and the loop; evaluation reads the cache through gan_jax.data.cache, never the CLI.
+FORBIDDEN_IMPORTS = {
+  "gan_jax.data": (
+    "gan_jax.evaluation",
+    "gan_jax.games",
+    "gan_jax.train",
+    "gan_jax.config",
+    "gan_jax.prepare",
+  ),
+  "gan_jax.evaluation": ("gan_jax.data.prepare", "gan_jax.prepare"),
+}
+
+
+def test_layers_point_one_way():
+  modules = _modules()
+  wrong = []
+  for layer, forbidden in FORBIDDEN_IMPORTS.items():
+    for name, path in modules.items():
+      if name == layer or name.startswith(layer + "."):
+        wrong += [
+          (name, n)
+          for n in sorted(_imports(path, modules))
+          if any(n == f or n.startswith(f + ".") for f in forbidden)
+        ]
+  assert not wrong, wrong
+
+
 def _import_alone(name: str) -> tuple[str, int, str]:
   result = subprocess.run(
     [sys.executable, "-c", f"import {name}"], cwd=ROOT, capture_output=True, text=True
@@ -69,6 +98,7 @@ def _import_alone(name: str) -> tuple[str, int, str]:
   return name, result.returncode, result.stderr[-1500:]
 
 
+@pytest.mark.slow  # an interpreter per module
 def test_every_module_imports_alone_in_a_fresh_interpreter():
   with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
     failed = [r for r in pool.map(_import_alone, sorted(_modules())) if r[1]]

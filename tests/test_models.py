@@ -6,8 +6,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib
-from gan_jax import models
+from gan_jax import games, models
 from gan_jax.models import dcgan, mlp
 
 
@@ -88,7 +87,7 @@ def test_layer_norm_normalizes_each_sample_over_height_width_and_channels():
 
 
 def test_mlp_models_and_maxout():
-  c = config_lib.default_config()
+  c = games.default_config()
   c.model.name = "mlp"
   g, d = models.make_models(c.model, channels=0)
   z = jnp.ones((5, 2))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gan_jax.data import mixtures
 from gan_jax.evaluation import modes
 
 
@@ -14,22 +15,22 @@ def _unit_dirs(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def test_ring_and_grid_layout():
-  ring = modes.ring_modes()
+  ring = mixtures.ring_modes()
   assert ring.shape == (8, 2)
   np.testing.assert_allclose(np.linalg.norm(ring, axis=1), 1.0)
   np.testing.assert_allclose(ring[2], [0.0, 1.0], atol=1e-12)  # angle 2 pi * 2 / 8
-  grid = modes.grid_modes()
+  grid = mixtures.grid_modes()
   assert grid.shape == (25, 2)
   assert set(map(tuple, grid.tolist())) == {
     (float(a), float(b)) for a in (-4, -2, 0, 2, 4) for b in (-4, -2, 0, 2, 4)
   }
-  assert (modes.RING_STD, modes.GRID_STD) == (0.01, 0.05)
+  assert (mixtures.RING_STD, mixtures.GRID_STD) == (0.01, 0.05)
 
 
 def test_ring_five_of_eight_modes_eighty_percent_high_quality():
   rng = np.random.default_rng(0)
-  mus = modes.ring_modes()
-  std = modes.RING_STD
+  mus = mixtures.ring_modes()
+  std = mixtures.RING_STD
   covered = [0, 1, 3, 4, 6]
   counts = [1000, 500, 500, 250, 250]  # 2,500 points, p_g = .4, .2, .2, .1, .1
   pts = []
@@ -53,8 +54,8 @@ def test_ring_five_of_eight_modes_eighty_percent_high_quality():
 def test_low_quality_points_count_neither_in_kl_nor_in_modes():
   # Mode 0 only gets points at 5 std: it is not recovered, and, as in PacGAN's code, the
   # KL histogram counts the high-quality points only: all of them on mode 1.
-  mus = modes.ring_modes()
-  std = modes.RING_STD
+  mus = mixtures.ring_modes()
+  std = mixtures.RING_STD
   pts = np.concatenate(
     [
       np.repeat(mus[:1] + [5.0 * std, 0.0], 2, axis=0),
@@ -68,24 +69,24 @@ def test_low_quality_points_count_neither_in_kl_nor_in_modes():
 
 
 def test_high_quality_is_strictly_within_three_std_and_no_quality_has_no_kl():
-  mus = modes.ring_modes()
-  std = modes.RING_STD
+  mus = mixtures.ring_modes()
+  std = mixtures.RING_STD
   on_the_boundary = mus[:1] + [3.0 * std, 0.0]  # the authors count `< 3 std`
   out = modes.mixture_mode_metrics(on_the_boundary * (1 + 1e-9), mus, std)
   assert out["modes"] == 0 and out["high_quality"] == 0.0 and np.isnan(out["reverse_kl"])
 
 
 def test_uniform_coverage_has_zero_kl():
-  grid = modes.grid_modes()
-  pts = np.repeat(grid, 4, axis=0) + 0.5 * modes.GRID_STD
-  out = modes.mixture_mode_metrics(pts, grid, modes.GRID_STD)
+  grid = mixtures.grid_modes()
+  pts = np.repeat(grid, 4, axis=0) + 0.5 * mixtures.GRID_STD
+  out = modes.mixture_mode_metrics(pts, grid, mixtures.GRID_STD)
   assert out == {"modes": 25, "high_quality": 1.0, "reverse_kl": pytest.approx(0.0, abs=1e-12)}
 
 
 def test_single_mode_has_log_m_kl():
-  ring = modes.ring_modes()
+  ring = mixtures.ring_modes()
   pts = np.repeat(ring[5:6], 10, axis=0)
-  out = modes.mixture_mode_metrics(pts, ring, modes.RING_STD)
+  out = modes.mixture_mode_metrics(pts, ring, mixtures.RING_STD)
   assert out["modes"] == 1
   assert out["high_quality"] == 1.0
   assert out["reverse_kl"] == pytest.approx(np.log(8), rel=1e-12)

@@ -12,6 +12,8 @@ import time
 import _fake_devices  # a sibling helper module (pytest puts tests/ on the path)
 import pytest
 
+# Every test here starts launch.py processes (several, or one that cannot reach its cluster).
+pytestmark = pytest.mark.slow
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RING = [
   "--config=experiments/gan2d.py",

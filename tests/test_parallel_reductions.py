@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+@pytest.mark.slow  # a process of fake devices
 def test_reductions_add_in_device_order_and_differentiate_as_on_one_device():
   out = subprocess.run(
     [sys.executable, os.path.join(HERE, "_parallel_reductions.py")],

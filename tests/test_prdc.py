@@ -182,6 +182,7 @@ def test_manifold_without_the_k_or_with_another_block_size_is_refused():
     prdc.prdc(manifold, fake, block_size=64)
 
 
+@pytest.mark.slow  # a process of fake devices
 def test_four_devices_equal_brute_force(tmp_path):
   # 101 rows on 4 devices in blocks of 16: each device gets 2 blocks, the last ones padded.
   out = tmp_path / "prdc4.npz"

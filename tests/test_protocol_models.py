@@ -6,12 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from gan_jax import config as config_lib
-from gan_jax import models, ops
+from gan_jax import games, models, ops
 
 
 def _build(name, **model):
-  c = config_lib.default_config()
+  c = games.default_config()
   c.model.name, c.model.image_size = name, 28
   c.model.update(model)
   return models.make_models(c.model, channels=3 if name == "veegan" else 1)

@@ -12,8 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib
-from gan_jax import errors, train
+from gan_jax import errors, games, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_2D = [
@@ -58,7 +57,7 @@ def wait_for_checkpoint(proc, workdir, at_least, timeout=240):
 
 
 def final_state(workdir):
-  config = config_lib.load_workdir_config(workdir)
+  config = games.load_workdir_config(workdir)
   *_, state, _, step = train.setup(config, workdir, for_training=False)
   return step, jax.device_get(state)
 
@@ -82,6 +81,7 @@ def reference(tmp_path_factory):
   return final_state(workdir)
 
 
+@pytest.mark.slow  # kill -9 and SIGTERM need launches in processes of their own
 def test_killed_and_preempted_runs_resume_bit_identically(reference, tmp_path):
   """One run stopped three times (kill -9, SIGTERM, kill -9 at random steps) ends where
   the uninterrupted run ends, bit for bit, with each logged step in metrics.jsonl once."""
@@ -114,7 +114,7 @@ def test_killed_and_preempted_runs_resume_bit_identically(reference, tmp_path):
 
 
 def tiny_ring(total_steps=4, **overrides):
-  c = config_lib.default_config()
+  c = games.default_config()
   c.dataset, c.model.name, c.model.z_dim, c.batch_size = "ring", "mlp", 2, 16
   c.model.g_hidden_dim = c.model.d_hidden_dim = 8
   c.total_steps, c.log_every, c.sample_every, c.checkpoint_every = total_steps, 2, 1000, 2

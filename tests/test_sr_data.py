@@ -4,7 +4,9 @@ import jax
 import numpy as np
 import pytest
 
-from gan_jax import errors, imresize, sr_data
+from gan_jax import errors
+from gan_jax.data import imresize
+from gan_jax.data import sr as sr_data
 
 
 def coded_photos():

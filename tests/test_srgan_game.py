@@ -1,45 +1,31 @@
-"""The SRGAN game on the generic loop: the two-phase hand-over, the step's losses against their
-definitions, exact resume, data-parallel equivalence and runs from launch.py."""
+"""The SRGAN game on the generic loop, beyond the contract every game keeps
+(tests/test_game_contract.py, whose tiny config is the SRResNet phase): the two-phase
+hand-over, the step's losses against their definitions, exact resume and data-parallel
+equivalence of the SRGAN phase, and both phases from launch.py."""
 
 import json
-import os
-import subprocess
-import sys
 
-import _fake_devices  # a sibling test module (pytest puts tests/ on the path)
+import _tiny  # a sibling test module (pytest puts tests/ on the path)
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib
-from gan_jax import errors, parallel, train
+from gan_jax import errors, games, parallel, train
 from gan_jax.games import srgan as srgan_game
 from gan_jax.models import srresnet as srresnet_models
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+# The tiny networks and crops of the registry's tiny config, for the command lines.
 TINY = {
-  "model.srresnet.num_blocks": 1,
-  "model.srresnet.width": 8,
-  "model.srresnet.d_width": 4,
-  "model.srresnet.d_dense": 16,
-  "sr.crop": 16,
-  "sr.eval_crop": 32,
-  "sr.eval_crops_per_photo": 1,
-  "sr.photos": "packages",
+  k: v for k, v in games.REGISTRY["srgan"].config.tiny.items() if k.startswith(("model.", "sr."))
 }
 
 
 def tiny_config(phase="srresnet", pretrained=""):
-  c = config_lib.default_config()
-  c.game, c.dataset, c.batch_size = "srgan", "sr_photos", 4
-  c.update_from_flattened_dict(TINY)
-  c.sr.phase, c.sr.pretrained_workdir = phase, pretrained
+  """The tiny config in `phase`: the SRGAN phase starts from the SRResNet run `pretrained`."""
+  c = _tiny.tiny_config("srgan", **{"sr.phase": phase, "sr.pretrained_workdir": pretrained})
   if phase == "srgan":
     c.sr.content_loss, c.sr.vgg_layer = "vgg", "relu1_2"
-  c.total_steps, c.log_every, c.sample_every, c.checkpoint_every = 4, 1, 100, 2
-  c.eval_every = -1
   return c
 
 
@@ -84,7 +70,7 @@ def test_the_srgan_phase_refuses_a_workdir_that_is_no_srresnet_run(tmp_path, srr
   assert "\n" not in str(e.value)
   c = tiny_config("srgan", "")
   with pytest.raises(errors.ConfigError, match="pretrained_workdir"):
-    config_lib.validate(c)
+    games.validate(c)
 
 
 def _first_step(c):
@@ -156,32 +142,27 @@ def test_resume_is_exact(tmp_path, srresnet_run):
     np.testing.assert_array_equal(a, b)
 
 
-def test_four_devices_equal_one_device(tmp_path):
-  one, four = _fake_devices.states_on("_parallel_srgan.py", tmp_path)
+@pytest.mark.slow  # two processes of fake devices
+def test_four_devices_equal_one_device_in_the_srgan_phase(states_on):
+  one, four = states_on("_parallel_srgan.py")
   assert len(one.files) == len(four.files) > 20
   for key in one.files:
     np.testing.assert_allclose(one[key], four[key], rtol=1e-4, atol=1e-5, err_msg=key)
 
 
-def _launch(*args):
-  return subprocess.run(
-    [sys.executable, "launch.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=900
-  )
-
-
-def test_launch_trains_both_phases_evaluates_resumes_and_draws(tmp_path):
+@pytest.mark.slow  # four launches: over 20 s
+def test_launch_trains_both_phases_evaluates_resumes_and_draws(tmp_path, run_launch):
   tiny = [f"--config.{k}={v}" for k, v in TINY.items()]
   common = [*tiny, "--config.batch_size=4", "--config.log_every=1", "--config.eval_every=0"]
   srresnet, srgan = tmp_path / "srresnet", tmp_path / "srgan"
   for steps in (2, 3):  # the second run resumes at step 2
-    result = _launch(
+    run_launch(
       "--config=experiments/srresnet.py",
       *common,
       f"--config.total_steps={steps}",
       "--config.checkpoint_every=2",
       f"--workdir={srresnet}",
     )
-    assert result.returncode == 0, result.stderr[-3000:]
   rows = [json.loads(line) for line in open(srresnet / "metrics.jsonl")]
   assert [r["step"] for r in rows if "g_loss" in r] == [1, 2, 3]
   final = [r for r in rows if "psnr" in r][-1]
@@ -190,7 +171,7 @@ def test_launch_trains_both_phases_evaluates_resumes_and_draws(tmp_path):
   assert final["psnr_bicubic"] > 20 and 0 < final["ssim_bicubic"] < 1
   assert (srresnet / "samples" / "step_3.png").exists()
 
-  result = _launch(
+  run_launch(
     "--config=experiments/srgan.py",
     *common,
     "--config.total_steps=1",
@@ -198,7 +179,6 @@ def test_launch_trains_both_phases_evaluates_resumes_and_draws(tmp_path):
     f"--config.sr.pretrained_workdir={srresnet}",
     f"--workdir={srgan}",
   )
-  assert result.returncode == 0, result.stderr[-3000:]
   rows = [json.loads(line) for line in open(srgan / "metrics.jsonl")]
   final = [r for r in rows if "psnr" in r][-1]
   for key in ("psnr", "ssim", "lpips"):
@@ -207,7 +187,6 @@ def test_launch_trains_both_phases_evaluates_resumes_and_draws(tmp_path):
   assert start["srresnet_step"] == 3 and start["sr_phase"] == "srgan"
   train_rows = [r for r in rows if "g_loss" in r]
   assert {"d_loss", "d_real", "d_fake", "g_adversarial", "content_loss"} <= set(train_rows[-1])
-  sample = _launch("--mode=sample", f"--workdir={srgan}")
-  assert sample.returncode == 0, sample.stderr[-3000:]
+  run_launch("--mode=sample", f"--workdir={srgan}")
   with np.load(srgan / "samples" / "super_resolution_1.npz") as npz:
     assert npz["sr"].shape == npz["hr"].shape == (3, 32, 32, 3)

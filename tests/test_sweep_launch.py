@@ -1,17 +1,16 @@
 """`launch.py --sweep` end to end: two variants x two seeds -> report.md/csv and plots;
-a second invocation trains nothing; --sweep_only picks members."""
+a second invocation trains nothing; --sweep_only picks members. The launches run in this
+process (gan_jax.launcher.run, tests/_launch.py)."""
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import _launch  # a sibling helper module (pytest puts tests/ on the path)
 
 CONFIG = textwrap.dedent(
   """
-  from gan_jax.config import default_config
+  from gan_jax.games import default_config
 
   def get_config():
     c = default_config()
@@ -29,9 +28,8 @@ CONFIG = textwrap.dedent(
 )
 
 
-def _launch(config_path, workdir, *extra):
-  cmd = [sys.executable, "launch.py", f"--config={config_path}", "--sweep", f"--workdir={workdir}"]
-  return subprocess.run([*cmd, *extra], cwd=ROOT, capture_output=True, text=True, timeout=600)
+def _sweep(config_path, workdir, *extra):
+  return _launch.launch(f"--config={config_path}", "--sweep", f"--workdir={workdir}", *extra)
 
 
 def _rows(path):
@@ -43,7 +41,7 @@ def test_sweep_reports_and_does_not_retrain(tmp_path):
   config_path = tmp_path / "tiny_sweep.py"
   config_path.write_text(CONFIG)
   workdir = tmp_path / "sweep"
-  first = _launch(config_path, workdir)
+  first = _sweep(config_path, workdir)
   assert first.returncode == 0, first.stderr[-2000:]
   members = ["loss=hinge,seed=0", "loss=hinge,seed=1", "loss=least_squares,seed=0"]
   members.append("loss=least_squares,seed=1")
@@ -58,19 +56,19 @@ def test_sweep_reports_and_does_not_retrain(tmp_path):
   assert "modes_final.png" in plots and "modes_vs_step.png" in plots
   before = {m: _rows(workdir / m / "metrics.jsonl") for m in members}
 
-  second = _launch(config_path, workdir)
+  second = _sweep(config_path, workdir)
   assert second.returncode == 0, second.stderr[-2000:]
   assert {m: _rows(workdir / m / "metrics.jsonl") for m in members} == before  # no retraining
   assert "4/4 members done" in second.stdout
 
-  only = _launch(config_path, tmp_path / "only", "--sweep_only=least_squares,seed=1")
+  only = _sweep(config_path, tmp_path / "only", "--sweep_only=least_squares,seed=1")
   assert only.returncode == 0, only.stderr[-2000:]
   assert os.path.exists(tmp_path / "only" / "loss=least_squares,seed=1" / "DONE")
   assert not os.path.exists(tmp_path / "only" / "loss=hinge,seed=0")
   recorded = json.loads((tmp_path / "only" / "sweep.json").read_text())
   assert [m["name"] for m in recorded["members"]] == ["loss=least_squares,seed=1"]
 
-  bad = _launch(config_path, tmp_path / "bad", "--sweep_only=pack=9")
+  bad = _sweep(config_path, tmp_path / "bad", "--sweep_only=pack=9")
   assert bad.returncode == 2 and "matches no sweep member" in bad.stderr
   assert len(bad.stderr.strip().splitlines()) == 1
 
@@ -78,13 +76,7 @@ def test_sweep_reports_and_does_not_retrain(tmp_path):
 def test_a_config_variant_reaches_the_sweep_commands(tmp_path):
   # config_flags' ':ARG' picks a variant of the file; get_sweep() is read from the file.
   path = "experiments/pacgan_2d.py:ring_quick"
-  result = subprocess.run(
-    [sys.executable, "launch.py", f"--config={path}", "--sweep_dry_run", f"--workdir={tmp_path}"],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=600,
-  )
+  result = _launch.launch(f"--config={path}", "--sweep_dry_run", f"--workdir={tmp_path}")
   assert result.returncode == 0, result.stderr[-2000:]
   commands = result.stdout.strip().splitlines()
   assert len(commands) == 4 and all(f"--config={path} " in c for c in commands)

@@ -9,10 +9,12 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 import test_stabilizers  # a sibling test module (pytest puts tests/ on the path)
 
 from gan_jax import parallel, report, sweep, train
 from gan_jax.games import gan as gan_game
+from gan_jax.games.gan import settings as gan_settings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Members that differ in the objective and D's learning rate: one program, runs read their
@@ -128,7 +130,7 @@ def test_a_diverging_member_is_frozen_and_reported_while_the_others_finish(tmp_p
   members = [SETTINGS_SWEEP[0], {"loss": "hinge", "d_optimizer.learning_rate": 1e30}]
   configs = [sweep.member_config(ring(), m["overrides"]) for m in sweep.resolve_members(members)]
   assert len(sweep.together_groups(configs)) == 1
-  assert gan_game.varying_keys(configs) == ("loss", "d_optimizer.learning_rate")
+  assert gan_settings.varying_keys(configs) == ("loss", "d_optimizer.learning_rate")
   together = sweep.run_sweep_together(
     ring(), members, str(tmp_path / "together"), train_fn=train.train_together
   )
@@ -145,6 +147,7 @@ def test_a_diverging_member_is_frozen_and_reported_while_the_others_finish(tmp_p
   assert all(v["stats"]["d_loss"]["n"] == 1 for v in out["summary"]["variants"][:1])
 
 
+@pytest.mark.slow  # a process of fake devices
 def test_a_sweep_of_objectives_learning_rates_and_seeds_on_a_2_x_2_mesh_equals_the_sequential_one(
   tmp_path,
 ):

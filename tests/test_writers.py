@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from tensorboard.compat.proto import event_pb2
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
@@ -51,6 +52,7 @@ def test_event_file_holds_scalars_images_and_seed_tags(tmp_path):
   assert '"seed": 7' in rows[1]
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_logging_does_not_import_tensorflow(tmp_path):
   code = (
     "import sys; from gan_jax import writers; w = writers.Writer(sys.argv[1]); "

@@ -40,8 +40,8 @@ import optax
 from absl import logging
 from flax import traverse_util
 
-from gan_jax import data as data_lib
-from gan_jax import mnist_m
+from gan_jax.data import cache, mnist_m
+from gan_jax.data import datasets as data_lib
 from gan_jax.evaluation import inception
 
 # Bump whenever the architecture, preprocessing or training recipe changes: it is part of the
@@ -300,13 +300,6 @@ def train_classifier(
 # ---------------------------------------------------------------------------------------------
 
 
-def cache_dir() -> str:
-  """`$GAN_JAX_CACHE`, else ~/.cache/gan_jax."""
-  return os.environ.get("GAN_JAX_CACHE") or os.path.expanduser(
-    os.path.join("~", ".cache", "gan_jax")
-  )
-
-
 def cache_filename(
   *,
   source: str,
@@ -396,10 +389,10 @@ def get_classifier(
 ) -> Classifier:
   """The MNIST classifier for `image_size`: loaded from the cache, else trained and cached.
 
-  The training data are `data.load_images('mnist', split='train', ...)` (TFDS when prepared,
+  The training data are `datasets.load_images('mnist', split='train', ...)` (TFDS when prepared,
   else the offline 5k subset, which that loader announces); the held-out accuracy is measured
   on split='test' and stored with the parameters. A corrupt or mismatched cache file is
-  retrained (one warning line). `loader` replaces `data.load_images` (tests, and other digit
+  retrained (one warning line). `loader` replaces `datasets.load_images` (tests, and other digit
   sets: `dataset` is the name passed to it and the cache file's prefix).
   """
   load = loader or data_lib.load_images
@@ -407,7 +400,7 @@ def get_classifier(
     dataset, split="train", size=image_size, source=data_source, data_dir=data_dir
   )
   path = os.path.join(
-    cache_dir(),
+    cache.cache_dir(),
     cache_filename(
       source=source,
       num_examples=len(train_x),

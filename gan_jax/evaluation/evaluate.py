@@ -1,4 +1,4 @@
-"""The metrics of one generator, picked by data set.
+"""The metrics of generated samples: of an image set through one feature network, and per data set.
 
     ring / grid      modes, high_quality, reverse_kl               (PacGAN protocol, modes.py)
     mnist            classifier_fid, classifier_kid(_std), classifier_score(_std)
@@ -22,36 +22,39 @@ units (KID's cubic kernel makes classifier_kid large: hundreds for noise images)
 only between runs with the same classifier, reference set and sample count. Typical values on
 the offline subset (500 reference digits, 32 px): real train digits 2.4, uniform noise ~870.
 
-Memory does not grow with the number of samples: features are reduced batch by batch to
-running moments (Fréchet distance), per-split class-probability sums (Inception-Score formula)
-and a bounded uniform reservoir of at most `max_kid_features` feature rows for KID.
+`evaluate_images` / `evaluate_against` score one image set against another through one feature
+network; `make_evaluator` builds a run's `Evaluator`, which picks the metrics of its data set.
+The pieces live beside it: features.py (streaming feature summaries: memory does not grow with
+the number of samples), references.py (the cached reference statistics), inception_loader.py
+(the run's Inception network), modes.py (mode counting), prdc.py, stats.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-import jax
 import numpy as np
 from absl import logging
 
-from gan_jax import data as data_lib
-from gan_jax import prepare, writers
+from gan_jax.data import cache, mixtures
+from gan_jax.data import datasets as data_lib
 from gan_jax.evaluation import classifier as classifier_lib
-from gan_jax.evaluation import fid_stats, prdc, stats
-from gan_jax.evaluation import inception as inception_lib
+from gan_jax.evaluation import features, prdc, references, stats
 from gan_jax.evaluation import modes as modes_lib
-
-CHUNK_SIZE = 1000  # rows of images held at once while streaming arrays through a network
-MAX_KID_FEATURES = 10_000  # reservoir size per side for KID
-KID_SUBSETS = 100
-KID_SUBSET_SIZE = 1000
-NUM_SCORE_SPLITS = 10
+from gan_jax.evaluation.features import (
+  CHUNK_SIZE,
+  KID_SUBSET_SIZE,
+  KID_SUBSETS,
+  MAX_KID_FEATURES,
+  NUM_SCORE_SPLITS,
+  FeatureFn,
+  FeatureSummary,
+)
+from gan_jax.evaluation.inception_loader import inception_batch_size, load_inception
+from gan_jax.evaluation.references import EVALUATOR_SEED
 
 MIXTURE_METRICS = ("modes", "high_quality", "reverse_kl")
 # Fidelity and diversity apart (prdc.py): on Inception features as named, on the classifier's
@@ -68,11 +71,6 @@ INCEPTION_METRICS = ("fid", "kid", "kid_std", "inception_score", "inception_scor
 FID_KID_METRICS = INCEPTION_METRICS[:3]  # Inception weights without the classifier head
 STACKED_METRICS = ("stacked_modes", "stacked_kl")
 CLASSIFIER_DATASETS = ("mnist",)  # the in-project classifier knows digits only
-REFERENCE_SPLIT = {"mnist": "test", "fashion_mnist": "test"}  # others: 'train'
-# The evaluator's own randomness (the classifier's training, the reference subset, KID's
-# subsets): fixed, and never the training seed's, so every seed of a variant and every
-# member of a sweep is scored in one feature space against one reference.
-EVALUATOR_SEED = 0
 # Stacked MNIST counts modes by reading each channel with the digit classifier, so its errors
 # become false modes: PacGAN's protocol asks for a classifier of at least 99% on MNIST's test
 # set. 600 steps (the classifier metrics' default) reach 98.73%, 3,000 reach 99.33% (full
@@ -86,202 +84,7 @@ class FeatureExtractor(Protocol):
   def apply(self, images: Any) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-# (N, H, W, C) images in [-1, 1] -> (features, logits), e.g. an inception.make_inception_fn.
-FeatureFn = Callable[[Any], tuple[np.ndarray, np.ndarray]]
 GenerateFn = Callable[[int], Any]
-
-
-# ---------------------------------------------------------------------------------------------
-# Streaming summaries of a set of features.
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class FeatureSummary:
-  """What the set-level metrics need of one image set, in memory independent of its size.
-
-  Attributes:
-    moments: running sums for the Gaussian fit (Fréchet distance).
-    kept: a uniform random subset of at most `max_kept` feature rows (KID).
-    splits: class-probability sums of contiguous splits (Inception-Score formula).
-    all_finite: whether every input image was finite. (A network can map NaN images to
-      finite features, e.g. XLA's max(NaN, 0) = 0 in ReLU, so features alone cannot tell.)
-  """
-
-  moments: stats.FeatureMoments
-  kept: np.ndarray
-  splits: tuple[stats.ISStats, ...]
-  all_finite: bool = True
-
-  @property
-  def count(self) -> int:
-    return self.moments.count
-
-
-class _Summarizer:
-  """Accumulates a FeatureSummary batch by batch (private, mutable; see `summarize`)."""
-
-  def __init__(self, total: int, *, max_kept: int, num_splits: int, seed: int):
-    if total < 1:
-      raise ValueError(f"need at least one sample, got total={total}")
-    self.total = total
-    self.max_kept = max_kept
-    self.num_splits = max(1, min(num_splits, total))
-    self.rng = np.random.default_rng(seed)
-    self.seen = 0
-    self.moments: stats.FeatureMoments | None = None
-    self.kept: np.ndarray | None = None
-    self.splits: list[stats.ISStats] = []
-    self.all_finite = True
-
-  def add(
-    self, features: np.ndarray, logits: np.ndarray | None, *, inputs_finite: bool = True
-  ) -> None:
-    """A batch of features and of logits (None: a network without a classifier head)."""
-    features = np.asarray(features, np.float64)
-    n = features.shape[0]
-    if logits is not None:
-      logits = np.asarray(logits, np.float64)
-      if logits.shape[0] != n:
-        raise ValueError(f"{n} feature rows but {logits.shape[0]} logit rows")
-    if self.seen + n > self.total:
-      raise ValueError(f"more than the announced {self.total} samples")
-    self.all_finite = self.all_finite and bool(inputs_finite)
-    if self.moments is None:
-      self.moments = stats.init_moments(features.shape[1])
-      self.kept = np.zeros((min(self.max_kept, self.total), features.shape[1]), np.float64)
-      if logits is not None:
-        self.splits = [stats.init_is_stats(logits.shape[1]) for _ in range(self.num_splits)]
-    self.moments = stats.update_moments(self.moments, features)
-    self._reservoir(features)
-    if logits is None:
-      self.seen += n
-      return
-    # Split s holds the contiguous global rows [s T / S, (s + 1) T / S), as in the classic IS.
-    start = self.seen
-    for s in range(self.num_splits):
-      lo = max(start, s * self.total // self.num_splits)
-      hi = min(start + n, (s + 1) * self.total // self.num_splits)
-      if lo < hi:
-        self.splits[s] = stats.update_is_stats(
-          self.splits[s], logits[lo - start : hi - start], from_logits=True
-        )
-    self.seen += n
-
-  def _reservoir(self, x: np.ndarray) -> None:
-    """Algorithm R, vectorised: row t (global, 0-based) is kept with probability K / (t + 1)."""
-    k = self.kept.shape[0]
-    t = self.seen + np.arange(x.shape[0])
-    fill = t < k
-    self.kept[t[fill]] = x[fill]
-    rest = ~fill
-    if not rest.any():
-      return
-    slot = self.rng.integers(0, t[rest] + 1)
-    rows = x[rest]
-    take = slot < k
-    slot, rows = slot[take], rows[take]
-    # Rows are processed in order, so when two rows hit the same slot the later one stays.
-    _, last_rev = np.unique(slot[::-1], return_index=True)
-    last = len(slot) - 1 - last_rev
-    self.kept[slot[last]] = rows[last]
-
-  def result(self) -> FeatureSummary:
-    if self.seen != self.total:
-      raise ValueError(f"announced {self.total} samples, got {self.seen}")
-    return FeatureSummary(self.moments, self.kept, tuple(self.splits), self.all_finite)
-
-
-def _as_unit_float(images: Any) -> np.ndarray:
-  """uint8 -> float32 in [-1, 1]; float images (already in [-1, 1]) -> float32."""
-  x = np.asarray(images)
-  if x.dtype == np.uint8:
-    return x.astype(np.float32) / 127.5 - 1.0
-  return x.astype(np.float32, copy=False)
-
-
-def _array_chunks(images: Any, chunk_size: int) -> Iterator[np.ndarray]:
-  for start in range(0, images.shape[0], chunk_size):
-    yield images[start : start + chunk_size]
-
-
-class Progress:
-  """Logs the progress of a long pass over samples: count, rate and ETA, every 30 s."""
-
-  def __init__(self, what: str, total: int, every_s: float = 30.0):
-    self.what, self.total, self.every_s = what, total, every_s
-    self.done, self.t0 = 0, time.time()
-    self.t_last = self.t0
-
-  def add(self, n: int) -> None:
-    self.done += n
-    now = time.time()
-    if now - self.t_last < self.every_s or self.done >= self.total:
-      return
-    self.t_last = now
-    rate = self.done / max(now - self.t0, 1e-9)
-    eta = (self.total - self.done) / rate if rate > 0 else float("nan")
-    logging.info(
-      "%s: %d/%d samples (%.1f/s, ETA %s)",
-      self.what,
-      self.done,
-      self.total,
-      rate,
-      writers.format_duration(eta) if eta == eta else "?",
-    )
-
-
-def summarize(
-  chunks: Iterable[Any],
-  feature_fn: FeatureFn,
-  total: int,
-  *,
-  max_kept: int = MAX_KID_FEATURES,
-  num_splits: int = NUM_SCORE_SPLITS,
-  seed: int = 0,
-  what: str = "features",
-) -> FeatureSummary:
-  """Streams `total` images, given as chunks, through `feature_fn` into a FeatureSummary."""
-  acc = _Summarizer(total, max_kept=max_kept, num_splits=num_splits, seed=seed)
-  progress = Progress(what, total)
-  for chunk in chunks:
-    x = _as_unit_float(chunk)
-    acc.add(*feature_fn(x), inputs_finite=np.isfinite(x).all())
-    progress.add(len(x))
-  return acc.result()
-
-
-def compare_summaries(
-  real: FeatureSummary,
-  fake: FeatureSummary,
-  *,
-  kid_subsets: int = KID_SUBSETS,
-  kid_subset_size: int = KID_SUBSET_SIZE,
-  seed: int = 0,
-) -> dict[str, float]:
-  """{'fd', 'kid', 'kid_std', 'score', 'score_std'} of `fake` against `real`.
-
-  fd: Fréchet distance of Gaussians fitted to the two feature sets; kid: mean (and std) of the
-  unbiased cubic-kernel MMD^2 over random subsets of the kept features; score: the
-  Inception-Score formula exp(E KL(p(y|x) || p(y))) on `fake`'s softmax, mean (std) over splits.
-  Non-finite samples or features (a diverged generator) give nan rather than an exception
-  or a meaningless number.
-  """
-  nan = float("nan")
-  out = {"fd": nan, "kid": nan, "kid_std": nan, "score": nan, "score_std": nan}
-  finite = np.isfinite(fake.moments.outer).all() and np.isfinite(fake.moments.total).all()
-  if not (finite and fake.all_finite):
-    return out
-  mu_r, cov_r = stats.moments_to_gaussian(real.moments)
-  mu_f, cov_f = stats.moments_to_gaussian(fake.moments)
-  out["fd"] = stats.frechet_distance(mu_r, cov_r, mu_f, cov_f)
-  if min(len(real.kept), len(fake.kept)) >= 2:
-    out["kid"], out["kid_std"] = stats.kid(
-      real.kept, fake.kept, num_subsets=kid_subsets, subset_size=kid_subset_size, rng=seed
-    )
-  if fake.splits:  # no splits: a network without a classifier head
-    out["score"], out["score_std"] = stats.inception_score_from_stats(list(fake.splits))
-  return out
 
 
 def _named(generic: dict[str, float], names: tuple[str, ...]) -> dict[str, float]:
@@ -338,8 +141,8 @@ def summarize_images(
 ) -> FeatureSummary:
   """The FeatureSummary of a set of images, as evaluate_images computes each side: for the
   real side computed once, it serves every later evaluate_against of the same images."""
-  return summarize(
-    _array_chunks(images, CHUNK_SIZE),
+  return features.summarize(
+    features.array_chunks(images, CHUNK_SIZE),
     feature_fn,
     images.shape[0],
     max_kept=max_kid_features,
@@ -361,7 +164,7 @@ def evaluate_against(
 ) -> dict[str, float]:
   """evaluate_images with the real side's summary given (summarize_images with this seed)."""
   fake = summarize_images(fake_images, feature_fn, seed=seed + 1, max_kid_features=max_kid_features)
-  generic = compare_summaries(
+  generic = features.compare_summaries(
     real, fake, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, seed=seed
   )
   return _named(generic, names)
@@ -369,7 +172,7 @@ def evaluate_against(
 
 def classify_channels(images: Any, classifier: FeatureExtractor) -> np.ndarray:
   """Digits of each channel: images (N, H, W, C) -> int (N, C), one classifier pass per channel."""
-  x = _as_unit_float(images)
+  x = features.as_unit_float(images)
   if x.ndim != 4:
     raise ValueError(f"expected (N, H, W, C) images, got {x.shape}")
   n, h, w, c = x.shape
@@ -382,128 +185,21 @@ def classify_channels(images: Any, classifier: FeatureExtractor) -> np.ndarray:
 def stacked_mnist_metrics(fake_images: Any, classifier: FeatureExtractor) -> dict[str, float]:
   """{'stacked_modes', 'stacked_kl'} of (N, H, W, 3) images: each channel classified as a digit."""
   triples = np.concatenate(
-    [classify_channels(chunk, classifier) for chunk in _array_chunks(fake_images, CHUNK_SIZE)]
+    [
+      classify_channels(chunk, classifier)
+      for chunk in features.array_chunks(fake_images, CHUNK_SIZE)
+    ]
   )
   return {k: float(v) for k, v in modes_lib.stacked_mode_metrics(triples).items()}
 
 
 def mixture_metrics(points: Any, dataset_name: str) -> dict[str, float]:
   """{'modes', 'high_quality', 'reverse_kl'} of 2-D points for 'ring' or 'grid'."""
-  if dataset_name not in data_lib.MIXTURES:
-    raise ValueError(f"not a 2-D mixture: {dataset_name!r}; valid: {', '.join(data_lib.MIXTURES)}")
-  make_modes, std = data_lib.MIXTURES[dataset_name]
+  if dataset_name not in mixtures.MIXTURES:
+    raise ValueError(f"not a 2-D mixture: {dataset_name!r}; valid: {', '.join(mixtures.MIXTURES)}")
+  make_modes, std = mixtures.MIXTURES[dataset_name]
   result = modes_lib.mixture_mode_metrics(np.asarray(points), make_modes(), std)
   return {k: float(v) for k, v in result.items()}
-
-
-@dataclasses.dataclass(frozen=True)
-class InceptionNet:
-  """The FID Inception feature function of a weights file, and what it can compute."""
-
-  fn: FeatureFn  # images in [-1, 1] -> (pool features, logits or None)
-  has_logits: bool  # False: fid and kid only (no inception_score)
-  name: str  # identifies the network (file name and a digest), for caches and eval_info
-
-
-def resolve_inception_path(path: str) -> str:
-  """eval.inception_path: 'auto' is the weights `python -m gan_jax.prepare inception`
-  converted ('' when they are not prepared); '' skips the Inception metrics."""
-  if path == "auto":
-    return prepare.prepared_inception_path() or ""
-  return os.path.expanduser(path)
-
-
-def load_inception(path: str, *, batch_size: int = 200) -> InceptionNet | None:
-  """The FID Inception network of the weights at `path` ('auto': the prepared ones), or
-  None with one log line.
-
-  Never downloads and never raises: an empty path, a missing file or an unreadable one each
-  log a single line saying that fid / kid / inception_score are skipped.
-  """
-  how = "fid, kid and inception_score are skipped"
-  resolved = resolve_inception_path(path)
-  if not resolved:
-    why = "not prepared" if path == "auto" else "eval.inception_path is empty"
-    logging.info("no Inception weights (%s): %s; %s", why, how, inception_lib.HOW_TO_GET_WEIGHTS)
-    return None
-  if not os.path.exists(resolved):
-    logging.warning(
-      "Inception weights %s not found: %s. %s", resolved, how, inception_lib.HOW_TO_GET_WEIGHTS
-    )
-    return None
-  try:
-    weights = inception_lib.load_inception_weights(resolved)
-  except Exception as e:  # any broken file must only cost these metrics, not the run
-    logging.warning(
-      "Inception weights %s unusable (%s: %s): %s", resolved, type(e).__name__, e, how
-    )
-    return None
-  if not weights.has_logits:
-    logging.info("inception_score is skipped: %s", inception_lib.NO_LOGITS_NOTE)
-  fn = inception_lib.make_inception_fn(
-    weights.variables, batch_size=batch_size, preprocess=weights.preprocess
-  )
-  with open(resolved, "rb") as f:
-    digest = hashlib.sha256(f.read()).hexdigest()[:8]
-  name = f"{os.path.splitext(os.path.basename(resolved))[0]}-{digest}"
-  return InceptionNet(fn, weights.has_logits, name)
-
-
-# --- reference statistics, cached ----------------------------------------------------------
-
-
-def reference_stats_path(key: str) -> str:
-  return os.path.join(prepare.cache_dir(), "reference_stats", f"{key}.npz")
-
-
-def _cached_summary(key: str, compute: Callable[[], FeatureSummary]) -> FeatureSummary:
-  """The reference set's summary, computed once per key and then read from the cache.
-
-  The file is an FID-statistics .npz (mu, sigma, as pytorch-fid and TTUR write them; other
-  tools ignore its extra arrays) plus the count and the kept rows for KID. Every run reads
-  it back from the file, so all runs with one key compare against the very same bits.
-  """
-  path = reference_stats_path(key)
-  if not os.path.exists(path):
-    summary = compute()
-    mu, sigma = stats.moments_to_gaussian(summary.moments)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fid_stats.save_fid_stats(
-      path,
-      mu,
-      sigma,
-      metadata={"key": key, "count": str(summary.count)},
-      arrays={"kept": summary.kept},
-    )
-  loaded = fid_stats.load_fid_stats(path)
-  n = int(loaded.metadata["count"])
-  mu, sigma = np.asarray(loaded.mu, np.float64), np.asarray(loaded.sigma, np.float64)
-  # The moments the Fréchet distance reads back exactly these mu and sigma from.
-  moments = stats.FeatureMoments(n, mu * n, sigma * (n - 1) + n * np.outer(mu, mu))
-  return FeatureSummary(moments, loaded.arrays["kept"], ())
-
-
-def _manifold(key: str | None, features: np.ndarray) -> prdc.RealManifold | None:
-  """The real set's k-NN radii for precision/recall/density/coverage, computed once per
-  reference key (cached beside its statistics); None where the set is too small for k."""
-  if len(features) <= max(prdc.K_PR, prdc.K_DC):
-    logging.info("precision/recall/density/coverage need more than %d samples", prdc.K_DC)
-    return None
-  path = reference_stats_path(f"{key}-prdc") if key else None
-  if path and os.path.exists(path):
-    with np.load(path) as f:
-      x = np.asarray(features, np.float32)
-      x.setflags(write=False)
-      radii = {k: f[f"squared_radii_{k}"] for k in (prdc.K_PR, prdc.K_DC)}
-      return prdc.RealManifold(x, f["center"], radii, int(f["block_size"]))
-  manifold = prdc.real_manifold(features)
-  if path:
-    os.makedirs(os.path.dirname(path), exist_ok=True)  # a fresh machine has no cache yet
-    arrays = {f"squared_radii_{k}": v for k, v in manifold.squared_radii.items()}
-    writers.save_npz(
-      path, {**arrays, "center": manifold.center, "block_size": np.asarray(manifold.block_size)}
-    )
-  return manifold
 
 
 def _prdc(manifold: prdc.RealManifold | None, fake: FeatureSummary, prefix: str) -> dict:
@@ -517,14 +213,6 @@ def _prdc(manifold: prdc.RealManifold | None, fake: FeatureSummary, prefix: str)
   # The kept rows are all samples while num_samples <= max_kid_features (10,000).
   values = prdc.prdc(manifold, fake.kept[:n])
   return {prefix + k: v for k, v in values.items()}
-
-
-def reference_digest(summary: FeatureSummary) -> str:
-  """A short fingerprint of reference statistics (equal digests: the same reference)."""
-  h = hashlib.sha256()
-  for a in (summary.moments.total, summary.moments.outer, summary.kept):
-    h.update(np.ascontiguousarray(a, np.float64).tobytes())
-  return h.hexdigest()[:12]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -582,7 +270,7 @@ class Evaluator:
     if not self.metric_names:
       return {}
     t0 = time.time()
-    if self.dataset_name in data_lib.MIXTURES:
+    if self.dataset_name in mixtures.MIXTURES:
       points = np.concatenate(list(self._samples(generate_fn)))
       result = mixture_metrics(points, self.dataset_name)
       if self.mixture_manifold is not None:
@@ -602,8 +290,8 @@ class Evaluator:
   def _image_metrics(self, generate_fn: GenerateFn) -> dict[str, float]:
     stacked = self.dataset_name == "stacked_mnist"
 
-    def new() -> _Summarizer:
-      return _Summarizer(
+    def new() -> features.Summarizer:
+      return features.Summarizer(
         self.num_samples,
         max_kept=self.max_kid_features,
         num_splits=NUM_SCORE_SPLITS,
@@ -614,12 +302,14 @@ class Evaluator:
     acc_i = new() if self.real_inception is not None else None
     triples = []
     all_finite = True
-    progress = Progress(f"evaluating {self.dataset_name}", self.num_samples)
+    progress = features.Progress(f"evaluating {self.dataset_name}", self.num_samples)
     # Features in CHUNK_SIZE rows at a time, as the reference's: a generated chunk may be all
     # num_samples (chunk_size 0), and the progress line comes between the network passes.
-    parts = (p for chunk in self._samples(generate_fn) for p in _array_chunks(chunk, CHUNK_SIZE))
+    parts = (
+      p for chunk in self._samples(generate_fn) for p in features.array_chunks(chunk, CHUNK_SIZE)
+    )
     for part in parts:
-      x = _as_unit_float(part)
+      x = features.as_unit_float(part)
       finite = bool(np.isfinite(x).all())
       all_finite = all_finite and finite
       if stacked:
@@ -642,41 +332,15 @@ class Evaluator:
       result.update({k: float("nan") for k in STACKED_METRICS})
     if acc_c is not None:
       fake = acc_c.result()
-      generic = compare_summaries(self.real_classifier, fake, **kid_args)
+      generic = features.compare_summaries(self.real_classifier, fake, **kid_args)
       result.update(_named(generic, CLASSIFIER_METRICS))
       result.update(_prdc(self.classifier_manifold, fake, "classifier_"))
     if acc_i is not None:
       fake = acc_i.result()
-      generic = compare_summaries(self.real_inception, fake, **kid_args)
+      generic = features.compare_summaries(self.real_inception, fake, **kid_args)
       result.update(_named(generic, self.inception_names))
       result.update(_prdc(self.inception_manifold, fake, ""))
     return result
-
-
-# Inception-v3 at 299 px keeps about 33 MB of activations per image in flight on XLA:CPU (peak
-# memory 2.7 GB at batch 64, 8.9 GB at 250; eval.batch_size 500 took 16 GB, past a laptop's).
-# On CPU its batches are capped; the images/s do not change.
-CPU_INCEPTION_BATCH = 64
-
-
-def inception_batch_size(batch_size: int) -> int:
-  """The Inception batch for a feature batch of `batch_size` (capped on CPU, see above)."""
-  return min(batch_size, CPU_INCEPTION_BATCH) if jax.default_backend() == "cpu" else batch_size
-
-
-def _load_reference(
-  name: str, *, image_size: int, num_samples: int, data_source: str, data_dir: str
-) -> tuple[np.ndarray, str, str]:
-  """(uint8 reference images, source, split) for the image set `name` (see module docstring):
-  the split's images, or num_samples of them drawn with the evaluator's own seed."""
-  split = REFERENCE_SPLIT.get(name, "train")
-  images, _, source = data_lib.load_images(
-    name, split=split, size=image_size, source=data_source, data_dir=data_dir
-  )
-  if len(images) > num_samples:
-    rng = np.random.default_rng(EVALUATOR_SEED)
-    images = images[np.sort(rng.choice(len(images), num_samples, replace=False))]
-  return images, source, split
 
 
 def make_evaluator(
@@ -706,7 +370,7 @@ def make_evaluator(
   in `info`).
 
   Args:
-    dataset_name: one of data.DATASETS.
+    dataset_name: one of datasets.DATASETS.
     image_size: the generator's resolution (the classifier is trained at it).
     num_samples: generated samples per evaluation (>= 2); the reference holds as many real
       images (or the whole split where it is smaller: the 10,000 test images of MNIST and
@@ -739,14 +403,16 @@ def make_evaluator(
     "max_kid_features": max_kid_features,
   }
   info: dict[str, Any] = {"eval_num_samples": num_samples}
-  if dataset_name in data_lib.MIXTURES:
+  if dataset_name in mixtures.MIXTURES:
     # The real set of the 2-D metrics: as many points drawn from the mixture's density.
-    make_modes, std = data_lib.MIXTURES[dataset_name]
+    make_modes, std = mixtures.MIXTURES[dataset_name]
     centers = make_modes()
     rng = np.random.default_rng(EVALUATOR_SEED)
     real = centers[rng.integers(len(centers), size=num_samples)]
     real = (real + std * rng.standard_normal(real.shape)).astype(np.float32)
-    manifold = _manifold(f"{dataset_name}-{num_samples}" if real_images is None else None, real)
+    manifold = references.real_manifold(
+      f"{dataset_name}-{num_samples}" if real_images is None else None, real
+    )
     names = MIXTURE_METRICS + (PRDC_METRICS if manifold is not None else ())
     return Evaluator(metric_names=names, info=info, mixture_manifold=manifold, **common)
 
@@ -783,7 +449,7 @@ def make_evaluator(
   if needs_real:
     if real_images is None:
       base = "mnist" if stacked else dataset_name
-      real_images, source, split = _load_reference(
+      real_images, source, split = references.load_reference(
         base,
         image_size=image_size,
         num_samples=num_samples,
@@ -798,8 +464,8 @@ def make_evaluator(
 
     def reference(fn, name):
       def compute():
-        return summarize(
-          _array_chunks(real_images, CHUNK_SIZE),
+        return features.summarize(
+          features.array_chunks(real_images, CHUNK_SIZE),
           fn,
           n_real,
           max_kept=max_kid_features,
@@ -807,22 +473,22 @@ def make_evaluator(
           what=f"reference features ({name})",
         )
 
-      return _cached_summary(f"{key}-{name}", compute) if cacheable else compute()
+      return references.cached_summary(f"{key}-{name}", compute) if cacheable else compute()
 
     if use_classifier and not stacked:
       real_classifier = reference(classifier.apply, classifier_name)
-      info["eval_reference_classifier"] = reference_digest(real_classifier)
-      classifier_manifold = _manifold(
+      info["eval_reference_classifier"] = references.reference_digest(real_classifier)
+      classifier_manifold = references.real_manifold(
         f"{key}-{classifier_name}" if cacheable else None, real_classifier.kept
       )
     if inception_fn is not None:
       real_inception = reference(inception_fn, inception_name)
-      info["eval_reference_inception"] = reference_digest(real_inception)
-      inception_manifold = _manifold(
+      info["eval_reference_inception"] = references.reference_digest(real_inception)
+      inception_manifold = references.real_manifold(
         f"{key}-{inception_name}" if cacheable else None, real_inception.kept
       )
       if cacheable:
-        info["eval_reference_stats"] = reference_stats_path(f"{key}-{inception_name}")
+        info["eval_reference_stats"] = cache.reference_stats_path(f"{key}-{inception_name}")
   names = (
     (STACKED_METRICS if stacked else ())
     + (CLASSIFIER_METRICS if real_classifier is not None else ())
@@ -885,7 +551,9 @@ def real_vs_real_classifier_fid(
   train = train[rng.permutation(len(train))[:max_train]]
   test = test[rng.permutation(len(test))]
   result = evaluate_images(test, train, classifier.apply, seed=seed)
-  real_score = summarize(_array_chunks(test, CHUNK_SIZE), classifier.apply, len(test))
+  real_score = features.summarize(
+    features.array_chunks(test, CHUNK_SIZE), classifier.apply, len(test)
+  )
   result["classifier_score_real_test"] = stats.inception_score_from_stats(list(real_score.splits))[
     0
   ]

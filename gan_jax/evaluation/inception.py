@@ -1,5 +1,9 @@
 """The FID Inception network (pytorch-fid's `pt_inception-2015-12-05` InceptionV3) in Flax.
 
+One idea, the network, over 600 lines: its modules, its input preprocessing, its weights files
+and its feature function, each needing the others' conventions. Which weights a run uses, and
+what happens when there are none, is inception_loader.py's.
+
 This is the network that the standard FID (TTUR / pytorch-fid / StudioGAN) is computed with:
 torchvision's InceptionV3 skeleton with pytorch-fid's `FIDInceptionA/C/E_1/E_2` patches, 1008
 output classes and the weights of the 2015-12-05 TensorFlow graph ported to torch. Every layer

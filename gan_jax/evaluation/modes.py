@@ -14,28 +14,16 @@ Follows PacGAN (Lin et al. 2018), which in turn follows VEEGAN / Unrolled GAN:
   distribution over modes.
 
 Both KL numbers are KL(p_g || uniform) = sum_k p_k log(p_k M), with 0 log 0 = 0.
+
+The data sets themselves (mode means, std, the 1,000 digit triples) are defined with the data,
+in data/mixtures.py and data/stacked_mnist.py; this module only counts.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-RING_STD = 0.01
-GRID_STD = 0.05
-NUM_STACKED_MODES = 1000
-
-
-def ring_modes(num_modes: int = 8, radius: float = 1.0) -> np.ndarray:
-  """Mode means (num_modes, 2): radius * (cos 2 pi i / M, sin 2 pi i / M)."""
-  angles = 2.0 * np.pi * np.arange(num_modes) / num_modes
-  return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-
-
-def grid_modes() -> np.ndarray:
-  """Mode means (25, 2) at {-4, -2, 0, 2, 4}^2 (row-major in x, then y)."""
-  axis = np.arange(-4.0, 5.0, 2.0)
-  xs, ys = np.meshgrid(axis, axis, indexing="ij")
-  return np.stack([xs.ravel(), ys.ravel()], axis=1)
+from gan_jax.data import stacked_mnist
 
 
 def _kl_to_uniform(counts: np.ndarray, num_modes: int) -> float:
@@ -98,8 +86,8 @@ def stacked_mode_metrics(digit_triples: np.ndarray) -> dict:
   ids = triples_to_mode_ids(digit_triples)
   if ids.size == 0:
     raise ValueError("no samples")
-  counts = np.bincount(ids, minlength=NUM_STACKED_MODES)
+  counts = np.bincount(ids, minlength=stacked_mnist.NUM_MODES)
   return {
     "stacked_modes": int((counts > 0).sum()),
-    "stacked_kl": _kl_to_uniform(counts, NUM_STACKED_MODES),
+    "stacked_kl": _kl_to_uniform(counts, stacked_mnist.NUM_MODES),
   }

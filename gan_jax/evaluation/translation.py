@@ -27,8 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import cycle, mnist_m
-from gan_jax import data as data_lib
+from gan_jax.data import datasets as data_lib
+from gan_jax.data import mnist_m
 from gan_jax.evaluation import classifier as clf_lib
 
 Array = jax.Array
@@ -58,7 +58,8 @@ def label_accuracy(classifier: clf_lib.Classifier, images: Any, labels: Any) -> 
 
 def cycle_error(x: Array, x_rec: Array) -> float:
   """mean |x - x_rec| (both in [-1, 1]): the cycle loss as an evaluation number."""
-  return float(cycle.cycle_loss(jnp.asarray(x, jnp.float32), jnp.asarray(x_rec, jnp.float32)))
+  # The cycle loss's formula, written here: evaluation reads no game's module.
+  return float(jnp.mean(jnp.abs(jnp.asarray(x, jnp.float32) - jnp.asarray(x_rec, jnp.float32))))
 
 
 def untranslated_baselines(

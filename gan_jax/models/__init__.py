@@ -3,7 +3,7 @@
   dcgan   DCGAN for 28, 32 and 64 px images, 1 or 3 channels (models/dcgan.py)
   mlp     MLPs for 2-D points, the PacGAN protocol (models/mlp.py)
   stylegan2  StyleGAN2's mapping + skip synthesis G and residual D (models/stylegan2.py)
-  resnet  SNGAN/BigGAN-style ResNet G and D, optional spectral norm (models/resnet.py)
+  resnet  SNGAN's ResNet G and D at 32 and 64 px, optional spectral norm (models/resnet.py)
   r3gan   R3GAN's normalization-free ResNet G and D (models/r3gan.py)
   infogan Lucic et al. 2018's InfoGAN-style G and D, 28 px (models/infogan.py, compare_gan v1)
   veegan  PacGAN's Stacked MNIST DCGAN, 5x5 kernels, 28 px (models/veegan.py)

@@ -131,21 +131,60 @@ def check_labels(num_classes: int, y: Array | None) -> None:
     raise ValueError("a conditional model needs labels y")
 
 
-def embed_labels(num_classes: int, dim: int, y: Array, name: str) -> Array:
-  return nn.Embed(num_classes, dim, name=name)(y)
+def embed_labels(
+  num_classes: int,
+  dim: int,
+  y: Array,
+  name: str,
+  *,
+  spectral_norm: bool = False,
+  train: bool = False,
+  embedding_init: nn.initializers.Initializer | None = None,
+) -> Array:
+  """A learned (num_classes, dim) embedding of labels y; `spectral_norm` divides the whole
+  matrix by its largest singular value, as sngan_projection's SNEmbedID
+  (source/links/sn_embed_id.py), its power-iteration vector in 'batch_stats' as `layer`'s.
+  `embedding_init` None: Flax's default."""
+  init = {} if embedding_init is None else {"embedding_init": embedding_init}
+  embed = nn.Embed(num_classes, dim, name=name, **init)
+  return layer(embed, y, spectral_norm=spectral_norm, train=train)
 
 
-def concat_label_input(x: Array, y: Array, num_classes: int, dim: int) -> Array:
-  """Concatenates a learned label embedding to x: on the channels of every pixel of images."""
-  e = embed_labels(num_classes, dim, y, "label_embedding")
+def concat_label_input(
+  x: Array, y: Array, num_classes: int, dim: int, *, spectral_norm: bool = False, train=False
+) -> Array:
+  """Concatenates a learned label embedding to x: on the channels of every pixel of images.
+  A spectrally normalized D normalizes the embedding too (`spectral_norm`), as every weight."""
+  e = embed_labels(num_classes, dim, y, "label_embedding", spectral_norm=spectral_norm, train=train)
   if x.ndim == 4:
     e = jnp.broadcast_to(e[:, None, None, :], (*x.shape[:3], dim))
   return jnp.concatenate([x, e.astype(x.dtype)], axis=-1)
 
 
-def projection(h: Array, y: Array, num_classes: int) -> Array:
-  """The class term <embed(y), h> of a projection discriminator (Miyato & Koyama 2018)."""
-  e = embed_labels(num_classes, h.shape[-1], y, "projection_embedding")
+def projection(
+  h: Array,
+  y: Array,
+  num_classes: int,
+  *,
+  spectral_norm: bool = False,
+  train: bool = False,
+  embedding_init: nn.initializers.Initializer | None = None,
+) -> Array:
+  """The class term <embed(y), h> of a projection discriminator (Miyato & Koyama 2018).
+
+  `spectral_norm`: the embedding divided by its spectral norm, as the reference's l_y =
+  SNEmbedID (pfnet-research/sngan_projection dis_models/snresnet_32.py:19), in a D whose
+  other weights are normalized too.
+  """
+  e = embed_labels(
+    num_classes,
+    h.shape[-1],
+    y,
+    "projection_embedding",
+    spectral_norm=spectral_norm,
+    train=train,
+    embedding_init=embedding_init,
+  )
   return jnp.sum(e * h, axis=-1)
 
 

@@ -97,7 +97,9 @@ class DCGANDiscriminator(nn.Module):
     _, num_down = _check_size(self.image_size)
     common.check_labels(self.num_classes, y)
     if self.num_classes and self.conditioning == "concat":
-      x = common.concat_label_input(x, y, self.num_classes, self.embed_dim)
+      x = common.concat_label_input(
+        x, y, self.num_classes, self.embed_dim, spectral_norm=self.spectral_norm, train=train
+      )
     x = layers.pack(x, self.pack) if self.pack > 1 else x
     for i in range(num_down):
       normalized = i > 0 and self.norm != "none"
@@ -117,7 +119,9 @@ class DCGANDiscriminator(nn.Module):
     x = x.reshape(x.shape[0], -1)
     logits = common.layer(nn.Dense(1), x, spectral_norm=self.spectral_norm, train=train)[:, 0]
     if self.num_classes and self.conditioning == "projection":
-      logits = logits + common.projection(phi, y, self.num_classes)
+      logits = logits + common.projection(
+        phi, y, self.num_classes, spectral_norm=self.spectral_norm, train=train
+      )
     return logits
 
 

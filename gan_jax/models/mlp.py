@@ -79,7 +79,9 @@ class MLPDiscriminator(nn.Module):
     common.check_labels(self.num_classes, y)
     x = x.reshape(x.shape[0], -1)
     if self.num_classes and self.conditioning == "concat":
-      x = common.concat_label_input(x, y, self.num_classes, self.embed_dim)
+      x = common.concat_label_input(
+        x, y, self.num_classes, self.embed_dim, spectral_norm=self.spectral_norm, train=train
+      )
     x = layers.pack(x, self.pack) if self.pack > 1 else x
     if self.activation not in D_ACTIVATIONS:
       raise ValueError(f"unknown activation {self.activation!r}; valid: {', '.join(D_ACTIVATIONS)}")
@@ -97,7 +99,9 @@ class MLPDiscriminator(nn.Module):
     x = common.minibatch_features(self.minibatch, x)
     logits = common.layer(nn.Dense(1), x, spectral_norm=self.spectral_norm, train=train)[:, 0]
     if self.num_classes and self.conditioning == "projection":
-      logits = logits + common.projection(phi, y, self.num_classes)
+      logits = logits + common.projection(
+        phi, y, self.num_classes, spectral_norm=self.spectral_norm, train=train
+      )
     return logits
 
 

@@ -1,20 +1,30 @@
-"""ResNet GAN (Miyato et al. 2018, SNGAN; the blocks BigGAN builds on) for 32 and 64 px
-images, 1 or 3 channels, unconditional or class-conditional.
+"""SNGAN's ResNet G and D (Miyato et al. 2018; Miyato & Koyama 2018, the projection
+discriminator) for 32 and 64 px images, 1 or 3 channels, unconditional or class-conditional,
+as pfnet-research/sngan_projection builds them (gen_models/resnet_32.py, resnet_64.py,
+dis_models/snresnet_32.py, snresnet_64.py and their resblocks.py).
 
-G: z -> Dense -> 4x4 x g_width -> upsampling residual blocks to the image size, each
+G: z -> Dense -> 4x4 -> upsampling residual blocks to the image size, each
     BN-ReLU-up(nearest 2x)-conv3x3-BN-ReLU-conv3x3 + (up, conv1x1) shortcut,
     then BN-ReLU-conv3x3-tanh. Conditional: conditional BatchNorm in the blocks
     (model.g_conditioning='cbn', as SNGAN's conditional G) or a label embedding
     concatenated to z ('concat').
-D: an "optimized" first block (conv3x3-ReLU-conv3x3-avgpool + avgpool-conv1x1), residual
-    blocks ReLU-conv3x3-ReLU-conv3x3[-avgpool] + [avgpool-]conv1x1 down to 8x8, two more
-    at 8x8 (SNGAN's CIFAR D: 32 -> 16 -> 8, 8, 8), ReLU, global sum pooling, Dense(1);
-    optional spectral norm on every weight (model.d_spectral_norm); conditional: a
-    projection term (model.d_conditioning='projection') or the label embedding on the
-    input ('concat').
-Widths are constant over the blocks (g_width, d_width), as SNGAN's and BigGAN's 32 px
-networks. Initialization as SNGAN: Glorot-uniform, gain sqrt(2) inside the residual
-branches, 1 elsewhere.
+D: an "optimized" first block (conv3x3-ReLU-conv3x3-avgpool + avgpool-conv1x1), then
+    residual blocks ReLU-conv3x3-ReLU-conv3x3[-avgpool] + [avgpool-]conv1x1 (the first
+    convolution keeps the block's input width, as the reference's hidden_channels), ReLU,
+    global sum pooling, a linear layer to the logit; optional spectral norm on every weight
+    (model.d_spectral_norm); conditional: a projection term (model.d_conditioning=
+    'projection'; its embedding spectrally normalized with the rest, as SNEmbedID) or the
+    label embedding on the input ('concat').
+The networks of each size (ARCHS):
+  32 px (resnet_32 / snresnet_32): every width g_width (G) or d_width (D), the reference's
+    256 and 128; D 32 -> 16 -> 8, 8, 8; D's linear layer without bias (nobias=True).
+  64 px (resnet_64 / snresnet_64): widths are multiples of g_width / d_width (the
+    reference's ch, 64 for both): G 16, 8, 4, 2, 1 x g_width from 4x4 to 64x64; D five
+    blocks 1, 2, 4, 8, 16 x d_width, 64 -> 32 -> 16 -> 8 -> 4 -> 2; D's linear layer with a
+    bias (SNLinear's default there).
+Initialization as the reference's: Glorot-uniform, gain sqrt(2) for the two convolutions of
+every residual branch, 1 elsewhere (shortcuts, G's input Dense and output conv, D's linear
+layer and the class embedding); biases 0.
 
 Two exact rewrites make it cheaper on CPU without changing the function (tests check both
 against the plain form): nearest-2x upsampling followed by a 3x3 convolution is a stride-2
@@ -27,6 +37,7 @@ resamplings, so shortcuts run at the lower resolution.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -40,12 +51,30 @@ from gan_jax.models import common
 Array = jax.Array
 
 _DN = ("NHWC", "HWIO", "NHWC")
-RESNET_SIZES = (32, 64)
+
+
+class Arch(NamedTuple):
+  """The shape of SNGAN's networks at one image size."""
+
+  g_widths: tuple[int, ...]  # multiples of g_width: G's 4x4 input, then each block's output
+  d_widths: tuple[int, ...]  # multiples of d_width: each D block's output, the first optimized
+  d_down: tuple[bool, ...]  # whether each D block halves the resolution
+  d_head_bias: bool  # whether D's final linear layer has a bias
+
+
+ARCHS = {
+  # gen_models/resnet_32.py, dis_models/snresnet_32.py (l5: SNLinear(ch, 1, nobias=True)).
+  32: Arch((1, 1, 1, 1), (1, 1, 1, 1), (True, True, False, False), d_head_bias=False),
+  # gen_models/resnet_64.py, dis_models/snresnet_64.py (l6: SNLinear(ch * 16, 1), a bias).
+  64: Arch((16, 8, 4, 2, 1), (1, 2, 4, 8, 16), (True,) * 5, d_head_bias=True),
+}
+RESNET_SIZES = tuple(ARCHS)
 
 CONFIG = common.family_config(
   "resnet",
   {
-    # SNGAN's CIFAR networks use 256 (G) and 128 (D); 64 trains at CPU speed.
+    # At 32 px every layer's width: SNGAN's CIFAR networks use 256 (G) and 128 (D); 64 trains
+    # at CPU speed. At 64 px the base width ch that ARCHS multiplies (the reference's: 64).
     "g_width": (64, specs.POSITIVE),
     "d_width": (64, specs.POSITIVE),
   },
@@ -164,9 +193,10 @@ class ResNetGenerator(nn.Module):
     cbn = self.num_classes > 0 and self.conditioning == "cbn"
     if self.num_classes and not cbn:
       z = common.concat_label_input(z, y, self.num_classes, self.embed_dim)
-    x = nn.Dense(4 * 4 * self.width, kernel_init=glorot())(z).reshape(-1, 4, 4, self.width)
-    for _ in range(int(math.log2(self.image_size)) - 2):
-      x = GBlock(self.width, train, self.axis_name, self.num_classes if cbn else 0)(x, y)
+    widths = [self.width * m for m in ARCHS[self.image_size].g_widths]
+    x = nn.Dense(4 * 4 * widths[0], kernel_init=glorot())(z).reshape(-1, 4, 4, widths[0])
+    for width in widths[1:]:
+      x = GBlock(width, train, self.axis_name, self.num_classes if cbn else 0)(x, y)
     x = nn.relu(common.batch_norm(train, self.axis_name)(x))
     x = nn.Conv(self.channels, (3, 3), padding="SAME", kernel_init=glorot())(x)
     return jnp.tanh(x)
@@ -174,7 +204,11 @@ class ResNetGenerator(nn.Module):
 
 class DBlock(nn.Module):
   """[ReLU-]conv3x3-ReLU-conv3x3[-avgpool] + [avgpool-]conv1x1 (identity if neither
-  downsampling nor changing width). `optimized`: SNGAN's first block, no leading ReLU."""
+  downsampling nor changing width). `optimized`: SNGAN's first block, no leading ReLU.
+
+  The first convolution keeps the input's width (the reference's D Block: hidden_channels =
+  in_channels); the optimized block's goes straight to `features` (its OptimizedBlock).
+  """
 
   features: int
   down: bool = True
@@ -184,9 +218,10 @@ class DBlock(nn.Module):
   @nn.compact
   def __call__(self, x: Array, *, train: bool) -> Array:
     sn = dict(spectral_norm=self.spectral_norm, train=train)
+    hidden = self.features if self.optimized else x.shape[-1]
     h = x if self.optimized else nn.relu(x)
     h = common.layer(
-      nn.Conv(self.features, (3, 3), padding="SAME", kernel_init=glorot(math.sqrt(2))), h, **sn
+      nn.Conv(hidden, (3, 3), padding="SAME", kernel_init=glorot(math.sqrt(2))), h, **sn
     )
     h = nn.relu(h)
     if self.down:
@@ -216,19 +251,22 @@ class ResNetDiscriminator(nn.Module):
   def __call__(self, x: Array, y: Array | None = None, *, train: bool) -> Array:
     check_size(self.image_size)
     common.check_labels(self.num_classes, y)
-    if self.num_classes and self.conditioning == "concat":
-      x = common.concat_label_input(x, y, self.num_classes, self.embed_dim)
     sn = self.spectral_norm
-    x = DBlock(self.width, optimized=True, spectral_norm=sn)(x, train=train)
-    for _ in range(int(math.log2(self.image_size)) - 4):  # down to 8x8
-      x = DBlock(self.width, spectral_norm=sn)(x, train=train)
-    for _ in range(2):
-      x = DBlock(self.width, down=False, spectral_norm=sn)(x, train=train)
+    if self.num_classes and self.conditioning == "concat":
+      x = common.concat_label_input(
+        x, y, self.num_classes, self.embed_dim, spectral_norm=sn, train=train
+      )
+    arch = ARCHS[self.image_size]
+    for i, (m, down) in enumerate(zip(arch.d_widths, arch.d_down, strict=True)):
+      x = DBlock(self.width * m, down=down, optimized=i == 0, spectral_norm=sn)(x, train=train)
     h = jnp.sum(nn.relu(x), axis=(1, 2))
-    logits = common.layer(nn.Dense(1, kernel_init=glorot()), h, spectral_norm=sn, train=train)
-    logits = logits[:, 0]
+    head = nn.Dense(1, use_bias=arch.d_head_bias, kernel_init=glorot())
+    logits = common.layer(head, h, spectral_norm=sn, train=train)[:, 0]
     if self.num_classes and self.conditioning == "projection":
-      logits = logits + common.projection(h, y, self.num_classes)
+      # The reference's l_y: SNEmbedID(n_classes, width, initialW=GlorotUniform()).
+      logits = logits + common.projection(
+        h, y, self.num_classes, spectral_norm=sn, train=train, embedding_init=glorot()
+      )
     return logits
 
 

@@ -28,7 +28,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from gan_jax import imresize, specs
+from gan_jax import specs
+from gan_jax.data import imresize
 from gan_jax.models import common
 
 Array = jax.Array

@@ -45,14 +45,14 @@ noise_mode='random' come from `self.make_rng('noise')` ('const': one fixed image
 layer, the same for every sample and call; 'none': no noise); at init no 'noise' rng is
 needed (the strengths start at 0, so the noise value does not matter).
 
-The pure pieces of StyleGAN2's regularization and averaging sit here too: `update_w_avg`,
-`truncate`, `mix_styles` / `draw_crossover`, `path_length_penalty`, `LazyRegularization`
-(`lazy_regularization()`) and `ema_beta`.
+The operations on W sit here too: `update_w_avg`, `truncate` and `mix_styles` /
+`draw_crossover` (training's style mixing and the pictures both use them). What only
+training adds (path length, lazy regularization, the EMA half-life, the style-mixing
+forward) is the GAN game's: gan_jax/games/gan/stylegan2.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import flax.linen as nn
@@ -570,111 +570,6 @@ class Discriminator(nn.Module):
       c4, self.mapping_layers, self.mapping_lr_mul, num_classes=self.num_classes, name="mapping"
     )(None, y)
     return jnp.sum(out * cmap, axis=-1) / math.sqrt(c4)
-
-
-# --- regularization, averaging ----------------------------------------------------------------
-
-
-def path_length_penalty(
-  synthesis_fn,
-  ws: Array,
-  rng: Array,
-  mean: Array,
-  decay: float = 0.01,
-  *,
-  axis_name: str | None = None,
-) -> tuple[Array, Array]:
-  """StyleGAN2's path length regularizer (stylegan2-ada loss.py, Gpl).
-
-  With images x = synthesis_fn(ws) of shape (N, H, W, C) and y ~ N(0, I) / sqrt(H W)
-  (drawn from `rng`, shape of x), the lengths are
-
-      a_n = sqrt( mean_l || d <x_n, y_n> / d ws[n, l] ||^2 ),
-
-  the norm over w_dim of the Jacobian-transposed-vector product J_n^T y_n, averaged
-  over the num_ws axis; the running mean moves by `decay` towards the batch mean of a
-  (averaged over `axis_name`): mean' = mean + decay * (mean_n a_n - mean), and the penalty
-  is mean_n (a_n - mean')^2. As there, mean' is not stop-gradient'ed inside the penalty.
-
-  Returns (penalty, mean'), mean' without gradient: carry it to the next call. Gradients of
-  the penalty flow into the synthesis parameters through synthesis_fn and into whatever
-  produced ws (the mapping). Multiply by pl_weight (2) and the lazy interval (4).
-  """
-  images, vjp = jax.vjp(synthesis_fn, ws)
-  h, w = images.shape[1], images.shape[2]
-  noise = jax.random.normal(rng, images.shape, images.dtype) / math.sqrt(h * w)
-  (grads,) = vjp(noise)
-  lengths = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
-  batch_mean = jnp.mean(lengths)
-  if axis_name is not None:
-    batch_mean = parallel.mean(batch_mean, axis_name)
-  new_mean = mean + decay * (batch_mean - mean)
-  penalty = jnp.mean(jnp.square(lengths - new_mean))
-  return penalty, lax.stop_gradient(new_mean)
-
-
-@dataclasses.dataclass(frozen=True)
-class LazyRegularization:
-  """A regularizer applied lazily, every `interval`-th update of network `net` (StyleGAN2,
-  Appendix B; stylegan2-ada training_loop.py's 'Greg' / 'Dreg' phases).
-
-  On those updates its loss is `weight * interval` (`scaled_weight`), so its average pull
-  is that of `weight` every update. The network's optimizer then takes interval + 1
-  gradient steps per `interval` updates, so its Adam runs with c = interval / (interval+1):
-  learning rate lr * c and betas beta ** c (`adam`), which keeps the decay per update.
-  """
-
-  name: str  # 'r1' | 'path_length'
-  net: str  # 'd' | 'g'
-  interval: int
-  weight: float
-
-  @property
-  def ratio(self) -> float:
-    return self.interval / (self.interval + 1)
-
-  @property
-  def scaled_weight(self) -> float:
-    return self.weight * self.interval
-
-  def adam(self, learning_rate: float, b1: float, b2: float) -> tuple[float, float, float]:
-    c = self.ratio
-    return learning_rate * c, b1**c, b2**c
-
-  def due(self, step):
-    """Whether update `step` (0-based, int or array) carries this regularizer."""
-    return step % self.interval == 0
-
-
-def lazy_regularization(
-  r1_gamma: float = 10.0, pl_weight: float = 2.0, r1_interval: int = 16, pl_interval: int = 4
-) -> tuple[LazyRegularization, ...]:
-  """StyleGAN2's schedule: R1 on D every 16 updates, weight gamma / 2 on the per-sample sum
-  of squared input gradients; path length on G every 4, weight 2. gamma = 10 is the
-  'stylegan2' config (its 'cifar' config uses 0.01 and no path length)."""
-  return (
-    LazyRegularization("r1", "d", r1_interval, r1_gamma / 2),
-    LazyRegularization("path_length", "g", pl_interval, pl_weight),
-  )
-
-
-STYLE_MIXING_PROB = 0.9
-PL_BATCH_SHRINK = 2  # the path length runs on batch / 2 samples
-PL_DECAY = 0.01
-
-
-def ema_beta(batch_size: int, half_life_kimg: float, *, rampup: float = 0.0, images_seen=0):
-  """Per-update EMA decay of G's weights with a half-life in images (stylegan2-ada).
-
-  beta = 0.5 ** (batch_size / half_life_images), half_life_images = 1000 * half_life_kimg,
-  so after half_life_images images the old weights count one half. With rampup > 0 the
-  half-life is min(half_life_images, rampup * images_seen) (short early in training);
-  images_seen may be a traced array.
-  """
-  half_life = half_life_kimg * 1000.0
-  if rampup > 0:
-    half_life = jnp.minimum(half_life, rampup * jnp.asarray(images_seen, jnp.float32))
-  return 0.5 ** (batch_size / jnp.maximum(half_life, 1e-8))
 
 
 # --- the family -------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import packaged
+from gan_jax.data import packaged
 from gan_jax.errors import DataUnavailableError
 
 Array = jax.Array

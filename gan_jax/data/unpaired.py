@@ -1,6 +1,6 @@
 """Unpaired two-domain image data for CycleGAN: MNIST <-> MNIST-M and TFDS cycle_gan/<name>.
 
-As for the one-domain sets (data.py), both domains live in memory (on the device) and a pure
+As for the one-domain sets (datasets.py), both domains live in memory (on the device) and a pure
 sampler `sample_unpaired(arrays, rng, shape)` draws a batch of each inside the jitted step,
 with independent indices (the two images of a pair have nothing to do with each other), so a
 run's data is a function of (seed, step) alone.
@@ -22,8 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import data as data_lib
-from gan_jax import mnist_m
+from gan_jax.data import datasets as data_lib
+from gan_jax.data import images as images_lib
+from gan_jax.data import mnist_m
 from gan_jax.errors import DataUnavailableError
 
 Array = jax.Array
@@ -69,8 +70,8 @@ def check_cycle_gan(name: str, data_dir: str = "", download: bool = False) -> st
   """'cycle_gan/<name>' if TFDS has it on disk (or may download it), else
   DataUnavailableError with what to do. File-system checks only: no TensorFlow, no network."""
   full = _cycle_gan_name(name)
-  if not (download or data_lib.tfds_prepared(full, data_dir)):
-    where = data_lib._tfds_data_dir(data_dir)  # the same resolution as data.py
+  if not (download or images_lib.tfds_prepared(full, data_dir)):
+    where = images_lib.tfds_data_dir(data_dir)  # the same resolution as a one-domain set's
     raise DataUnavailableError(
       f"TFDS {full} is not prepared in {where} and this run may not download it: prepare it "
       f"with `tfds build {full}` on a machine with internet and copy {where}/cycle_gan over, "
@@ -87,7 +88,7 @@ def load_cycle_gan(
   if split not in ("trainA", "trainB", "testA", "testB"):
     raise ValueError(f"cycle_gan splits are trainA, trainB, testA, testB, not {split!r}")
   full = check_cycle_gan(name, data_dir, download)
-  images, _ = data_lib.load_tfds_images(
+  images, _ = images_lib.load_tfds_images(
     full, split=split, size=size, data_dir=data_dir, download=download
   )
   return images
@@ -157,7 +158,7 @@ def load_unpaired(
   """The two domains of `name` for `split` ('train' or 'test') at `size` px.
 
   mnist2mnist_m: `seed` is MNIST-M's (which crops); `source` and `data_dir` choose the MNIST
-  digits as in data.load_images. `mnist_channels=3` repeats MNIST's gray channel as RGB so both
+  digits as in datasets.load_images. `mnist_channels=3` repeats MNIST's gray channel as RGB so both
   domains have 3 channels (the identity loss G(b) ~ b needs that); 1 keeps it single-channel.
   """
   if split not in SPLITS:

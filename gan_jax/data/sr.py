@@ -24,7 +24,7 @@ in config.json). The split is fixed: a held-out photo is never cropped for train
 
 Training pairs are drawn inside the jitted step: a photo chosen with probability proportional
 to its area (every training pixel equally likely), a uniformly placed `crop` x `crop` HR crop,
-and its LR input, the crop downsampled x4 by MATLAB's antialiased bicubic (gan_jax/imresize.py:
+and its LR input, the crop downsampled x4 by MATLAB's antialiased bicubic (data/imresize.py:
 for a fixed crop size that resize is two fixed matrices, so the jitted draw computes exactly
 imresize(crop, 1/4) and rounds it to uint8, as MATLAB does for uint8 images). Held-out
 evaluation uses fixed crops (`held_out_crops`) whose LR inputs are made with imresize itself.
@@ -41,7 +41,8 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from gan_jax import imresize, packaged
+from gan_jax.data import cache, imresize, packaged
+from gan_jax.data import images as images_lib
 from gan_jax.errors import DataUnavailableError
 
 Array = jax.Array
@@ -96,9 +97,7 @@ def _package_path(package: str, name: str) -> str:
 
 def mate_dir() -> str | None:
   """The prepared mate-backgrounds photos, or None (cheap: names and sizes)."""
-  from gan_jax import prepare  # noqa: PLC0415 - light, but only needed here
-
-  return prepare.prepared_idx_dir("mate_backgrounds")
+  return cache.prepared_idx_dir("mate_backgrounds")
 
 
 def resolve_photos(photos: str) -> str:
@@ -126,9 +125,7 @@ def resolve_photos(photos: str) -> str:
 
 def div2k_prepared() -> bool:
   """Whether TFDS has DIV2K on disk (checked without importing TensorFlow)."""
-  from gan_jax import data  # noqa: PLC0415 - light, but only needed here
-
-  return data.tfds_prepared(DIV2K)
+  return images_lib.tfds_prepared(DIV2K)
 
 
 def div2k_photos(split: str):

@@ -38,7 +38,8 @@ import optax
 from absl import logging
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import cycle, losses, parallel, unpaired, writers
+from gan_jax import losses, parallel, writers
+from gan_jax.data import unpaired
 from gan_jax.game import (
   Evaluation,
   Game,
@@ -49,6 +50,7 @@ from gan_jax.game import (
   init_net,
   make_optimizer,
 )
+from gan_jax.games.cyclegan import cycle
 from gan_jax.models import cyclegan as nets_lib
 from gan_jax.parallel import AXIS
 

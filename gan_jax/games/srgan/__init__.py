@@ -37,7 +37,9 @@ import optax
 from absl import logging
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import checkpoints, content, imresize, losses, parallel, sr_data, writers
+from gan_jax import checkpoints, losses, parallel, writers
+from gan_jax.data import imresize
+from gan_jax.data import sr as sr_data
 from gan_jax.errors import WorkdirError
 from gan_jax.game import (
   Evaluation,
@@ -50,12 +52,12 @@ from gan_jax.game import (
   init_net,
   make_optimizer,
 )
+from gan_jax.games.srgan import content
 from gan_jax.models import srresnet as nets_lib
 from gan_jax.parallel import AXIS
 
 Array = jax.Array
 PyTree = Any
-PHASES = ("srresnet", "srgan")
 NUM_PICTURE_ROWS = 4
 
 
@@ -86,8 +88,9 @@ def build(config: ml_collections.ConfigDict, pretrained: PyTree = None) -> tuple
     d=d,
     phase=config.sr.phase,
     objective=losses.get_objective(config.loss),
-    g_tx=make_optimizer(config.g_optimizer),
-    d_tx=make_optimizer(config.d_optimizer),
+    # One G and (in the adversarial phase) one D update per step (rule: d_steps 1).
+    g_tx=make_optimizer(config.g_optimizer, total_steps=config.total_steps),
+    d_tx=make_optimizer(config.d_optimizer, total_steps=config.total_steps),
     content_loss=loss,
     batch_size=config.batch_size,
     crop=config.sr.crop,

