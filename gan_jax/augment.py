@@ -1,5 +1,8 @@
 """Augmentation for limited data: DiffAugment, ADA, and the regularizers beside them.
 
+One idea over 600 lines: what limited-data training does to D's inputs and loss, as pure
+functions (the GAN game wires them in: games/gan/augmentation.py).
+
 Everything here is a pure function of arrays and explicit ``jax.random`` keys; images are
 NHWC floats in [-1, 1] as elsewhere in gan_jax. The same key on a batch of the same shape
 always gives the same draw, whatever the pixels: ``diff_augment(real, k, policy)`` and

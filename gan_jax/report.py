@@ -1,5 +1,7 @@
 """The sweep report: final metrics over seeds per variant, a ranking, and plots.
 
+One idea over 600 lines: the report (its statistics, table, ranking and plots).
+
 Members that differ only by `seed` form a *variant* (named like a member, from
 its overrides without `seed`). For every member, the final value of a metric is
 the value in the last metrics.jsonl row that has it; over a variant's seeds the

@@ -1,5 +1,7 @@
 r"""Sweeps: run every member of a config file's `get_sweep()` (gan_jax.report then reports).
 
+One idea over 600 lines: running a sweep (its members, their workdirs, together-groups).
+
 A config file may define, next to `get_config()`,
 
   def get_sweep():

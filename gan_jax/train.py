@@ -1,5 +1,8 @@
 """The training loop, one for every game: `train_and_evaluate(config, workdir)` is the front door.
 
+One idea over 600 lines, the loop, in the sections below (big_vision keeps its trainer whole
+for the same reason: it reads top to bottom).
+
 Sections: setup (configs, the game, mesh, state or resume), the step (the game's
 per-device update mapped over the mesh, vmapped over runs, fused over dispatches), and
 the loop (dispatch steps; at their cadences log, draw pictures, evaluate, checkpoint;

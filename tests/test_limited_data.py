@@ -151,7 +151,7 @@ def test_the_protocol_configs_validate_and_name_their_length():
   quick = limited_data.get_config("quick")
   games.validate(quick)
   assert quick.data.limit == 600 and quick.num_seeds >= 3
-  assert "QUICK variant, 800 steps, 3 seeds" in quick.report.protocol
+  assert "QUICK variant, 1,500 steps, 3 seeds" in quick.report.protocol
   names = [m["name"] for m in limited_data.get_sweep("quick")]
   assert names == ["none", "diffaugment", "ada", "ada_lecam", "bcr"]
   cifar = limited_data.get_config("cifar10_10pct")

@@ -1,7 +1,12 @@
 """DCGAN (Radford et al. 2016) for 28, 32 and 64 px images with 1 or 3 channels.
 
 The 32x32x1 pair with base_filters=64 is exactly the benchmark model of
-shared/bench/README.md.
+shared/bench/README.md. The layers are the paper's (Newmu/dcgan_code, pytorch/examples
+dcgan: tests/test_composed_dcgan.py recomposes them); three details are not, and change
+only the start of training: weights start Flax's lecun_normal where both references draw
+N(0, 0.02^2); BatchNorm scales start at 1 where they draw N(1, 0.02^2); and D's first conv,
+G's output ConvT and D's head carry a bias (zero at init) that the references omit. The
+strict xfails of test_composed_dcgan.py pin each difference.
 """
 
 from __future__ import annotations

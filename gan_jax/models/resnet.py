@@ -32,6 +32,12 @@ transposed convolution with the 4x4 kernel that sums the 3x3 kernel over 2x2 box
 (`UpConv`); a 3x3 convolution followed by 2x2 average pooling is a stride-2 4x4
 convolution with that kernel / 4 (`ConvPool`); and 1x1 convolutions commute with both
 resamplings, so shortcuts run at the lower resolution.
+
+Where it differs from sngan_projection (tests/test_composed_resnet.py pins both with strict
+xfails): BatchNorm's eps is 1e-5 (torch's) where chainer's is 2e-5; and with spectral norm
+the kernels are stored already divided by their power-iteration sigma at init
+(flax.linen.SpectralNorm writes the normalized value back), where chainer stores the raw
+Glorot kernel: the function at init is the same, Adam's steps are relative to another scale.
 """
 
 from __future__ import annotations

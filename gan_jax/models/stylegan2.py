@@ -49,6 +49,11 @@ The operations on W sit here too: `update_w_avg`, `truncate` and `mix_styles` /
 `draw_crossover` (training's style mixing and the pictures both use them). What only
 training adds (path length, lazy regularization, the EMA half-life, the style-mixing
 forward) is the GAN game's: gan_jax/games/gan/stylegan2.py.
+
+Where it differs from stylegan2-ada-pytorch: no conv_clamp (the reference's 'stylegan2'
+config clamps its fp16 layers at 256; here everything runs in float32 or bfloat16 without
+it); and D's label mapping takes model.stylegan2.mapping_layers, where the reference keeps
+D's at 8 whatever G's (tests/test_composed_stylegan2.py pins it with a strict xfail).
 """
 
 from __future__ import annotations
