@@ -8,6 +8,9 @@ Variants: minimax (saturating), non_saturating, wasserstein with weight clipping
 5 critic steps, layer-normalized critic), hinge, least_squares. Each is evaluated
 with the classifier metrics (and the Inception metrics where eval.inception_path
 holds the weights); the report ranks the variants by classifier_fid.
+
+An in-project comparison, not a table of a paper: Lucic et al.'s six objectives on MNIST
+and Fashion-MNIST, with their networks and length, are experiments/lucic2018.py.
 """
 
 from gan_jax.config import optimizer_config

@@ -84,6 +84,7 @@ def get_config(variant: str = "quick"):
     quick=quick,
     paper_steps=FULL_STEPS,
     paper_seeds=FULL_SEEDS,
+    full="the full protocol",  # an in-project protocol: no paper's table
   )
   config.lock()
   return config

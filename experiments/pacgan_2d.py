@@ -1,4 +1,4 @@
-r"""PacGAN's 2-D mixtures as published (Lin et al. 2018, Table 2): ring and grid, pack 1 to 4.
+r"""PacGAN's 2-D mixtures as published (Lin et al. 2018, Table 1): ring and grid, pack 1 to 4.
 
   python launch.py --config=experiments/pacgan_2d.py:ring --sweep --workdir=runs/pacgan_ring
   python launch.py --config=experiments/pacgan_2d.py:grid --sweep --workdir=runs/pacgan_grid
@@ -19,6 +19,13 @@ As in the authors' code (github fjxmlzn/PacGAN, synthetic_data_experiments):
              uniform, as the authors' code computes it)
   seeds      10 per setting, trained in one program (num_seeds); the report gives mean +-
              standard error, the paper's form, beside std and the bootstrap interval
+
+The table: Table 1 of the NeurIPS 2018 paper, "Two measures of mode collapse proposed in [44]
+for two synthetic mixtures of Gaussians" (2D-ring and 2D-grid: modes, high quality samples,
+reverse KL; GAN, ALI, PacGAN2-4, 10 trials, standard error), as the authors' repository shows
+it (synthetic_data_experiments/results/Table1.png). Their Table 2 is Stacked MNIST with
+VEEGAN's networks (experiments/pacgan_stacked_mnist.py), Table 3 Stacked MNIST with Unrolled
+GAN's smaller discriminators (not reproduced here).
 
 The `_quick` variants (ring_quick, grid_quick) train 10,000 steps and 3 seeds, for a 2-core
 CPU: their report header says so, and their numbers are not the paper's protocol.
@@ -60,7 +67,7 @@ def get_config(variant: str = "ring"):
   config.eval_every = steps // 4
   config.checkpoint_every = steps // 20
   config.report.protocol = protocol_header(
-    f"PacGAN (Lin et al. 2018) Table 2, 2-D {dataset}",
+    f"PacGAN (Lin et al. 2018) Table 1, 2-D {dataset}",
     steps=steps,
     seeds=seeds,
     quick=quick,

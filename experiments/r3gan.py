@@ -11,6 +11,9 @@ initialization, FIR resampling, no normalization), at CPU width (model.r3gan.*).
 b1 = 0 for G and D and z of 64, as there. The paper's schedules are held at their starting
 values: lr 2e-4, b2 0.9, gamma 0.05 (they decay by cosine over 20M images, far beyond a CPU
 run); no EMA (its half-life starts at 0 there) and no augmentation (not in gan_jax).
+Fakes are paired with real labels as there (fake_labels='real': training_loop.py hands D's
+and G's phases each a real batch and its labels, and R3GAN/Trainer.py gives the fakes those
+labels); MNIST runs unconditional here, so this matters once --config.conditional=True.
 """
 
 from gan_jax.games import default_config
@@ -23,7 +26,8 @@ def get_config():
   config.dataset = "mnist"
   config.loss = "relativistic"
   config.penalty = "r1_r2"
-  config.penalty_weight = recipe["gamma"]["base"]
+  config.penalty_weight = recipe["gamma"]["base"]  # gamma: (gamma / 2) * (R1 + R2), as there
+  config.fake_labels = "real"  # the real batch's labels (Trainer.py's Conditions)
   config.batch_size = 64
   config.total_steps = 5000
   config.model.name = "r3gan"

@@ -1,4 +1,4 @@
-r"""The PacGAN 2-D ring protocol (Lin et al. 2018): 8 Gaussians, radius 1, std 0.01.
+r"""PacGAN's 2-D ring (Lin et al. 2018) in a short setting: 8 Gaussians, radius 1, std 0.01.
 
   python launch.py --config=experiments/ring2d.py
   python launch.py --config=experiments/ring2d.py --sweep --workdir=runs/ring2d_sweep
@@ -9,6 +9,10 @@ Adam 1e-4, b1 0.8, batch 100; evaluated on 2,500 samples (modes, high_quality,
 reverse_kl). The sweep crosses the objectives with pack in {1, 2, 3, 4}. As in
 PacGAN, a packed discriminator still sees 100 (packed) examples per step, so a
 member with pack m draws batch_size = 100 m samples.
+
+Not a table of the paper: the networks, optimizer and evaluation of its Table 1 (2D-ring),
+but 10,000 steps, one seed, data drawn afresh and D and G updated in turn. The table's own
+protocol is experiments/pacgan_2d.py:ring.
 """
 
 from gan_jax.config import optimizer_config

@@ -10,16 +10,18 @@ blocks to 8x8 and two more at 8x8, spectral norm on every D weight, no BatchNorm
 
 The training of the authors' code (pfnet-research/sngan_projection: train.py, updater.py,
 configs/sn_cifar10_unconditional.yml): hinge loss, 5 D updates per G update, Adam 2e-4
-(0, 0.9) for both, D batches of 64, and both learning rates falling linearly from the first
+(0, 0.9) for both, D batches of 64 (real and fake), G batches of 128 fresh latents
+(n_gen_samples: `g_batch_size`), and both learning rates falling linearly from the first
 iteration to 0 at the last (LinearShift over [iteration_decay_start 0, iteration 50,000],
 stepped once per G update: `schedule='linear'`, `decay_start=0` here over total_steps).
+With --config.conditional=True (sn_cifar10_conditional.yml) the fakes' labels are uniform
+over the classes, in G's and D's updates alike (updater.py's sample_categorical).
 Where this config differs:
   - 2,000 steps (10,000 D updates) instead of 50,000, the decay spread over them;
   - widths 64 for G and D (the reference's 256 and 128, at CPU speed; model.resnet.*);
-  - G's updates take batch_size latents; the reference's take n_gen_samples = 128, twice
-    D's batch;
-  - in each of the reference's iterations G's update comes before the 5 D updates; here D's
-    come first, so the run starts with D updates and ends with a G update.
+  - in each of the reference's iterations G's update comes first (at i == 0 of the n_dis
+    loop), then the 5 D updates; here the 5 D updates come first, then G's, so the run
+    starts with D updates and ends with a G update.
 """
 
 from gan_jax.games import default_config
@@ -31,6 +33,8 @@ def get_config():
   config.loss = "hinge"
   config.batch_size = 64
   config.d_steps = 5
+  config.g_batch_size = 128  # n_gen_samples in configs/sn_cifar10_*.yml: twice D's batch of 64
+  config.fake_labels = "uniform"  # conditional runs: updater.py's sample_categorical
   config.total_steps = 2000  # generator updates (10,000 D updates)
   config.model.name = "resnet"
   config.model.image_size = 32

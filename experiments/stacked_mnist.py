@@ -8,6 +8,10 @@ samples: each channel is read by the in-project MNIST classifier and
 stacked_modes counts the distinct digit triples, stacked_kl their KL to uniform.
 The sweep crosses the objectives with pack in {1, 2, 3, 4}; as in PacGAN, a packed
 discriminator still sees 64 (packed) examples per step: batch_size = 64 m.
+
+An in-project setting (gan_jax's DCGAN, 20,000 steps, one seed), not a table of a paper:
+PacGAN's Table 2 (Stacked MNIST with VEEGAN's networks) is experiments/pacgan_stacked_mnist.py;
+its Table 3 (Unrolled GAN's networks, D 1/4 and 1/2 of G) is not reproduced.
 """
 
 from gan_jax.games import default_config

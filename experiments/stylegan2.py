@@ -12,7 +12,14 @@ layers with lr multiplier 0.01) and the paper's training: non-saturating loss, A
 of its own with weight times interval and Adam's lr and betas scaled by interval /
 (interval + 1), and an EMA of G with a half-life of 10k images (ramped up over the first
 images, rampup 0.05, as stylegan2-ada). R1's gamma is stylegan2-ada's 'auto' rule,
-0.0002 * resolution^2 / batch (0.0064 here; the paper's 10 is for 1024 px FFHQ).
+0.0002 * resolution^2 / batch (0.0064 here; the paper's 10 is for 1024 px FFHQ), and
+penalty_weight is that gamma: the R1 term is gamma / 2 * sum ||grad D(x)||^2, ada's loss_Dr1.
+Path length runs on latents of its own (ada's Greg phase draws a fresh gen_z), on the G
+updates with index % 4 == 0. Conditional runs (--config.conditional=True) draw the fakes'
+labels from the training set's, apart from the real batch (fake_labels='data': ada's gen_c,
+training_set.get_label of random indices).
+Where this config differs: each of ada's iterations runs G's phases (Gmain, Greg) before
+D's (Dmain, Dreg); here D's update comes first, then G's.
 """
 
 from gan_jax.games import default_config
@@ -28,7 +35,9 @@ def get_config():
   config.model.image_size = 32
   config.model.z_dim = 256  # z and W alike, as StyleGAN2 (its 512 at full width)
   config.penalty = "r1"
-  config.penalty_weight = 0.0002 * 32**2 / config.batch_size  # gamma; r1 is gamma / 2 ||g||^2
+  # gamma itself: penalties.r1_penalty holds the 1/2, so the term is gamma / 2 * ||grad||^2.
+  config.penalty_weight = 0.0002 * 32**2 / config.batch_size
+  config.fake_labels = "data"  # conditional runs: ada's gen_c, the training set's labels
   config.penalty_interval = 16
   config.style_mixing_prob = 0.9
   config.path_length_weight = 2.0

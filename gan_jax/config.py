@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ml_collections
+from absl import logging
 
 from gan_jax import losses, specs
 from gan_jax import metrics as metrics_lib
@@ -36,15 +37,27 @@ LR_SCHEDULES = ("constant", "linear")
 
 
 def protocol_header(
-  title: str, *, steps: int, seeds: int, quick: bool, paper_steps: int, paper_seeds: int = 0
+  title: str,
+  *,
+  steps: int,
+  seeds: int,
+  quick: bool,
+  paper_steps: int,
+  paper_seeds: int = 0,
+  full: str = "the paper",
 ) -> str:
-  """config.report.protocol of a published protocol's config: the paper and the run's length,
-  a quick variant named as such beside the paper's own length (paper_seeds 0: not stated)."""
-  length = f"{steps:,} steps, {seeds} seeds"
+  """config.report.protocol of a published protocol's config: the paper (its table) and the
+  run's length, a quick variant named as such beside the full length (paper_seeds 0: not
+  stated). `full` names whose length that is: "the paper", or for an in-project protocol
+  e.g. "the full protocol", so its header claims no paper."""
+  plural = lambda n: "seed" if n == 1 else "seeds"
+  length = f"{steps:,} steps, {seeds} {plural(seeds)}"
   if not quick:
     return f"{title}: {length}"
-  paper = f"{paper_steps:,} steps" + (f", {paper_seeds} seeds" if paper_seeds else "")
-  return f"{title}: QUICK variant, {length} (the paper: {paper})"
+  paper = f"{paper_steps:,} steps"
+  if paper_seeds:
+    paper += f", {paper_seeds} {plural(paper_seeds)}"
+  return f"{title}: QUICK variant, {length} ({full}: {paper})"
 
 
 def optimizer_config(name: str = "adam", learning_rate: float = 2e-4, **kw) -> dict:
@@ -262,6 +275,9 @@ class GameConfig:
     free: keys that may change between a run and its resumption without comment, beyond the
       base's (e.g. a data choice saved resolved).
     tiny: overrides that make a tiny, fast config of the game (tests, smoke runs).
+    renamed: values renamed since configs were saved, key -> {old value: new value}: a saved
+      config.json's old value reads as the new one (`upgrade_saved`), and an old value given
+      anew fails validation with the new name.
   """
 
   name: str
@@ -273,6 +289,7 @@ class GameConfig:
   structural: tuple[str, ...] = ()
   free: tuple[str, ...] = ()
   tiny: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  renamed: Mapping[str, Mapping[Any, Any]] = dataclasses.field(default_factory=dict)
 
   def all_specs(self) -> dict[str, specs.Spec]:
     """Every key of this game's configs and what it may be."""
@@ -314,6 +331,10 @@ def validate(config: ml_collections.ConfigDict, game: GameConfig, *, num_devices
   """
   values = flatten(config)
   all_specs = game.all_specs()
+  for key, names in game.renamed.items():
+    if values.get(key) in names:
+      new = names[values[key]]
+      raise ConfigError(f"{key} {values[key]!r} was renamed {new!r}: use --config.{key}={new}")
   for key in values:
     if key not in all_specs:
       raise ConfigError(f"unknown config key {key!r} (not a key of the {game.name} game's configs)")
@@ -416,6 +437,24 @@ def read_saved_config(workdir: str) -> dict | None:
   if not isinstance(saved, dict) or not set(flatten(saved)) & known:
     raise WorkdirError(f"{path} is not a gan_jax config: use another --workdir")
   return saved
+
+
+def upgrade_saved(saved: dict, game: GameConfig, path: str) -> dict:
+  """The saved config with the values `game.renamed` renamed since (one log line each), so an
+  old workdir resumes, evaluates and compares under the new names."""
+  flat = flatten(saved)
+  renames = {key: names[flat[key]] for key, names in game.renamed.items() if flat.get(key) in names}
+  if not renames:
+    return saved
+  upgraded = json.loads(json.dumps(saved))
+  for key, new in renames.items():
+    *parents, leaf = key.split(".")
+    node = upgraded
+    for part in parents:
+      node = node[part]
+    logging.info("%s: %s %r reads as its new name %r", path, key, node[leaf], new)
+    node[leaf] = new
+  return upgraded
 
 
 def restore_saved(saved: dict, game: GameConfig, path: str) -> ml_collections.ConfigDict:

@@ -132,26 +132,28 @@ def relativistic_average_d_loss(
   real_label: float = 1.0,
   batch_mean: Callable[[Array], Array] = jnp.mean,
 ) -> Array:
-  """RaGAN: E softplus(-(r - mean f)) + E softplus(f - mean r).
+  """RaGAN: (E softplus(-(r - mean f)) + E softplus(f - mean r)) / 2.
 
-  Each side against the batch mean of the other: -E log sigma(r - E f) -
-  E log(1 - sigma(f - E r)). `real_label` is unused.
+  Each side against the batch mean of the other: (-E log sigma(r - E f) -
+  E log(1 - sigma(f - E r))) / 2. The 1/2 is the reference's (AlexiaJM/RelativisticGAN,
+  GAN_losses_iter.py, loss_D 6: errD = (BCE(y_pred - mean(y_pred_fake), 1) +
+  BCE(y_pred_fake - mean(y_pred), 0)) / 2); it sets the loss's scale against a penalty's
+  weight. `real_label` is unused.
   """
   del real_label
   mean_r, mean_f = batch_mean(real_logits), batch_mean(fake_logits)
-  return jnp.mean(jax.nn.softplus(-(real_logits - mean_f))) + jnp.mean(
-    jax.nn.softplus(fake_logits - mean_r)
-  )
+  real_side = jnp.mean(jax.nn.softplus(-(real_logits - mean_f)))
+  return 0.5 * (real_side + jnp.mean(jax.nn.softplus(fake_logits - mean_r)))
 
 
 def relativistic_average_g_loss(
   real_logits: Array, fake_logits: Array, *, batch_mean: Callable[[Array], Array] = jnp.mean
 ) -> Array:
-  """RaGAN: E softplus(-(f - mean r)) + E softplus(r - mean f)."""
+  """RaGAN: (E softplus(-(f - mean r)) + E softplus(r - mean f)) / 2, the reference's errG
+  (halved as its errD; see relativistic_average_d_loss)."""
   mean_r, mean_f = batch_mean(real_logits), batch_mean(fake_logits)
-  return jnp.mean(jax.nn.softplus(-(fake_logits - mean_r))) + jnp.mean(
-    jax.nn.softplus(real_logits - mean_f)
-  )
+  fake_side = jnp.mean(jax.nn.softplus(-(fake_logits - mean_r)))
+  return 0.5 * (fake_side + jnp.mean(jax.nn.softplus(real_logits - mean_f)))
 
 
 class Objective(NamedTuple):

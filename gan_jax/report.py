@@ -22,7 +22,11 @@ no ranking.
 Outputs, in the sweep workdir:
   report.csv   one row per variant x metric: variant, metric, n, mean, std,
                ci_low, ci_high, members, seeds, values (per seed, ';'-separated)
-  report.md    the ranking, a table of mean ± std [95% CI] per metric, the members
+  report.md    the ranking, a table of mean ± std [95% CI] per metric, the members; its
+               header names the protocol, data sets that are not what their name may
+               suggest (the MNIST-M-style set), and the features precision / recall /
+               density / coverage were computed on (from the eval_info rows: not the
+               papers' VGG16 fc2, so not comparable with published values)
   plots/<metric>_vs_step.png   mean over seeds vs step per variant, min-max band
   plots/<metric>_final.png     final mean per variant with its 95% CI and the seeds
 """
@@ -41,6 +45,7 @@ import numpy as np
 
 from gan_jax import metrics as metrics_lib
 from gan_jax import sweep as sweep_lib
+from gan_jax.data import mnist_m, unpaired
 from gan_jax.metrics import LOWER_IS_BETTER, PRIMARY_METRICS
 
 # Display order: evaluation metrics first, then training ones, then anything else by name.
@@ -71,6 +76,15 @@ CONFIDENCE = 0.95
 BOOTSTRAP_SEED = 0
 BEST_PREFIX = "best_"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+=,-]")
+# Data sets whose name a reader may take for a published one: what they are.
+DATASET_NOTES = {unpaired.MNIST_M_TASK: mnist_m.DESCRIPTION}
+# eval_info keys naming the feature space of the PRDC metrics with each name prefix.
+PRDC_FEATURE_KEYS = {"": "prdc_features", "classifier_": "classifier_prdc_features"}
+# For runs whose eval_info predates those keys: what the evaluator computed them on.
+PRDC_FEATURES_BEFORE_NAMED = {
+  "": "the FID Inception's 2,048-d pool3 features (image sets) or the 2-D points (ring, grid)",
+  "classifier_": metrics_lib.PRDC_FEATURES["classifier_penultimate"],
+}
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -175,6 +189,23 @@ def _protocol_of(member_workdir: str) -> str:
       return str(json.load(f).get("report", {}).get("protocol", ""))
   except (OSError, ValueError, AttributeError):
     return ""
+
+
+def _data_and_features_of(rows: Sequence[dict[str, Any]]) -> tuple[set[str], dict[str, set[str]]]:
+  """The data sets a member's start rows name (old names read as new ones) and, per PRDC
+  name prefix, the feature spaces its eval_info rows name."""
+  datasets = {
+    unpaired.RENAMED_DATASETS.get(r["dataset"], r["dataset"])
+    for r in rows
+    if r.get("event") == "start" and isinstance(r.get("dataset"), str)
+  }
+  features: dict[str, set[str]] = {}
+  for r in rows:
+    if r.get("event") == "eval_info":
+      for prefix, key in PRDC_FEATURE_KEYS.items():
+        if isinstance(r.get(key), str):
+          features.setdefault(prefix, set()).add(r[key])
+  return datasets, features
 
 
 def _seed_of(overrides: dict[str, Any], member_workdir: str) -> Any:
@@ -289,8 +320,14 @@ def summarize(
   members = sweep_lib.resolve_members(members)
   shorten = sweep_lib.short_keys([k for m in members for k in m["overrides"]])
   records = []
+  datasets: set[str] = set()
+  features: dict[str, set[str]] = {}
   for m in members:
     member_dir = os.path.join(workdir, m["name"])
+    member_datasets, member_features = _data_and_features_of(read_metrics(member_dir))
+    datasets |= member_datasets
+    for prefix, names in member_features.items():
+      features.setdefault(prefix, set()).update(names)
     for seed, name, rows in _runs_of(m, member_dir):
       series = metric_series(rows)
       records.append(
@@ -359,10 +396,34 @@ def summarize(
     "primary": primary,
     "ranking": ranking,
     "protocol": next((p for r in records if (p := _protocol_of(r["workdir"]))), ""),
+    "datasets": sorted(datasets),
+    "prdc_features": {prefix: sorted(names) for prefix, names in features.items()},
   }
 
 
 # --- writing -----------------------------------------------------------------------------------
+
+
+def _notes(summary: dict[str, Any]) -> list[str]:
+  """The header lines that say what the data and the PRDC features are."""
+  lines = []
+  for name in summary.get("datasets", ()):
+    if name in DATASET_NOTES:
+      lines += [f"Data: `{name}` is {DATASET_NOTES[name]}.", ""]
+  metrics = set(summary["metrics"])
+  for prefix in PRDC_FEATURE_KEYS:
+    names = [prefix + m for m in metrics_lib.PRDC]
+    if not metrics & {*names, *(BEST_PREFIX + n for n in names)}:
+      continue
+    named = summary.get("prdc_features", {}).get(prefix, [])
+    spaces = " and ".join(metrics_lib.PRDC_FEATURES.get(f, f) for f in named)
+    spaces = spaces or PRDC_FEATURES_BEFORE_NAMED[prefix]
+    lines += [
+      f"Features: {', '.join(f'`{n}`' for n in names)} are computed on {spaces}, not on "
+      f"{metrics_lib.PRDC_PAPERS_FEATURES}: not comparable with published values.",
+      "",
+    ]
+  return lines
 
 
 def _fmt(x: float) -> str:
@@ -439,6 +500,7 @@ def _write_markdown(
   if protocol:
     steps = sorted({r["last_step"] for r in records if r["last_step"] is not None})
     lines += [f"Protocol: {protocol}. Trained steps: {_steps_text(steps)}.", ""]
+  lines += _notes(summary)
   if command:
     lines += ["Command:", "", "```", command, "```", ""]
 

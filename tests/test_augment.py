@@ -107,6 +107,7 @@ def test_cutout_zeroes_one_square_of_half_the_size():
   assert 0 < inside < len(out)  # both the whole and the clipped case were drawn
 
 
+@pytest.mark.slow  # over 10 s
 def test_translation_and_cutout_match_a_port_of_the_reference_indexing():
   # DiffAugment_pytorch.py's index code, moved to numpy (NCHW), on odd sizes where its
   # clamps and its cutout-offset range (size + 1 - cutout % 2) matter.
@@ -134,6 +135,7 @@ def test_translation_and_cutout_match_a_port_of_the_reference_indexing():
   np.testing.assert_array_equal(out, x * mask[..., None])
 
 
+@pytest.mark.slow  # over 10 s
 def test_diff_augment_gradients_equal_the_analytic_ones():
   n = X.shape[0]
   wd = np.asarray(W, np.float64)
@@ -207,6 +209,7 @@ def test_bgc_spec_has_the_reference_ranges():
   assert (s.brightness_std, s.contrast_std, s.hue_max, s.saturation_std) == (0.2, 0.5, 1.0, 1.0)
 
 
+@pytest.mark.slow  # over 10 s
 def test_p_zero_returns_x_bit_for_bit():
   for x in (SQUARE, SQUARE[..., :1]):
     out = _ada(x, KEY, jnp.float32(0.0), ADA_ALL)
@@ -214,6 +217,7 @@ def test_p_zero_returns_x_bit_for_bit():
     assert out.dtype == x.dtype
 
 
+@pytest.mark.slow  # over 10 s
 def test_p_gates_each_transform_with_its_probability():
   n, p = 4000, 0.3
   g = np.asarray(A.ada_geometric_matrix(KEY, p, A.AdaSpec(scale=1.0), (n, 6, 6, 3)))
@@ -265,6 +269,7 @@ def test_xint_is_reflect_pad_and_crop():
     np.testing.assert_array_equal(o, padded[2 - dy : 2 - dy + 8, 2 - dx : 2 - dx + 6])
 
 
+@pytest.mark.slow  # over 10 s
 def test_fractional_resampling_is_bilinear():
   # A linear ramp is reproduced exactly by bilinear sampling away from the border.
   rows, cols = np.meshgrid(np.arange(8.0), np.arange(6.0), indexing="ij")
@@ -275,6 +280,7 @@ def test_fractional_resampling_is_bilinear():
   np.testing.assert_allclose(out, expected[1:-1, 1:-1], atol=1e-6)
 
 
+@pytest.mark.slow  # over 10 s
 def test_ada_color_transforms_follow_their_formulas():
   x = np.asarray(SQUARE, np.float64)
   luma = x.mean(-1, keepdims=True)
@@ -313,6 +319,7 @@ def test_ada_color_transforms_follow_their_formulas():
   assert all(a != b for a, b in zip(negated, kept, strict=True)) and any(negated)
 
 
+@pytest.mark.slow  # over 20 s
 def test_ada_gradients_pass_through_every_stage():
   # x enters ADA only through resample (every geometric transform), apply_color_matrix
   # (every colour transform) and the corruptions; the draws never depend on x.

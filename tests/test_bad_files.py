@@ -54,6 +54,7 @@ def test_a_config_json_that_is_not_a_gan_jax_config(tmp_path, text, expected):
   assert (workdir / "config.json").read_text() == text  # left as it was
 
 
+@pytest.mark.slow  # a training run
 def test_a_checkpoint_directory_with_no_readable_checkpoint(trained, tmp_path):
   workdir = tmp_path / "run"
   shutil.copytree(trained, workdir, symlinks=True)

@@ -1,6 +1,9 @@
-"""Class-conditional GAN: label dependence, shapes for every combination, training, grids."""
+"""Class-conditional GAN: label dependence, shapes for every combination, training, grids,
+and the labels of the fakes (fake_labels)."""
 
+import importlib.util
 import itertools
+import os
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +13,7 @@ import test_stabilizers  # noqa: E402 - a sibling test module (pytest puts tests
 
 from gan_jax import errors, games, models, parallel, train
 from gan_jax.data import datasets as data_lib
+from gan_jax.data import images as images_lib
 from gan_jax.games import gan as gan_game
 from gan_jax.games.gan import build as gan_build
 from gan_jax.games.gan import sampling as gan_sampling
@@ -33,6 +37,7 @@ def _init_apply(module, x, y, key=0):
   return variables, module.apply(variables, x, y, train=False)
 
 
+@pytest.mark.slow  # every combination: over 30 s
 @pytest.mark.parametrize("name,g_cond,d_cond", COMBINATIONS)
 def test_shapes_for_every_combination(name, g_cond, d_cond):
   channels = 1 if name == "dcgan" else 0
@@ -146,6 +151,7 @@ def test_mlp_cbn_needs_batch_norm():
     games.validate(c)
 
 
+@pytest.mark.slow  # a fused, vmapped step: over 10 s
 def test_conditional_with_seeds_and_critic_steps():
   c = test_stabilizers.ring_config({"conditional": True, "d_steps": 2, "num_seeds": 2})
   games.validate(c)
@@ -169,3 +175,103 @@ def test_evaluation_labels_are_uniform_and_in_range():
   assert y.shape == (4000,) and y.min() == 0 and y.max() == 7
   counts = np.bincount(y, minlength=8)
   assert np.all(np.abs(counts - 500) < 100), counts
+
+
+# --- the fakes' labels (fake_labels): uniform (SNGAN), the real batch's (R3GAN), the data's ---
+
+
+def _draw(overrides, dataset=None, key=0):
+  c = test_stabilizers.ring_config(overrides) if dataset is None else overrides
+  games.validate(c)
+  dataset = data_lib.load_dataset(c) if dataset is None else dataset
+  game = gan_game.make(c, dataset)
+  return dataset, game.draw(game.data, jax.random.PRNGKey(key))
+
+
+@pytest.mark.parametrize("loss", ["hinge", "relativistic"])
+def test_real_fake_labels_are_those_of_the_real_batches(loss):
+  """fake_labels='real' (R3GAN's pairing): each D update's fakes take the labels of its real
+  batch; G's fakes those of G's own real batch (the one its objective compares with, if it
+  does), not D's."""
+  overrides = {"conditional": True, "fake_labels": "real", "loss": loss, "d_steps": 2}
+  dataset, batch = _draw(overrides)
+  np.testing.assert_array_equal(batch["y_d"], batch["y_real"])
+  own = dataset.sample(dataset.arrays, jax.random.fold_in(jax.random.PRNGKey(0), 2), (16,))["y"]
+  np.testing.assert_array_equal(batch["y_g"], own)
+  if loss == "relativistic":
+    np.testing.assert_array_equal(batch["y_g"], batch["y_real_g"])
+  else:
+    assert "y_real_g" not in batch  # only its labels are drawn
+  assert not np.array_equal(batch["y_g"], batch["y_real"][-1])
+  _, uniform = _draw({**overrides, "fake_labels": "uniform"})
+  assert not np.array_equal(uniform["y_d"], uniform["y_real"])
+
+
+def _lopsided_dataset(size=8):
+  """36 images of class 0 and 4 of class 3, of 10 classes."""
+  images = (np.random.RandomState(0).rand(40, size, size, 1) * 255).astype(np.uint8)
+  labels = np.where(np.arange(40) % 10 == 0, 3, 0).astype(np.int32)
+  arrays = {"images": images, "labels": labels}
+  return data_lib.Dataset(
+    "mnist", "test", arrays, images_lib.sample_images, (size, size, 1), 40, 10
+  )
+
+
+def _stylegan2_config(fake_labels):
+  c = games.default_config()
+  c.model.name, c.model.image_size, c.model.z_dim = "stylegan2", 8, 6
+  s = c.model.stylegan2
+  s.w_dim, s.mapping_layers, s.channel_base, s.channel_max = 8, 2, 32, 8
+  c.conditional, c.fake_labels, c.batch_size = True, fake_labels, 64
+  c.path_length_weight = 2.0
+  return c
+
+
+def test_data_fake_labels_follow_the_training_set_s_labels():
+  """fake_labels='data' (stylegan2-ada's gen_c): D's, G's and path length's fakes take labels
+  drawn from the training set's (here only 0 and 3, 9 in 10 of them 0), apart from the real
+  batch's; 'uniform' draws every class."""
+  dataset = _lopsided_dataset()
+  _, batch = _draw(_stylegan2_config("data"), dataset)
+  for key in ("y_d", "y_g", "y_pl"):
+    values, counts = np.unique(np.asarray(batch[key]), return_counts=True)
+    assert set(values) <= {0, 3} and counts[0] > counts.sum() / 2, (key, values, counts)
+  assert not np.array_equal(batch["y_d"], batch["y_real"])
+  _, uniform = _draw(_stylegan2_config("uniform"), dataset)
+  for key in ("y_d", "y_g", "y_pl"):
+    assert len(np.unique(np.asarray(uniform[key]))) > 5, key
+
+
+def test_fake_labels_change_nothing_without_classes():
+  _, uniform = _draw({"loss": "relativistic"})
+  for mode in ("real", "data"):
+    _, batch = _draw({"loss": "relativistic", "fake_labels": mode})
+    assert set(batch) == set(uniform)
+    for key in batch:
+      np.testing.assert_array_equal(batch[key], uniform[key], err_msg=(mode, key))
+
+
+@pytest.mark.parametrize("loss", ["hinge", "relativistic"])
+def test_a_conditional_ring_trains_with_real_fake_labels(loss):
+  c = test_stabilizers.ring_config({"conditional": True, "fake_labels": "real", "loss": loss})
+  _, _, state, metrics = test_stabilizers.run_steps(c)
+  assert all(np.isfinite(v) for v in metrics.values()), metrics
+  assert int(state.step) == 2
+
+
+def test_data_fake_labels_need_resident_data():
+  c = games.default_config()
+  c.fake_labels, c.data.stream = "data", True
+  with pytest.raises(errors.ConfigError, match="fake_labels=data draws labels from the resident"):
+    games.validate(c)
+
+
+@pytest.mark.parametrize(
+  "name,fake_labels", [("r3gan", "real"), ("stylegan2", "data"), ("sngan_resnet", "uniform")]
+)
+def test_each_family_s_experiment_labels_its_fakes_as_its_reference(name, fake_labels):
+  path = os.path.join(os.path.dirname(__file__), os.pardir, "experiments", f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"_exp_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  assert module.get_config().fake_labels == fake_labels

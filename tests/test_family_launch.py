@@ -12,6 +12,8 @@ import test_launch  # a sibling test module (pytest puts tests/ on the path)
 
 from gan_jax.data import cache
 
+pytestmark = pytest.mark.slow  # in-process launches of whole experiments: over 20 s each
+
 TINY = {
   "stylegan2": [
     "--config.model.image_size=16",

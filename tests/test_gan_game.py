@@ -1,5 +1,10 @@
 """The GAN game's own defects, each with a test: the EMA generator's BatchNorm statistics,
-the layer norm of the critic, and objectives that read real data in the G step."""
+the layer norm of the critic, objectives that read real data in the G step, and G's batch
+(g_batch_size)."""
+
+import copy
+import importlib.util
+import os
 
 import jax
 import jax.numpy as jnp
@@ -8,11 +13,12 @@ import pytest
 import test_stabilizers  # a sibling test module (pytest puts tests/ on the path)
 from jax.sharding import PartitionSpec as P
 
-from gan_jax import parallel, train
+from gan_jax import errors, games, parallel, train
 from gan_jax.data import datasets as data_lib
 from gan_jax.game import NetState, apply_train
 from gan_jax.games import gan as gan_game
 from gan_jax.games.gan import build as gan_build
+from gan_jax.games.gan import config as gan_config
 from gan_jax.games.gan import sampling as gan_sampling
 
 
@@ -146,3 +152,93 @@ def test_a_uniform_prior_draws_latents_in_the_cube():
   batch = game.draw(game.data, jax.random.PRNGKey(0))
   z = np.asarray(batch["z_d"])
   assert z.min() >= -1.0 and z.max() <= 1.0 and abs(z.std() - 1 / np.sqrt(3)) < 0.05
+
+
+# --- G's batch (g_batch_size): SNGAN's G trains on twice D's batch ------------------------------
+
+
+def test_g_batch_size_sizes_g_s_latents_labels_and_real_batch_only():
+  """G's arrays hold g_batch_size rows, D's batch_size; g_batch_size = batch_size draws
+  exactly what 0 (the default) draws."""
+  plain = gan_game.make(test_stabilizers.ring_config({}))
+  same = gan_game.make(test_stabilizers.ring_config({"g_batch_size": 16}))
+  a, b = (g.draw(g.data, jax.random.PRNGKey(0)) for g in (plain, same))
+  assert set(a) == set(b)
+  for key in a:
+    np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+  for overrides, g_shape in (({}, (32,)), ({"g_steps": 2}, (2, 32))):
+    for loss in ("hinge", "relativistic"):
+      c = test_stabilizers.ring_config({"g_batch_size": 32, "loss": loss, **overrides})
+      games.validate(c)
+      game = gan_game.make(c)
+      batch = game.draw(game.data, jax.random.PRNGKey(0))
+      assert batch["z_g"].shape == (*g_shape, 2) and batch["y_g"].shape == g_shape
+      assert batch["z_d"].shape == (1, 16, 2) and batch["x_real"].shape == (1, 16, 2)
+      if loss == "relativistic":  # G's loss compares with a real batch of its own size
+        assert batch["x_real_g"].shape == (*g_shape, 2)
+
+
+def test_g_s_loss_is_taken_on_g_batch_size_latents():
+  """One step with g_batch_size 32 over D's 16: G's logged loss is the Wasserstein G loss
+  -mean D(G(z_g)) over the 32 latents, with G before the step and D after its update."""
+  overrides = {"loss": "wasserstein", "g_batch_size": 32}
+  game, state0, state1 = _one_step(overrides)
+  batch = game.draw(game.data, jax.random.fold_in(state0.rng, 0))
+  c = test_stabilizers.ring_config(overrides)
+  gan = gan_build.build_gan(c, data_lib.load_dataset(c))
+  mesh = parallel.make_mesh()
+
+  def d_on_fakes(g, d, z, y):  # G in training mode (batch statistics over its 32 latents)
+    fake, _ = apply_train(gan.generator, g, g.params, z, y)
+    return apply_train(gan.discriminator, d, d.params, fake, y)[0]
+
+  logits = jax.shard_map(
+    d_on_fakes,
+    mesh=mesh,
+    in_specs=(P(), P(), P(parallel.AXIS), P(parallel.AXIS)),
+    out_specs=P(parallel.AXIS),
+  )(state0.nets["g"], state1.nets["d"], batch["z_g"], batch["y_g"])
+  assert logits.shape == (32,)
+  step = train.make_train_step(game, mesh)
+  _, metrics = step(parallel.replicate(jax.tree.map(jnp.copy, state0), mesh), game.data)
+  np.testing.assert_allclose(metrics["g_loss"], -np.mean(logits), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+  "overrides,devices,message",
+  [
+    ({"batch_size": 16, "g_batch_size": 6}, 4, "g_batch_size 6 does not divide over 4 devices"),
+    ({"g_batch_size": 24, "model.pack": 8}, 2, "model.pack 8 must divide G's per-device batch 12"),
+    ({"g_batch_size": 32, "update_rule": "simultaneous"}, 1, "simultaneous takes G's loss"),
+  ],
+)
+def test_a_g_batch_that_cannot_work_is_one_line(overrides, devices, message):
+  c = test_stabilizers.ring_config(overrides)
+  with pytest.raises(errors.ConfigError, match=message) as e:
+    games.validate(c, num_devices=devices)
+  assert "\n" not in str(e.value)
+
+
+def test_a_streamed_g_batch_of_its_own_size_is_refused_where_g_reads_real_data():
+  c = games.default_config()
+  c.data.stream, c.g_batch_size = True, 128
+  assert gan_config._g_batch_fits(c, 1) is None  # the default loss: G reads no real data
+  for key, value in (("loss", "relativistic"), ("fake_labels", "real")):
+    c2 = copy.deepcopy(c)
+    c2[key] = value
+    problem = gan_config._g_batch_fits(c2, 1)
+    assert problem.startswith("g_batch_size: a stream brings D's batches only"), problem
+
+
+def test_sngan_resnet_trains_g_on_twice_d_s_batch():
+  config = _experiment("sngan_resnet").get_config()
+  assert (config.batch_size, config.g_batch_size, config.d_steps) == (64, 128, 5)
+  assert config.fake_labels == "uniform"
+
+
+def _experiment(name):
+  path = os.path.join(os.path.dirname(__file__), os.pardir, "experiments", f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"_exp_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module

@@ -37,6 +37,7 @@ def images():
 # --- network --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # InceptionV3 at 299 px
 def test_output_shapes(feature_fn, variables, images):
   out = feature_fn(images[:2])
   assert out.pool.shape == (2, inc.POOL_DIM) and out.logits.shape == (2, inc.NUM_CLASSES)
@@ -55,6 +56,7 @@ def test_empty_input(feature_fn, images):
   assert out.pool.shape == (0, inc.POOL_DIM) and out.logits.shape == (0, inc.NUM_CLASSES)
 
 
+@pytest.mark.slow  # InceptionV3 at 299 px: over 10 s
 def test_batching_invariance(feature_fn, images):
   together = feature_fn(images)  # one batch of exactly BATCH images
   alone = [feature_fn(images[i : i + 1]) for i in range(3)]  # each padded to BATCH

@@ -46,6 +46,7 @@ def eval_rows(workdir):
     return [r for r in map(json.loads, f) if "classifier_fid" in r]
 
 
+@pytest.mark.slow  # a training run with evaluation: over 10 s
 def test_training_writes_classifier_metrics(trained):
   # The rows as training left them: --mode=eval (another test) appends to the same file.
   _, rows = trained
@@ -55,6 +56,7 @@ def test_training_writes_classifier_metrics(trained):
   assert rows[-1]["classifier_fid"] > 0
 
 
+@pytest.mark.slow  # the training run of test_training_writes_classifier_metrics
 def test_mode_eval_appends_a_row_and_prints_summary(mnist_run):
   before = len(eval_rows(mnist_run))
   result = launch("--mode=eval", f"--workdir={mnist_run}")
@@ -63,6 +65,7 @@ def test_mode_eval_appends_a_row_and_prints_summary(mnist_run):
   assert len(eval_rows(mnist_run)) == before + 1
 
 
+@pytest.mark.slow  # the training run of test_training_writes_classifier_metrics
 def test_mode_sample_writes_grid_interpolation_and_npz(mnist_run):
   result = launch("--mode=sample", f"--workdir={mnist_run}")
   assert result.returncode == 0, result.stderr[-3000:]

@@ -73,6 +73,7 @@ def run(*args, env=None):
   return _launch.launch(*args, env=env)
 
 
+@pytest.mark.slow  # a whole run: over 20 s
 def test_every_switch_from_the_command_line(tmp_path):
   """The stabilizers and the conditional GAN, all at once, as command-line overrides, through
   the whole run. With one objective: every objective trains with the switches in
@@ -141,6 +142,7 @@ def test_dataset_not_available_offline(tmp_path):
   assert not workdir.exists()
 
 
+@pytest.mark.slow  # a 20-step run: over 10 s
 def test_divergence_exits_non_zero_naming_step_and_quantity(tmp_path):
   result = run(
     *TINY_RING,

@@ -37,10 +37,11 @@ def test_closed_forms_at_chosen_logits():
     ),
     # RpGAN: D wants each real logit above its paired fake one, G the reverse.
     "relativistic": (-np.mean(np.log(sig(r - f))), -np.mean(np.log(sig(f - r)))),
-    # RaGAN: each side against the mean of the other.
+    # RaGAN: each side against the mean of the other, both losses halved as the reference's
+    # errD and errG (AlexiaJM/RelativisticGAN, GAN_losses_iter.py, loss_D 6).
     "relativistic_average": (
-      -np.mean(np.log(sig(r - f.mean()))) - np.mean(np.log(1 - sig(f - r.mean()))),
-      -np.mean(np.log(sig(f - r.mean()))) - np.mean(np.log(1 - sig(r - f.mean()))),
+      (-np.mean(np.log(sig(r - f.mean()))) - np.mean(np.log(1 - sig(f - r.mean())))) / 2,
+      (-np.mean(np.log(sig(f - r.mean()))) - np.mean(np.log(1 - sig(r - f.mean())))) / 2,
     ),
   }
   assert set(expected) == set(losses.OBJECTIVES)
@@ -62,10 +63,30 @@ def test_relativistic_losses_are_functions_of_the_differences():
   np.testing.assert_allclose(obj.d_loss(F, R), obj.g_loss(R, F), rtol=1e-6)
   np.testing.assert_allclose(obj.d_loss(R, R), np.log(2), rtol=1e-6)
   ra = losses.get_objective("relativistic_average")
-  # RaGAN with constant logits on each side: both terms are softplus of the gap.
+  # RaGAN with constant logits on each side: both terms are softplus of the gap, and the
+  # reference's 1/2 makes each loss one of them; with one logit on both sides both are
+  # log 2, as RpGAN's at r = f.
   r, f = jnp.full(4, 2.0), jnp.full(4, -1.0)
-  np.testing.assert_allclose(ra.d_loss(r, f), 2 * softplus(-3.0), rtol=1e-6)
-  np.testing.assert_allclose(ra.g_loss(r, f), 2 * softplus(3.0), rtol=1e-6)
+  np.testing.assert_allclose(ra.d_loss(r, f), softplus(-3.0), rtol=1e-6)
+  np.testing.assert_allclose(ra.g_loss(r, f), softplus(3.0), rtol=1e-6)
+  np.testing.assert_allclose(ra.d_loss(r, r), np.log(2), rtol=1e-6)
+  np.testing.assert_allclose(ra.g_loss(f, f), np.log(2), rtol=1e-6)
+
+
+def test_relativistic_average_is_the_references_ragan():
+  """AlexiaJM/RelativisticGAN (GAN_losses_iter.py, loss_D 6), written with its BCE: errD =
+  (BCE(y_pred - mean(y_pred_fake), 1) + BCE(y_pred_fake - mean(y_pred), 0)) / 2 and errG =
+  (BCE(y_pred - mean(y_pred_fake), 0) + BCE(y_pred_fake - mean(y_pred), 1)) / 2."""
+  r, f = np.asarray(R, np.float64), np.asarray(F, np.float64)
+
+  def bce(logits, target):  # torch's BCEWithLogitsLoss, mean over the batch
+    return np.mean(target * softplus(-logits) + (1 - target) * softplus(logits))
+
+  err_d = (bce(r - f.mean(), 1.0) + bce(f - r.mean(), 0.0)) / 2
+  err_g = (bce(r - f.mean(), 0.0) + bce(f - r.mean(), 1.0)) / 2
+  ra = losses.get_objective("relativistic_average")
+  np.testing.assert_allclose(ra.d_loss(R, F), err_d, rtol=1e-6)
+  np.testing.assert_allclose(ra.g_loss(R, F), err_g, rtol=1e-6)
 
 
 def test_relativistic_average_uses_the_given_batch_mean():

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from gan_jax import sweep
-from gan_jax.config import validate
+from gan_jax.games import validate
 
 PACGAN_2D = "experiments/pacgan_2d.py"
 STACKED = "experiments/pacgan_stacked_mnist.py"
@@ -96,3 +96,54 @@ def test_lucic_members_see_their_codes_number_of_batches(variant, batches):
     10.0,
   )
   assert (members["dragan"].penalty, members["dragan"].d_steps) == ("dragan", 1)
+
+
+# The report header of every protocol config, word for word: the table it reproduces as the
+# paper numbers it (PacGAN: the NeurIPS 2018 paper's tables, as the authors' repository
+# fjxmlzn/PacGAN shows them: results/Table1.png is the 2-D ring and grid, Table2.png Stacked
+# MNIST with VEEGAN's networks, Table3.png the Unrolled GAN setting), or that it reproduces
+# none.
+HEADERS = {
+  (PACGAN_2D, "ring"): "PacGAN (Lin et al. 2018) Table 1, 2-D ring: 400,000 steps, 10 seeds",
+  (PACGAN_2D, "grid"): "PacGAN (Lin et al. 2018) Table 1, 2-D grid: 400,000 steps, 10 seeds",
+  (PACGAN_2D, "ring_quick"): "PacGAN (Lin et al. 2018) Table 1, 2-D ring: QUICK variant, "
+  "10,000 steps, 3 seeds (the paper: 400,000 steps, 10 seeds)",
+  (PACGAN_2D, "grid_quick"): "PacGAN (Lin et al. 2018) Table 1, 2-D grid: QUICK variant, "
+  "10,000 steps, 3 seeds (the paper: 400,000 steps, 10 seeds)",
+  (STACKED, "full"): "PacGAN (Lin et al. 2018) Table 2, Stacked MNIST (VEEGAN setting): "
+  "100,000 steps, 10 seeds",
+  (STACKED, "quick"): "PacGAN (Lin et al. 2018) Table 2, Stacked MNIST (VEEGAN setting): "
+  "QUICK variant, 100 steps, 2 seeds (the paper: 100,000 steps, 10 seeds)",
+  (LUCIC, "full"): "Lucic et al. 2018, MNIST / Fashion-MNIST FID, one setting per objective "
+  "(not a table of the paper: its FIDs come from a search over settings); steps of one D "
+  "update, 5-critic members a fifth as many steps of 5: 15,625 steps, 5 seeds",
+  (LUCIC, "quick"): "Lucic et al. 2018, MNIST / Fashion-MNIST FID, one setting per objective "
+  "(not a table of the paper: its FIDs come from a search over settings); steps of one D "
+  "update, 5-critic members a fifth as many steps of 5: QUICK variant, 1,000 steps, 2 seeds "
+  "(the paper: 15,625 steps)",
+  ("experiments/limited_data.py", "full"): "Limited data: 600 MNIST training digits (1%), "
+  "classifier metrics against the full test split: 10,000 steps, 5 seeds",
+  ("experiments/limited_data.py", "quick"): "Limited data: 600 MNIST training digits (1%), "
+  "classifier metrics against the full test split; ADA's p 10x faster (ada_kimg 50): QUICK "
+  "variant, 1,500 steps, 3 seeds (the full protocol: 10,000 steps, 5 seeds)",
+}
+
+
+@pytest.mark.parametrize("path, variant", sorted(HEADERS))
+def test_each_protocol_header_names_its_table(path, variant):
+  assert _config(path, variant).report.protocol == HEADERS[path, variant]
+
+
+@pytest.mark.parametrize(
+  "path, table",
+  [(PACGAN_2D, "Table 1"), (STACKED, "Table 2")],
+)
+def test_the_pacgan_docstrings_name_the_table_of_their_headers(path, table):
+  spec = importlib.util.spec_from_file_location("_doc_" + os.path.basename(path)[:-3], path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  first_line = module.__doc__.splitlines()[0]
+  assert f"(Lin et al. 2018, {table})" in first_line
+  # No other table of the paper is named as the one reproduced.
+  others = {"Table 1", "Table 2", "Table 3"} - {table}
+  assert not any(f"(Lin et al. 2018, {t})" in module.__doc__ for t in others)

@@ -4,6 +4,7 @@ and Lucic et al.'s InfoGAN-style pair (models/infogan.py), as their papers' code
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import traverse_util
 
 from gan_jax import games, models, ops
@@ -22,6 +23,7 @@ def _shapes(module, *args):
   return {k: v.shape for k, v in flat.items()}
 
 
+@pytest.mark.slow  # over 10 s
 def test_veegan_networks_have_the_papers_shapes():
   g, d = _build("veegan", z_dim=100)
   z = jnp.zeros((2, 100))
@@ -80,6 +82,7 @@ def _veegan_outputs_and_grads(width):
   return x, grads
 
 
+@pytest.mark.slow  # over 20 s
 def test_veegan_cpu_convolutions_compute_flaxs(monkeypatch):
   # models/veegan.py takes ops' CPU formulations (space-to-depth, Winograd) of its 5x5
   # stride-2 convolutions, explicit paddings (3, 2) and (2, 2) included: they must compute

@@ -123,6 +123,7 @@ def tiny_ring(total_steps=4, **overrides):
   return c
 
 
+@pytest.mark.slow  # a training run: over 10 s
 def test_corrupt_latest_checkpoint_falls_back_to_previous(tmp_path, caplog):
   workdir = str(tmp_path)
   train.train_and_evaluate(tiny_ring(4), workdir)
@@ -156,6 +157,7 @@ def test_non_finite_loss_stops_with_step_and_quantity(tmp_path):
     assert all(np.all(np.isfinite(np.asarray(x))) for x in leaves)
 
 
+@pytest.mark.slow  # training runs: over 10 s
 def test_resume_with_other_shapes_names_keys_unless_allowed(tmp_path):
   workdir = str(tmp_path)
   train.train_and_evaluate(tiny_ring(2), workdir)

@@ -35,6 +35,7 @@ def _dcgan_config():
   return c
 
 
+@pytest.mark.slow  # seven runs' steps: over 10 s
 @pytest.mark.parametrize(
   "make_config",
   [

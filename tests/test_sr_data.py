@@ -92,6 +92,7 @@ def _mock_div2k(sizes):
   return tfds.testing.mock_data(as_dataset_fn=as_dataset)
 
 
+@pytest.mark.slow  # over 10 s
 def test_div2k_from_tfds_mock_data(monkeypatch):
   monkeypatch.setattr(sr_data, "div2k_prepared", lambda: True)
   assert sr_data.resolve_photos("auto") == "div2k"

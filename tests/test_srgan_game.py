@@ -15,6 +15,8 @@ from gan_jax import errors, games, parallel, train
 from gan_jax.games import srgan as srgan_game
 from gan_jax.models import srresnet as srresnet_models
 
+pytestmark = pytest.mark.slow  # SRResNet runs and SRGAN-phase steps: each over 10 s
+
 # The tiny networks and crops of the registry's tiny config, for the command lines.
 TINY = {
   k: v for k, v in games.REGISTRY["srgan"].config.tiny.items() if k.startswith(("model.", "sr."))
@@ -142,7 +144,6 @@ def test_resume_is_exact(tmp_path, srresnet_run):
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.slow  # two processes of fake devices
 def test_four_devices_equal_one_device_in_the_srgan_phase(states_on):
   one, four = states_on("_parallel_srgan.py")
   assert len(one.files) == len(four.files) > 20
@@ -150,7 +151,6 @@ def test_four_devices_equal_one_device_in_the_srgan_phase(states_on):
     np.testing.assert_allclose(one[key], four[key], rtol=1e-4, atol=1e-5, err_msg=key)
 
 
-@pytest.mark.slow  # four launches: over 20 s
 def test_launch_trains_both_phases_evaluates_resumes_and_draws(tmp_path, run_launch):
   tiny = [f"--config.{k}={v}" for k, v in TINY.items()]
   common = [*tiny, "--config.batch_size=4", "--config.log_every=1", "--config.eval_every=0"]

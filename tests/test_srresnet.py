@@ -31,6 +31,7 @@ def test_pixel_shuffle_inverts_space_to_depth(r):
   np.testing.assert_array_equal(srresnet.space_to_depth(srresnet.pixel_shuffle(y, r), r), y)
 
 
+@pytest.mark.slow  # over 20 s
 def test_generator_upscales_by_four_and_discriminator_gives_one_logit():
   g = srresnet.SRResNet(num_blocks=2, width=8)
   d = srresnet.Discriminator(width=4, dense=16)

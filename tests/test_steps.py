@@ -52,6 +52,7 @@ def test_no_retrace_across_steps():
   assert int(state.step) == 4
 
 
+@pytest.mark.slow  # over 10 s
 def test_fused_steps_equal_single_steps():
   _, game, mesh, state, arrays = _mlp_setup(d_steps=2)
   single = train.make_train_step(game, mesh)
@@ -84,6 +85,7 @@ NORMS = ("d_grad_norm", "d_update_norm", "g_grad_norm", "g_update_norm")
 NORMS += ("g_param_norm", "d_param_norm")
 
 
+@pytest.mark.slow  # over 10 s
 @pytest.mark.parametrize("steps_per_dispatch", [1, 2])
 def test_norms_skipped_on_unlogged_steps_change_nothing_else(steps_per_dispatch):
   """with_norms=False: the six norms are NaN; the state and every other metric are the
@@ -147,6 +149,7 @@ def test_cpu_train_step_keeps_convolutions_off_ynnpack(monkeypatch):
   assert library_ops()[1] > 0
 
 
+@pytest.mark.slow  # four experiments' inits: over 10 s
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU compile option")
 @pytest.mark.parametrize("experiment", ["dcgan", "sngan", "cgan", "ring2d"])
 def test_initial_state_compiled_for_one_run_is_bit_identical(experiment):

@@ -54,6 +54,7 @@ def _in_memory_pipeline(name, *, split, size, data_dir, download):
   return tf.data.Dataset.from_tensor_slices((images, labels))
 
 
+@pytest.mark.slow  # training runs: over 10 s
 def test_streamed_training_resumes_exactly_and_fuses(tmp_path, monkeypatch):
   monkeypatch.setattr(images_lib, "_tfds_pipeline", _in_memory_pipeline)
   train.train_and_evaluate(stream_config(), str(tmp_path / "straight"))

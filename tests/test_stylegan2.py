@@ -338,10 +338,13 @@ def test_path_length_penalty_has_gradients_for_the_synthesis():
 
 
 def test_lazy_regularization_schedule_is_stylegan2s():
+  # R1's weight is gamma: penalties.r1_penalty holds the 1/2 of ada's r1_gamma / 2, so the
+  # term is 16 * gamma / 2 * mean ||grad||^2 (the closed form on a linear D:
+  # tests/test_stylegan2_game.py).
   r1, pl = sg_train.lazy_regularization(r1_gamma=10.0, pl_weight=2.0)
-  assert (r1.name, r1.net, r1.interval, r1.weight) == ("r1", "d", 16, 5.0)
+  assert (r1.name, r1.net, r1.interval, r1.weight) == ("r1", "d", 16, 10.0)
   assert (pl.name, pl.net, pl.interval, pl.weight) == ("path_length", "g", 4, 2.0)
-  assert r1.scaled_weight == 80.0 and pl.scaled_weight == 8.0
+  assert r1.scaled_weight == 160.0 and pl.scaled_weight == 8.0
   lr, b1, b2 = r1.adam(0.0025, 0.0, 0.99)
   np.testing.assert_allclose([lr, b1, b2], [0.0025 * 16 / 17, 0.0, 0.99 ** (16 / 17)])
   np.testing.assert_allclose(pl.adam(0.0025, 0.5, 0.99), [0.002, 0.5**0.8, 0.99**0.8])

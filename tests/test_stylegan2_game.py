@@ -1,11 +1,13 @@
 """StyleGAN2's training in the GAN game: the lazy regularizers' bookkeeping (R1 exactly on
 the D updates with index % 16 == 0, as an update of its own weighted gamma / 2 * 16; path
-length on the G updates with step % 4 == 0, its running mean moved there only), the scaled
-Adam, style mixing in G's training forward, the EMA with a half-life in images, and bf16
-compute against f32."""
+length on the G updates with index % 4 == 0, on latents of its own, its running mean moved
+there only), R1's weight against stylegan2-ada's on a linear D, the scaled Adam, style
+mixing in G's training forward, the EMA with a half-life in images, and bf16 compute
+against f32."""
 
 import dataclasses
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -56,6 +58,7 @@ def _adam_count(opt_state) -> int:
   return int(counts[0])
 
 
+@pytest.mark.slow  # a StyleGAN2 train step: over 10 s
 def test_lazy_r1_path_length_and_ema_bookkeeping():
   """Steps run by the loop's train step from chosen step counters (d_steps = 1, so D
   update t is step t): D's Adam takes a second update exactly where step % 16 == 0, G's
@@ -97,9 +100,11 @@ def test_lazy_r1_path_length_and_ema_bookkeeping():
       after.extra["ema"]["batch_stats"]["w_avg"], after.nets["g"].batch_stats["w_avg"]
     )
     state = after
-  assert gan.lazy == sg_train.lazy_regularization(r1_gamma=1.0, pl_weight=2.0)
+  # penalty_weight is gamma: the config and StyleGAN2's own schedule give one regularizer.
+  assert gan.lazy == sg_train.lazy_regularization(r1_gamma=0.5, pl_weight=2.0)
 
 
+@pytest.mark.slow  # over 20 s
 def test_lazy_penalty_update_is_its_weight_times_the_interval():
   """D's regularization update on its own, with plain SGD(1) to read the gradient off:
   params' = params - 16 * (gamma / 2) * grad mean_n ||grad_x D(x_n)||^2."""
@@ -151,6 +156,142 @@ def test_lazy_intervals_scale_adams_learning_rate_and_betas():
       np.testing.assert_allclose(u["w"], v["w"], rtol=1e-6)
 
 
+# --- R1's weight: stylegan2-ada's loss_Dr1 = r1_grads_square_sum * (r1_gamma / 2), x interval --
+
+
+class _LinearD(nn.Module):
+  """D(x) = w . x: grad_x D = w for every sample, so the per-sample sum of squared input
+  gradients (ada's r1_grads.square().sum()) is ||w||^2 and R1's term gamma / 2 * ||w||^2,
+  whose gradient in w is gamma * w."""
+
+  @nn.compact
+  def __call__(self, x, y=None, train=False):
+    del y, train
+    x = x.reshape(x.shape[0], -1)
+    return x @ self.param("w", nn.initializers.normal(1.0), (x.shape[1],))
+
+
+GAMMA, LR = 0.3, 0.1
+
+
+def _linear_d(**overrides):
+  """A 2-D GAN (ring, tiny MLP G) with D(x) = w . x, the Wasserstein loss, R1 of weight
+  GAMMA, and SGD(LR) for D, so each update reads its gradient off; its batch and state."""
+  c = games.default_config()
+  c.dataset, c.model.name, c.model.z_dim, c.batch_size = "ring", "mlp", 2, 8
+  c.model.g_hidden_dim = c.model.d_hidden_dim = 8
+  c.loss, c.penalty, c.penalty_weight = "wasserstein", "r1", GAMMA
+  c.update_from_flattened_dict(overrides)
+  games.validate(c)
+  dataset = data_lib.load_dataset(c)
+  gan = gan_build.build_gan(c, dataset)
+  gan = dataclasses.replace(gan, discriminator=_LinearD(), d_tx=optax.sgd(LR))
+  state = gan_build.init_state(gan, jax.random.PRNGKey(0))
+  batch = gan_step.draw(gan, dataset.sample, dataset.arrays, jax.random.PRNGKey(1))
+  return gan, state, batch
+
+
+def _d_update(gan, state, batch, d_index):
+  spec = P(parallel.AXIS)
+
+  def update(s, x, y, z, y_fake, key):
+    return parallel.invariant(gan_step.d_update(gan, s, x, y, z, y_fake, key, False, d_index))
+
+  update = jax.shard_map(
+    update,
+    mesh=parallel.make_mesh(),
+    in_specs=(P(), spec, spec, spec, spec, P()),
+    out_specs=(P(), P()),
+  )
+  args = (batch["x_real"][0], batch["y_real"][0], batch["z_d"][0], batch["y_d"][0], batch["key"])
+  state, metrics = jax.jit(update)(state, *args)
+  return np.asarray(state.nets["d"].params["w"], np.float64), metrics
+
+
+def test_r1_weight_on_a_linear_d_is_stylegan2_adas_through_every_path():
+  """R1 of weight gamma (penalty_weight) on D(x) = w . x is ada's gamma / 2 * ||w||^2
+  (times the interval where lazy) through every path: in D's loss (penalty_interval 1), as
+  D's lazy update of the config (penalty_interval 16), and StyleGAN2's own schedule
+  (stylegan2.lazy_regularization), which is the same regularizer."""
+  # In D's loss: the run with R1 minus the run without it is the R1 term's step alone.
+  gan, state, batch = _linear_d()
+  w0 = np.asarray(state.nets["d"].params["w"], np.float64)
+  with_r1, metrics = _d_update(gan, state, batch, 0)
+  without, _ = _d_update(dataclasses.replace(gan, penalty="none"), state, batch, 0)
+  np.testing.assert_allclose(with_r1 - without, -LR * GAMMA * w0, rtol=1e-4, atol=1e-7)
+  np.testing.assert_allclose(GAMMA * metrics["d_penalty"], GAMMA / 2 * w0 @ w0, rtol=1e-5)
+
+  # Lazily, every 16 D updates: on a due update R1's own update follows the main one.
+  gan, state, batch = _linear_d(penalty_interval=16)
+  reg = gan.lazy_for("d")
+  assert reg == sg_train.lazy_regularization(r1_gamma=GAMMA, r1_interval=16)[0]
+  assert (reg.weight, reg.scaled_weight) == (GAMMA, 16 * GAMMA)
+  main_only, _ = _d_update(gan, state, batch, 1)  # index 1: not due
+  due, metrics = _d_update(gan, state, batch, 0)
+  np.testing.assert_allclose(due, (1 - LR * 16 * GAMMA) * main_only, rtol=1e-5, atol=1e-7)
+  term = reg.scaled_weight * metrics["d_penalty"]
+  np.testing.assert_allclose(term, 16 * GAMMA / 2 * main_only @ main_only, rtol=1e-5)
+
+
+# --- path length: latents of its own, on the G updates that are due -----------------------------
+
+
+def test_path_length_draws_latents_of_its_own():
+  """draw gives path length latents apart from G's main ones, and its update reads them
+  alone: with G's learning rate 0 (the main update leaves G as it is), pl_mean after a G
+  update is the same for any main latents and moves with path length's."""
+  dataset = _dataset()
+  gan = gan_build.build_gan(tiny_config(), dataset)
+  gan = dataclasses.replace(gan, g_tx=optax.sgd(0.0))
+  state = gan_build.init_state(gan, jax.random.PRNGKey(0))
+  batch = gan_step.draw(gan, dataset.sample, dataset.arrays, jax.random.PRNGKey(1))
+  assert batch["z_pl"].shape == batch["z_g"].shape == (BATCH, 6)
+  assert not np.array_equal(batch["z_pl"], batch["z_g"])
+  plain = gan_build.build_gan(tiny_config(path_length_weight=0.0), dataset)
+  assert "z_pl" not in gan_step.draw(plain, dataset.sample, dataset.arrays, jax.random.PRNGKey(1))
+  spec = P(parallel.AXIS)
+
+  def pl_mean(z, z_pl):
+    def update(s, z, y, z_pl, y_pl, key):
+      s, _ = gan_step.g_update(gan, s, z, y, key, False, None, 0, (z_pl, y_pl))
+      return parallel.invariant(s.extra["pl_mean"])
+
+    update = jax.shard_map(
+      update, mesh=parallel.make_mesh(), in_specs=(P(), spec, spec, spec, spec, P()), out_specs=P()
+    )
+    y = batch["y_g"]
+    return float(jax.jit(update)(state, z, y, z_pl, y, jax.random.PRNGKey(2)))
+
+  other = jax.random.normal(jax.random.PRNGKey(3), batch["z_g"].shape)
+  reference = pl_mean(batch["z_g"], batch["z_pl"])
+  assert reference > 0
+  assert pl_mean(other, batch["z_pl"]) == reference
+  assert pl_mean(batch["z_g"], other) != reference
+
+
+def test_path_length_counts_g_updates():
+  """With g_steps = 3, G update j of step t is 3 t + j, and path length runs after those
+  with index % 4 == 0 (one of them at t = 0, 1, 2, none at t = 3): G's Adam takes that
+  many extra updates; D's lazy R1 still counts D updates (step t with d_steps = 1)."""
+  c = tiny_config(g_steps=3)
+  game = gan_game.make(c, _dataset())
+  mesh = parallel.make_mesh()
+  step_fn = train.make_train_step(game, mesh)
+  arrays = parallel.replicate(game.data, mesh)
+  state = jax.device_get(train.init_run_state(c, game))
+  for t in (0, 1, 2, 3, 4, 16):
+    before = state.replace(step=jnp.asarray(t, jnp.int32))
+    after, _ = step_fn(parallel.replicate(jax.tree.map(jnp.copy, before), mesh), arrays)
+    after = jax.device_get(after)
+    g_extra = _adam_count(after.nets["g"].opt_state) - _adam_count(before.nets["g"].opt_state)
+    d_extra = _adam_count(after.nets["d"].opt_state) - _adam_count(before.nets["d"].opt_state)
+    due = sum((3 * t + j) % 4 == 0 for j in range(3))
+    assert g_extra == 3 + due, (t, g_extra)
+    assert d_extra == 1 + (t % 16 == 0), (t, d_extra)
+    moved = float(after.extra["pl_mean"]) != float(before.extra["pl_mean"])
+    assert moved == (due > 0), t
+
+
 @pytest.mark.parametrize("prob", [0.0, 1.0])
 def test_style_mixing_in_the_training_forward(prob):
   """With probability 1 every batch switches to a second latent's W at a layer in
@@ -189,6 +330,7 @@ def test_style_mixing_in_the_training_forward(prob):
       assert same[:crossover].all() and not same[crossover:].any()
 
 
+@pytest.mark.slow  # over 20 s
 @pytest.mark.parametrize("family", ["stylegan2", "dcgan"])
 def test_bfloat16_compute_is_finite_and_close_to_float32(family):
   """Two train steps from one initial state, in float32 and in bfloat16 compute (float32

@@ -7,6 +7,7 @@ import os
 import textwrap
 
 import _launch  # a sibling helper module (pytest puts tests/ on the path)
+import pytest
 
 CONFIG = textwrap.dedent(
   """
@@ -37,6 +38,7 @@ def _rows(path):
     return f.read()
 
 
+@pytest.mark.slow  # a sweep of runs: over 20 s
 def test_sweep_reports_and_does_not_retrain(tmp_path):
   config_path = tmp_path / "tiny_sweep.py"
   config_path.write_text(CONFIG)

@@ -37,6 +37,7 @@ def rows(workdir, key="d_loss"):
     return [r for r in map(json.loads, f) if key in r]
 
 
+@pytest.mark.slow  # training runs: over 10 s
 def test_members_trained_together_write_what_their_own_runs_write(tmp_path):
   members = [{"seed": 0}, {"seed": 1}, {"seed": 5}]
   together = sweep.run_sweep_together(
@@ -64,6 +65,7 @@ def test_members_trained_together_write_what_their_own_runs_write(tmp_path):
   assert [r["status"] for r in again] == ["skipped"] * 3
 
 
+@pytest.mark.slow  # training runs: over 10 s
 def test_together_resume_is_exact(tmp_path):
   configs = [ring(seed=0), ring(seed=1)]
   dirs = [str(tmp_path / "straight" / n) for n in ("a", "b")]

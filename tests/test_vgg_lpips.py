@@ -44,6 +44,7 @@ def test_a_truncated_trunk_equals_the_full_one_up_to_its_layer(images):
   np.testing.assert_allclose(part["relu2_2"], full["relu2_2"], rtol=1e-5)
 
 
+@pytest.mark.slow  # over 10 s
 def test_lpips_equals_the_packages_lpips(images):
   x, y = images
   ours = lpips.make_lpips()(x, y)

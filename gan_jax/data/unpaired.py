@@ -1,14 +1,18 @@
-"""Unpaired two-domain image data for CycleGAN: MNIST <-> MNIST-M and TFDS cycle_gan/<name>.
+"""Unpaired two-domain image data for CycleGAN: MNIST <-> MNIST-M-style and TFDS cycle_gan/<name>.
 
 As for the one-domain sets (datasets.py), both domains live in memory (on the device) and a pure
 sampler `sample_unpaired(arrays, rng, shape)` draws a batch of each inside the jitted step,
 with independent indices (the two images of a pair have nothing to do with each other), so a
 run's data is a function of (seed, step) alone.
 
-  mnist2mnist_m   A = MNIST digits, B = MNIST-M (mnist_m.py), both labelled. MNIST-M image i
-                  is MNIST digit i on a photo, so the training domains take disjoint digit
-                  indices (`domain_indices`: A the even, B the odd ones); the test split keeps
-                  every test digit on both sides (evaluation reads labels, never pairs).
+  mnist2mnist_m_packages
+                  A = MNIST digits, B = MNIST-M-style (photos from registry packages, not
+                  Ganin's BSDS500: mnist_m.py), both labelled. Its image i is MNIST digit i on
+                  a photo, so the training domains take disjoint digit indices
+                  (`domain_indices`: A the even, B the odd ones); the test split keeps every
+                  test digit on both sides (evaluation reads labels, never pairs). Called
+                  'mnist2mnist_m' until 2026-12: saved configs with that name read as this
+                  one (RENAMED_DATASETS), a new config with it fails with the new name.
   <name>          TFDS cycle_gan/<name> (horse2zebra, apple2orange, ...): trainA/trainB or
                   testA/testB, resized to the model's size, unlabelled (labels -1).
 """
@@ -29,7 +33,9 @@ from gan_jax.errors import DataUnavailableError
 
 Array = jax.Array
 
-MNIST_M_TASK = "mnist2mnist_m"
+# Not "mnist2mnist_m": the B domain is not Ganin's MNIST-M (mnist_m.py), and the name says so.
+MNIST_M_TASK = "mnist2mnist_m_packages"
+RENAMED_DATASETS = {"mnist2mnist_m": MNIST_M_TASK}  # old name -> name
 # The configs of TFDS's cycle_gan builder (tensorflow-datasets 4.9).
 CYCLE_GAN_NAMES = (
   "apple2orange",
@@ -157,9 +163,10 @@ def load_unpaired(
 ) -> UnpairedData:
   """The two domains of `name` for `split` ('train' or 'test') at `size` px.
 
-  mnist2mnist_m: `seed` is MNIST-M's (which crops); `source` and `data_dir` choose the MNIST
-  digits as in datasets.load_images. `mnist_channels=3` repeats MNIST's gray channel as RGB so both
-  domains have 3 channels (the identity loss G(b) ~ b needs that); 1 keeps it single-channel.
+  mnist2mnist_m_packages: `seed` is the B domain's (which crops); `source` and `data_dir`
+  choose the MNIST digits as in datasets.load_images. `mnist_channels=3` repeats MNIST's gray
+  channel as RGB so both domains have 3 channels (the identity loss G(b) ~ b needs that); 1
+  keeps it single-channel.
   """
   if split not in SPLITS:
     raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")

@@ -1,22 +1,35 @@
 """The metrics of generated samples: of an image set through one feature network, and per data set.
 
     ring / grid      modes, high_quality, reverse_kl               (PacGAN protocol, modes.py)
-    mnist            classifier_fid, classifier_kid(_std), classifier_score(_std)
-                     (+ fid, kid(_std), inception_score(_std) when Inception weights are given)
+                     + precision, recall, density, coverage on the 2-D points themselves
+    mnist,           classifier_fid, classifier_kid(_std), classifier_score(_std) and
+    fashion_mnist    classifier_precision/_recall/_density/_coverage (the in-project MNIST or
+                     Fashion-MNIST classifier; Fashion-MNIST's only where it is prepared)
+                     (+ fid, kid(_std), inception_score(_std) and precision, recall, density,
+                     coverage when Inception weights are given)
     stacked_mnist    stacked_modes, stacked_kl                      (per-channel digit classifier)
-    fashion_mnist,
-    cifar10, celeb_a fid, kid(_std), inception_score(_std) only with Inception weights
+    cifar10, celeb_a fid, kid(_std), inception_score(_std), precision, recall, density,
+                     coverage, only with Inception weights
 
-Reference ("real") sets: for MNIST the *test* split, which neither the classifier nor the GAN
-was trained on, so a generator is not rewarded for reproducing training digits and the
-classifier's features of the reference are not sharpened by its own overfitting. On the offline
-subset that is 500 digits (full MNIST: 10,000); the Fréchet distance of a small sample is biased
-upwards, so compare numbers only at equal reference and sample sizes. For the Inception-only
-sets the reference is a random subset (num_samples) of the *train* split, the usual convention
-of CIFAR-10 / CelebA FID.
+Precision/recall/density/coverage (prdc.py) are computed on whichever features are at hand:
+Inception's 2,048-d pool3 features (unprefixed names), the classifier's 128-d penultimate
+features (classifier_*), the points (2-D mixtures). Kynkäänniemi et al. 2019 and Naeem et al.
+2020 publish theirs on VGG16's 4,096-d fc2 features: these are not comparable with published
+values. The evaluator's `info` names the features (prdc_features, classifier_prdc_features),
+and the sweep report repeats it.
 
-The classifier (classifier.py) is trained at the generator's image size on the same MNIST
-source as the run, so real and generated digits reach it through the same pipeline. Its
+Reference ("real") sets: for MNIST and Fashion-MNIST the *test* split, which neither the
+classifier nor the GAN was trained on, so a generator is not rewarded for reproducing training
+images and the classifier's features of the reference are not sharpened by its own overfitting.
+On the offline subset that is 500 digits (full MNIST and Fashion-MNIST: 10,000); the Fréchet
+distance of a small sample is biased upwards, so compare numbers only at equal reference and
+sample sizes. For the Inception-only sets the reference is a random subset (num_samples) of
+the *train* split, the usual convention of CIFAR-10 / CelebA FID.
+
+The classifier (classifier.py) is trained at the generator's image size on the same MNIST (or
+Fashion-MNIST) source as the run, so real and generated images reach it through the same
+pipeline; Fashion-MNIST's trains on the full prepared set only (no offline subset exists), and
+without it a Fashion-MNIST run has the Inception metrics alone (one log line says so). Its
 features are unnormalised ReLU activations, so classifier_fid / classifier_kid are in their own
 units (KID's cubic kernel makes classifier_kid large: hundreds for noise images), comparable
 only between runs with the same classifier, reference set and sample count. Typical values on
@@ -41,6 +54,7 @@ from absl import logging
 
 from gan_jax.data import cache, mixtures
 from gan_jax.data import datasets as data_lib
+from gan_jax.errors import DataUnavailableError
 from gan_jax.evaluation import classifier as classifier_lib
 from gan_jax.evaluation import features, prdc, references, stats
 from gan_jax.evaluation import modes as modes_lib
@@ -70,7 +84,15 @@ CLASSIFIER_METRICS = (
 INCEPTION_METRICS = ("fid", "kid", "kid_std", "inception_score", "inception_score_std")
 FID_KID_METRICS = INCEPTION_METRICS[:3]  # Inception weights without the classifier head
 STACKED_METRICS = ("stacked_modes", "stacked_kl")
-CLASSIFIER_DATASETS = ("mnist",)  # the in-project classifier knows digits only
+# The data sets with an in-project classifier (classifier.py): digits, and Fashion-MNIST's
+# garments (a classifier of its own, trained where Fashion-MNIST is prepared).
+CLASSIFIER_DATASETS = ("mnist", "fashion_mnist")
+# What precision/recall/density/coverage are computed on (the evaluator's info names them;
+# metrics.PRDC_FEATURES describes each for the report): the papers' own features are VGG16's
+# fc2 (4,096-d), which gan_jax does not have.
+PRDC_FEATURES_INCEPTION = "inception_pool3"  # FID Inception's 2,048-d pool features
+PRDC_FEATURES_CLASSIFIER = "classifier_penultimate"  # the classifier's 128-d ReLU features
+PRDC_FEATURES_POINTS = "points_2d"  # the 2-D mixtures' points themselves
 # Stacked MNIST counts modes by reading each channel with the digit classifier, so its errors
 # become false modes: PacGAN's protocol asks for a classifier of at least 99% on MNIST's test
 # set. 600 steps (the classifier metrics' default) reach 98.73%, 3,000 reach 99.33% (full
@@ -343,6 +365,29 @@ class Evaluator:
     return result
 
 
+def _classifier_of(
+  dataset_name: str, *, image_size: int, data_source: str, data_dir: str
+) -> classifier_lib.Classifier | None:
+  """The in-project classifier of a data set (trained once, cached); None, with one log line,
+  for Fashion-MNIST where it is not prepared (its classifier trains on the full set)."""
+  if dataset_name == "fashion_mnist":
+    try:
+      return classifier_lib.get_fashion_mnist_classifier(
+        image_size=image_size, data_source=data_source, data_dir=data_dir, seed=EVALUATOR_SEED
+      )
+    except DataUnavailableError as e:
+      logging.info("no classifier metrics for fashion_mnist (its classifier cannot train): %s", e)
+      return None
+  stacked = dataset_name == "stacked_mnist"
+  return classifier_lib.get_classifier(
+    image_size=image_size,
+    data_source=data_source,
+    data_dir=data_dir,
+    seed=EVALUATOR_SEED,
+    steps=STACKED_CLASSIFIER_STEPS if stacked else classifier_lib.DEFAULT_STEPS,
+  )
+
+
 def make_evaluator(
   dataset_name: str,
   *,
@@ -414,6 +459,8 @@ def make_evaluator(
       f"{dataset_name}-{num_samples}" if real_images is None else None, real
     )
     names = MIXTURE_METRICS + (PRDC_METRICS if manifold is not None else ())
+    if manifold is not None:
+      info["prdc_features"] = PRDC_FEATURES_POINTS
     return Evaluator(metric_names=names, info=info, mixture_manifold=manifold, **common)
 
   stacked = dataset_name == "stacked_mnist"
@@ -421,15 +468,14 @@ def make_evaluator(
   cacheable = classifier is None and inception_fn is None and real_images is None
   classifier_name = inception_name = "given"
   if use_classifier and classifier is None:
-    classifier = classifier_lib.get_classifier(
-      image_size=image_size,
-      data_source=data_source,
-      data_dir=data_dir,
-      seed=EVALUATOR_SEED,
-      steps=STACKED_CLASSIFIER_STEPS if stacked else classifier_lib.DEFAULT_STEPS,
+    classifier = _classifier_of(
+      dataset_name, image_size=image_size, data_source=data_source, data_dir=data_dir
     )
-    classifier_name = classifier.name
-    classifier = dataclasses.replace(classifier, batch_size=batch_size)
+    if classifier is None:
+      use_classifier = False
+    else:
+      classifier_name = classifier.name
+      classifier = dataclasses.replace(classifier, batch_size=batch_size)
   if use_classifier:
     info["classifier_accuracy"] = float(getattr(classifier, "accuracy", float("nan")))
     info["classifier_source"] = str(getattr(classifier, "source", ""))
@@ -481,12 +527,16 @@ def make_evaluator(
       classifier_manifold = references.real_manifold(
         f"{key}-{classifier_name}" if cacheable else None, real_classifier.kept
       )
+      if classifier_manifold is not None:
+        info["classifier_prdc_features"] = PRDC_FEATURES_CLASSIFIER
     if inception_fn is not None:
       real_inception = reference(inception_fn, inception_name)
       info["eval_reference_inception"] = references.reference_digest(real_inception)
       inception_manifold = references.real_manifold(
         f"{key}-{inception_name}" if cacheable else None, real_inception.kept
       )
+      if inception_manifold is not None:
+        info["prdc_features"] = PRDC_FEATURES_INCEPTION
       if cacheable:
         info["eval_reference_stats"] = cache.reference_stats_path(f"{key}-{inception_name}")
   names = (

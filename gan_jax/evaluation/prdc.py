@@ -16,6 +16,16 @@ counts how many real balls hold each fake, so a few fakes around a real outlier 
 1 (it is 1 on average when fakes and reals come from one distribution, and can exceed 1);
 coverage: the share of real balls holding at least one fake, robust to fake outliers.
 
+Features: these functions take any feature rows. Both papers compute the metrics on VGG16's
+4,096-d fc2 features of ImageNet-trained weights (Kynkäänniemi et al.'s code: "VGG-16 ...
+features from FC layer with shape=(n, 4096)"; Naeem et al. follow them), which gan_jax does
+not have. The evaluator (evaluate.py) computes them on the FID Inception's 2,048-d pool3
+features (precision, recall, density, coverage: eval_info `prdc_features: inception_pool3`),
+on the in-project classifier's 128-d penultimate features (classifier_precision, ...:
+`classifier_prdc_features: classifier_penultimate`) and on the points of the 2-D mixtures
+(`prdc_features: points_2d`). The maths is the papers'; the values are of another feature
+space and are not comparable with published precision / recall / density / coverage.
+
 Ties: the comparisons are strict (`<`), as in the reference implementation of all four
 (clovaai/generative-evaluation-prdc `compute_prdc`); Kynkäänniemi et al.'s own precision /
 recall code uses `<=`. They differ only on exact ties, which continuous features almost never

@@ -68,7 +68,8 @@ def validate(config: ml_collections.ConfigDict, *, num_devices: int = 1) -> None
         )
   if config.dataset not in spec.config.datasets():
     for other in REGISTRY.values():
-      if config.dataset in other.config.datasets():
+      names = (*other.config.datasets(), *other.config.renamed.get("dataset", {}))
+      if other is not spec and config.dataset in names:
         raise ConfigError(
           f"dataset {config.dataset!r} is the {other.name} game's, not {spec.name}'s: start "
           f"from default_config({other.name!r}) (an experiment of that game)"
@@ -98,7 +99,9 @@ def config_changes(saved: dict, config: ml_collections.ConfigDict) -> tuple[list
   saved_game = saved.get("game", "gan")
   if saved_game != config.game:
     return [f"game ({saved_game!r} -> {config.game!r})"], []
-  return config_lib.config_changes(saved, config.to_dict(), spec_of(config.game).config)
+  game = spec_of(config.game).config
+  saved = config_lib.upgrade_saved(saved, game, "the saved config")
+  return config_lib.config_changes(saved, config.to_dict(), game)
 
 
 def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
@@ -116,4 +119,5 @@ def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
     raise WorkdirError(
       f"{path} names game {game!r}, which is not registered: use another --workdir"
     )
+  saved = config_lib.upgrade_saved(saved, REGISTRY[game].config, path)
   return config_lib.restore_saved(saved, REGISTRY[game].config, path)

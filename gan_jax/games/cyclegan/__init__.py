@@ -14,8 +14,12 @@ the generators' update on
 
 with the discriminators fixed, then the discriminators' update on the objective's d_loss
 of real images against the pooled fakes of that same forward pass. Any objective of
-losses.py works (least squares is the paper's); its learning rates are constant for the
-first `cycle.decay_start` of the run, then decay linearly to 0 (an optax schedule).
+losses.py works; the defaults (least_squares, w_adv = cycle.ADVERSARIAL_WEIGHT = 2) are the
+reference's lsgan objective term for term (cycle.py). The learning rates are constant for
+the first `cycle.decay_start` of the run, then decay linearly to 0 (an optax schedule).
+
+Names: gan_jax's 'g' / 'f' / 'd_a' / 'd_b' are the reference's G_A / G_B / D_B / D_A (its
+D_A judges domain B), so the logged d_b_loss is its loss_D_A and d_a_loss its loss_D_B.
 
 Data parallel: every device holds the whole (replicated) state. The pools must stay the
 same on every device, so each step gathers the global batch of fakes (`all_gather`),
@@ -72,7 +76,7 @@ class CycleGAN:
   shape_b: tuple[int, ...]
   lambda_cycle: float = cycle.LAMBDA_CYCLE
   identity_weight: float = cycle.IDENTITY_WEIGHT
-  adversarial_weight: float = 1.0
+  adversarial_weight: float = cycle.ADVERSARIAL_WEIGHT
   pool_size: int = cycle.POOL_SIZE
   real_label: float = 1.0
 

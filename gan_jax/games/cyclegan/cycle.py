@@ -10,6 +10,12 @@ As in junyanz/pytorch-CycleGAN-and-pix2pix (models/cycle_gan_model.py, util/imag
 with lambda_cycle = 10 and identity_weight = 0.5 (0 switches the identity term off; it needs
 the two domains to have the same number of channels). The discriminators see generated
 images through an image pool of 50 (Shrivastava et al. 2017), `pool_query`.
+
+L_adv is the reference's GANLoss('lsgan') (its --gan_mode default): MSE(D(G(a)), 1) =
+E (D(G(a)) - 1)^2 for a generator and 0.5 (MSE(D(b), 1) + MSE(D(G(a)), 0)) for a
+discriminator (backward_D_basic). gan_jax's least_squares objective halves the generator's
+term (1/2 E (f - 1)^2, losses.least_squares_g_loss), so the game weighs it by
+ADVERSARIAL_WEIGHT = 2; its discriminator term is the reference's as it is.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ Array = jax.Array
 LAMBDA_CYCLE = 10.0  # the paper's lambda (reference --lambda_A = --lambda_B = 10)
 IDENTITY_WEIGHT = 0.5  # reference --lambda_identity: the identity term's weight / lambda
 POOL_SIZE = 50  # reference --pool_size
+# The least_squares g_loss times 2 is the reference's lsgan G term MSE(D(G(a)), 1).
+ADVERSARIAL_WEIGHT = 2.0
 
 
 def cycle_loss(x: Array, x_rec: Array) -> Array:

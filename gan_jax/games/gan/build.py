@@ -64,8 +64,12 @@ class GAN:
   instance_noise_anneal_steps: int = 0
   ema_decay: float = 0.0
   ema_start_step: int = 0
-  # > 0: class-conditional G(z, y) and D(x, y); fake labels uniform over the classes.
+  # > 0: class-conditional G(z, y) and D(x, y).
   num_classes: int = 0
+  # The labels of generated samples: 'uniform' | 'real' | 'data' (config.fake_labels).
+  fake_labels: str = "uniform"
+  # G's global batch where it differs from D's (0 = batch_size; `g_batch`).
+  g_batch_size: int = 0
   # A program of several members: the RUN_KEYS whose values differ among them (read per
   # run from State.extra['settings']), the objectives a run's 'loss' index picks from, and
   # the optimizer sub-configs that per-run learning rates and betas complete.
@@ -84,6 +88,11 @@ class GAN:
   compute_dtype: str = "float32"  # of G and D's arithmetic; the master weights are float32
   # Limited data: what D sees augmented (DiffAugment, ADA), bCR and LeCam (augmentation.py).
   augment: augmentation.Augmentation = augmentation.Augmentation()
+
+  @property
+  def g_batch(self) -> int:
+    """The global batch of each G update: its latents, labels and real data."""
+    return self.g_batch_size or self.batch_size
 
   @property
   def style_based(self) -> bool:
@@ -139,6 +148,8 @@ def build_gan(config: ml_collections.ConfigDict, dataset: data_lib.Dataset) -> G
     ema_decay=config.ema_decay,
     ema_start_step=config.ema_start_step,
     num_classes=num_classes,
+    fake_labels=config.fake_labels,
+    g_batch_size=config.g_batch_size,
     g_optimizer=config.g_optimizer,
     d_optimizer=config.d_optimizer,
     style_mixing_prob=config.style_mixing_prob,
@@ -159,7 +170,8 @@ def sample_latents(gan: GAN, rng: Array, shape: tuple[int, ...]) -> Array:
 
 
 def sample_labels(gan: GAN, rng: Array, shape: tuple[int, ...]) -> Array:
-  """Labels for generated samples: uniform over the classes (zeros when unconditional)."""
+  """Labels uniform over the classes (zeros when unconditional): those of pictures and
+  evaluation, and of training's fakes with fake_labels 'uniform' (step.draw)."""
   if not gan.num_classes:
     return jnp.zeros(shape, jnp.int32)
   return jax.random.randint(rng, shape, 0, gan.num_classes, jnp.int32)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from gan_jax import augment, penalties, specs
+from gan_jax import augment, losses, penalties, specs
 from gan_jax import models as models_lib
 from gan_jax.config import GameConfig, Rule
 from gan_jax.data import datasets as data_lib
@@ -19,16 +19,25 @@ from gan_jax.errors import DataUnavailableError
 from gan_jax.games.gan import augmentation, settings
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
+# The labels of a conditional GAN's generated samples (build.GAN.fake_labels).
+FAKE_LABELS = ("uniform", "real", "data")
 
 
 def add_defaults(c: ml_collections.ConfigDict) -> None:
   """The GAN game's keys with the DCGAN-on-MNIST defaults."""
   c.g_steps = 1  # generator updates per step, after D's (PacGAN's Stacked MNIST: 2)
+  # The global batch of G's updates: its latents and labels (and the real batch of an
+  # objective whose G loss reads real data); D's updates and the fakes they judge keep
+  # batch_size. 0 = batch_size. SNGAN's reference trains G on twice D's batch.
+  c.g_batch_size = 0
   # 'alternating' (D's updates, then G's against the new D) | 'simultaneous' (one D and one
   # G update from the same parameters on the same batch: ALI's and PacGAN's 2-D update).
   c.update_rule = "alternating"
   c.d_weight_clip = 0.0  # WGAN weight clipping bound c (0 = off)
-  # Gradient penalty on D: 'none' | 'gradient_penalty' (WGAN-GP) | 'r1' | 'dragan'.
+  # Gradient penalty on D: 'none' | 'gradient_penalty' (WGAN-GP) | 'r1' | 'r2' | 'r1_r2' |
+  # 'dragan'. The term is penalty_weight * penalty: WGAN-GP's and DRAGAN's lambda; for the
+  # zero-centred ones penalty_weight is gamma, the term gamma / 2 * E ||grad D(x)||^2
+  # (penalties.r1_penalty holds the 1/2: StyleGAN2's r1_gamma, R3GAN's gamma).
   c.penalty = "none"
   c.penalty_weight = 10.0
   # Instance noise: N(0, std^2) added to D's real and fake inputs, std annealed
@@ -54,9 +63,15 @@ def add_defaults(c: ml_collections.ConfigDict) -> None:
   c.style_mixing_prob = 0.0
   c.path_length_weight = 0.0
   c.path_length_interval = 4
-  # Class-conditional GAN on a labeled data set: G(z, y) and D(x, y); fake labels
-  # are drawn uniformly over the classes. See model.g_conditioning / d_conditioning.
+  # Class-conditional GAN on a labeled data set: G(z, y) and D(x, y). See
+  # model.g_conditioning / d_conditioning.
   c.conditional = False
+  # The labels of the generated samples (conditional only; without classes they are 0):
+  # 'uniform' over the classes (SNGAN's sample_categorical); 'real': D's fakes take the
+  # labels of D's real batch and G's those of a real batch of its own (R3GAN's pairing);
+  # 'data': drawn from the training set's labels, apart from the real batch (stylegan2-ada's
+  # gen_c). Path length's latents take 'data' labels unless 'uniform'.
+  c.fake_labels = "uniform"
 
   c.dataset = "mnist"
   # Stream a TFDS image set through tf.data (host prefetch) instead of keeping it on
@@ -119,6 +134,7 @@ def add_defaults(c: ml_collections.ConfigDict) -> None:
 
 SPECS: dict[str, specs.Spec] = {
   "g_steps": specs.POSITIVE,
+  "g_batch_size": specs.COUNT,
   "update_rule": specs.names(lambda: ("alternating", "simultaneous")),
   "d_weight_clip": specs.number(0.0),
   "penalty": specs.names(lambda: tuple(penalties.PENALTIES)),
@@ -134,6 +150,7 @@ SPECS: dict[str, specs.Spec] = {
   "path_length_weight": specs.number(0.0),
   "path_length_interval": specs.POSITIVE,
   "conditional": specs.BOOL,
+  "fake_labels": specs.names(lambda: FAKE_LABELS),
   "data.stream": specs.BOOL,
   "data.fixed_examples": specs.integer(0, 10_000_000),
   "data.limit": specs.integer(0, 100_000_000),
@@ -362,6 +379,45 @@ def _update_fits_steps(c, n: int) -> str | None:
   return None
 
 
+def _g_batch_fits(c, n: int) -> str | None:
+  """G's batch (g_batch_size) splits over the devices and packs, as D's does (its fakes go
+  through D); where G's update shares D's batch or data, it must be D's."""
+  if not c.g_batch_size or c.g_batch_size == c.batch_size:
+    return None
+  g = c.g_batch_size
+  if g % n:
+    return f"g_batch_size {g} does not divide over {n} devices: use a multiple of {n}"
+  local = g // n
+  if local % c.model.pack:
+    return f"g_batch_size: model.pack {c.model.pack} must divide G's per-device batch {local}"
+  group = c.model.stylegan2.mbstd_group_size if c.model.name == "stylegan2" else 4
+  d_batch = local // c.model.pack
+  stddev = c.model.d_minibatch == "stddev" or c.model.name == "stylegan2"
+  if stddev and d_batch > group and d_batch % group:
+    return (
+      f"g_batch_size: minibatch stddev groups of {group} must divide G's per-device "
+      f"discriminator batch {d_batch} (g_batch_size / devices / model.pack)"
+    )
+  if c.update_rule == "simultaneous":
+    return "g_batch_size: update_rule=simultaneous takes G's loss on D's batch; set it to 0"
+  if c.data.stream and (losses.OBJECTIVES[c.loss].g_uses_real or c.fake_labels == "real"):
+    return (
+      f"g_batch_size: a stream brings D's batches only, and G's update reads real data "
+      f"(loss {c.loss}, fake_labels {c.fake_labels}); set it to 0 or drop data.stream"
+    )
+  return None
+
+
+def _fake_labels_fit(c, n: int) -> str | None:
+  del n
+  if c.fake_labels == "data" and c.data.stream:
+    return (
+      "fake_labels=data draws labels from the resident training set; with data.stream use "
+      "fake_labels=real or uniform"
+    )
+  return None
+
+
 def _source_serves_data(c, n: int) -> str | None:
   del n
   try:
@@ -423,6 +479,24 @@ RULES: tuple[Rule, ...] = (
     ("update_rule", "d_steps", "g_steps"),
     _update_fits_steps,
     {"update_rule": "simultaneous", "g_steps": 2},
+  ),
+  Rule(
+    (
+      "g_batch_size",
+      "batch_size",
+      "model.pack",
+      "model.d_minibatch",
+      "update_rule",
+      "data.stream",
+      "loss",
+      "fake_labels",
+    ),
+    _g_batch_fits,
+    {"g_batch_size": 6},
+    num_devices=4,
+  ),
+  Rule(
+    ("fake_labels", "data.stream"), _fake_labels_fit, {"fake_labels": "data", "data.stream": True}
   ),
   Rule(
     ("dataset", "data.source"),

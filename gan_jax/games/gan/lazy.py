@@ -68,8 +68,9 @@ class LazyRegularization:
 
 def lazy_regularizers(config: ml_collections.ConfigDict) -> tuple[LazyRegularization, ...]:
   """The config's lazy regularizers: the D penalty every penalty_interval D updates (when
-  above 1; weight penalty_weight on penalties.PENALTIES[penalty], whose R1 is gamma / 2
-  times the squared gradient norm) and path length every path_length_interval G updates."""
+  above 1; weight penalty_weight on penalties.PENALTIES[penalty], whose R1 holds the 1/2,
+  so the term is penalty_weight / 2 * E ||grad D(x)||^2: penalty_weight is StyleGAN2's
+  gamma) and path length every path_length_interval G updates."""
   lazy = []
   if config.penalty != "none" and config.penalty_interval > 1:
     lazy.append(

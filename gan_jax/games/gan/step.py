@@ -35,38 +35,58 @@ PyTree = Any
 
 
 def draw(gan: GAN, sample_real: Callable[..., dict], data: PyTree, rng: Array) -> dict[str, Array]:
-  """One step's global batch: real data, latents and labels for d_steps D updates and the
-  G update, and a key for the per-device noise (penalties, instance noise)."""
+  """One step's global batch: real data, latents and labels for d_steps D updates of
+  batch_size and g_steps G updates of g_batch (a real batch of G's own where its objective
+  reads real data), path length's own latents where it is on, and a key for the per-device
+  noise (penalties, instance noise). The fakes' labels follow gan.fake_labels."""
   k_real, k_zd, k_zg, k_noise = jax.random.split(rng, 4)
-  real = sample_real(data, k_real, (gan.d_steps, gan.batch_size))
-  z_d = sample_latents(gan, k_zd, (gan.d_steps, gan.batch_size))
+  d_shape = (gan.d_steps, gan.batch_size)
+  real = sample_real(data, k_real, d_shape)
+  z_d = sample_latents(gan, k_zd, d_shape)
   # One G update keeps its batch unstacked (the streams of runs before g_steps existed).
-  g_shape = (gan.batch_size,) if gan.g_steps == 1 else (gan.g_steps, gan.batch_size)
+  g_shape = (gan.g_batch,) if gan.g_steps == 1 else (gan.g_steps, gan.g_batch)
   z_g = sample_latents(gan, k_zg, g_shape)
   # A key of its own (not a 5th split) keeps the unconditional streams as they were.
   k_yd, k_yg = jax.random.split(jax.random.fold_in(rng, 1))
-  y_d = sample_labels(gan, k_yd, (gan.d_steps, gan.batch_size))
-  y_g = sample_labels(gan, k_yg, g_shape)
-  y_real = real["y"].astype(jnp.int32) if gan.num_classes else jnp.zeros_like(y_d)
-  batch = {
-    "x_real": real["x"],
-    "y_real": y_real,
-    "z_d": z_d,
-    "y_d": y_d,
-    "z_g": z_g,
-    "y_g": y_g,
-    "key": k_noise,
-  }
-  if gan.objective.g_uses_real:  # the G step compares with real data: a batch of its own
-    if sample_real is data_lib.take_streamed_batch:  # a stream brings D's batches only
+  streamed = sample_real is data_lib.take_streamed_batch  # a stream brings D's batches only
+  mode = gan.fake_labels if gan.num_classes else "uniform"  # without classes: zeros
+
+  def real_labels(batch: dict, shape: tuple[int, ...]) -> Array:
+    return batch["y"].astype(jnp.int32) if gan.num_classes else jnp.zeros(shape, jnp.int32)
+
+  def fake_labels(key: Array, shape: tuple[int, ...], paired: Array | None) -> Array:
+    if mode == "real":  # the labels of the real batch the fakes are judged beside
+      return paired
+    if mode == "data":  # the training set's labels, apart from the real batch (gen_c)
+      return real_labels(sample_real(data, key, shape), shape)
+    return sample_labels(gan, key, shape)
+
+  y_real = real_labels(real, d_shape)
+  batch = {"x_real": real["x"], "y_real": y_real, "z_d": z_d, "z_g": z_g, "key": k_noise}
+  x_g = y_g_real = None
+  if gan.objective.g_uses_real or mode == "real":  # G's real batch: data, or labels only
+    if streamed:
       x_g, y_g_real = real["x"][-1], y_real[-1]
       if gan.g_steps > 1:
         x_g, y_g_real = (jnp.broadcast_to(a, (gan.g_steps, *a.shape)) for a in (x_g, y_g_real))
     else:
       real_g = sample_real(data, jax.random.fold_in(rng, 2), g_shape)
-      x_g = real_g["x"]
-      y_g_real = real_g["y"].astype(jnp.int32) if gan.num_classes else jnp.zeros_like(y_g)
+      x_g, y_g_real = real_g["x"], real_labels(real_g, g_shape)
+  batch["y_d"] = fake_labels(k_yd, d_shape, y_real)
+  batch["y_g"] = fake_labels(k_yg, g_shape, y_g_real)
+  if gan.objective.g_uses_real:
     batch.update(x_real_g=x_g, y_real_g=y_g_real)
+  if gan.lazy_for("g") is not None:
+    # Path length's G update draws latents of its own (stylegan2-ada's Greg phase gets a
+    # fresh gen_z and gen_c), labels from the data where the fakes' are not uniform.
+    k_zpl, k_ypl = jax.random.split(jax.random.fold_in(rng, 3))
+    batch["z_pl"] = sample_latents(gan, k_zpl, g_shape)
+    if mode == "uniform":
+      batch["y_pl"] = sample_labels(gan, k_ypl, g_shape)
+    elif streamed:  # 'real' ('data' refuses a stream): G's labels, those of D's last batch
+      batch["y_pl"] = batch["y_g"]
+    else:  # the training set's labels, as stylegan2-ada's gen_c
+      batch["y_pl"] = real_labels(sample_real(data, k_ypl, g_shape), g_shape)
   return batch
 
 
@@ -85,6 +105,8 @@ def batch_spec(gan: GAN) -> dict[str, P]:
   }
   if gan.objective.g_uses_real:
     spec.update(x_real_g=g_side, y_real_g=g_side)
+  if gan.lazy_for("g") is not None:
+    spec.update(z_pl=g_side, y_pl=g_side)
   return spec
 
 
@@ -287,13 +309,17 @@ def g_update(
   rng: Array,
   with_norms: Array | bool = True,
   real: tuple[Array, Array] | None = None,
+  g_index: Array | int | None = None,
+  path_length: tuple[Array, Array] | None = None,
 ) -> tuple[State, dict]:
   """One generator update on this device's shard of latents z (and labels y).
 
   D runs in training mode (batch statistics) but its running statistics are left as
   they are: the discriminator's state belongs to its own update. `real` (x, y) is the
-  real batch that an objective with `g_uses_real` compares against. The gradient and
-  update norms are NaN where `with_norms` is false.
+  real batch that an objective with `g_uses_real` compares against. `g_index` counts G
+  updates (default state.step * g_steps): path length runs, as an update of its own after
+  this one on its own latents and labels `path_length` (z, y), where it is due. The
+  gradient and update norms are NaN where `with_norms` is false.
   """
   g_net, d_net = state.nets["g"], state.nets["d"]
   objective = objective_of(gan, state)
@@ -328,9 +354,13 @@ def g_update(
   state = state.replace(nets={**state.nets, "g": NetState(params, g_stats, opt_state)})
   lazy = gan.lazy_for("g")
   if lazy is not None:  # path length, after the main update (as stylegan2-ada's Greg)
+    if path_length is None:
+      raise ValueError("path length needs latents of its own: pass path_length=(z, y)")
     k_reg = jax.random.fold_in(rng, 3)
+    index = state.step * gan.g_steps if g_index is None else g_index
+    z_pl, y_pl = path_length
     state, metrics["g_path_length"] = lazily(
-      lazy, state.step, lambda s: stylegan2.g_regularize(gan, lazy, s, z, y, k_reg), state
+      lazy, index, lambda s: stylegan2.g_regularize(gan, lazy, s, z_pl, y_pl, k_reg), state
     )
     metrics["pl_mean"] = state.extra["pl_mean"]
   if gan.ema_on:
@@ -373,9 +403,10 @@ def local_step(
   gan: GAN, state: State, batch: dict[str, Array], with_norms: Array | bool = True
 ) -> tuple[State, dict]:
   """`d_steps` discriminator updates (one per leading slice of the D arrays), then
-  `g_steps` G updates; or, with update_rule 'simultaneous', one D and one G update from the
-  same parameters on the same batch (G's loss on the fakes D judged). On this device's shard
-  of `draw`'s batch.
+  `g_steps` G updates (of g_batch each); or, with update_rule 'simultaneous', one D and one
+  G update from the same parameters on the same batch (G's loss on the fakes D judged). On
+  this device's shard of `draw`'s batch. Lazy regularizers count their network's updates:
+  D update j of step s is s * d_steps + j, G update j is s * g_steps + j.
 
   The batch's replicated `key` seeds the per-device noise of penalties and instance
   noise. The gradient, update and parameter norms are NaN where `with_norms` is false.
@@ -394,8 +425,9 @@ def local_step(
       d_index=state.step,
     )
     real_g = (batch["x_real_g"], batch["y_real_g"]) if "x_real_g" in batch else None
+    pl = (batch["z_pl"], batch["y_pl"]) if "z_pl" in batch else None
     g_state, g_metrics = g_update(
-      gan, state, batch["z_d"][0], batch["y_d"][0], k_g, with_norms, real_g
+      gan, state, batch["z_d"][0], batch["y_d"][0], k_g, with_norms, real_g, state.step, pl
     )
     # G's new weights and statistics (its forward on these latents, as in D's update); each
     # lazy regularizer's value from its own network's update.
@@ -426,9 +458,11 @@ def local_step(
     # d_metrics are those of the last D update, g_metrics of the last G update.
     for j in range(gan.g_steps):
       pick = (lambda x: x) if gan.g_steps == 1 else (lambda x, j=j: x[j])
-      real_g = None
+      real_g = pl = None
       if "x_real_g" in batch:
         real_g = (pick(batch["x_real_g"]), pick(batch["y_real_g"]))
+      if "z_pl" in batch:
+        pl = (pick(batch["z_pl"]), pick(batch["y_pl"]))
       state, g_metrics = g_update(
         gan,
         state,
@@ -437,6 +471,9 @@ def local_step(
         k_g if gan.g_steps == 1 else jax.random.fold_in(k_g, j),
         with_norms if j == gan.g_steps - 1 else False,
         real_g,
+        # G updates counted over the run, as D's: path length is due on every interval-th.
+        g_index=state.step * gan.g_steps + j,
+        path_length=pl,
       )
   metrics = {
     **d_metrics,

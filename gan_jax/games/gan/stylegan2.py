@@ -43,11 +43,15 @@ PL_DECAY = 0.01
 def lazy_regularization(
   r1_gamma: float = 10.0, pl_weight: float = 2.0, r1_interval: int = 16, pl_interval: int = 4
 ) -> tuple[LazyRegularization, ...]:
-  """StyleGAN2's schedule: R1 on D every 16 updates, weight gamma / 2 on the per-sample sum
-  of squared input gradients; path length on G every 4, weight 2. gamma = 10 is the
+  """StyleGAN2's schedule: R1 on D every 16 updates, path length on G every 4 (weight 2).
+
+  R1's weight is gamma itself: penalties.r1_penalty already holds the 1/2, so its term
+  gamma * r1_penalty is stylegan2-ada's loss_Dr1 = r1_grads_square_sum * (r1_gamma / 2)
+  (training/loss.py), gamma / 2 on the per-sample sum of squared input gradients: the
+  weight a config's penalty_weight gives (lazy.lazy_regularizers). gamma = 10 is the
   'stylegan2' config (its 'cifar' config uses 0.01 and no path length)."""
   return (
-    LazyRegularization("r1", "d", r1_interval, r1_gamma / 2),
+    LazyRegularization("r1", "d", r1_interval, r1_gamma),
     LazyRegularization("path_length", "g", pl_interval, pl_weight),
   )
 
@@ -147,9 +151,10 @@ def g_regularize(
   rng: Array,
 ) -> tuple[State, Array]:
   """Path length's own G update (StyleGAN2's 'Greg'): on the first 1 / PL_BATCH_SHRINK of
-  this device's latents (style-mixed, with noise, w_avg updated as in any training
-  forward), the loss reg.scaled_weight * penalty; the running mean of the lengths moves
-  in extra['pl_mean']. Returns (state, penalty)."""
+  this device's share of z, y (path length's own latents, step.draw's z_pl: stylegan2-ada's
+  Greg phase draws a fresh gen_z, not the main update's), style-mixed, with noise, w_avg
+  updated as in any training forward, the loss reg.scaled_weight * penalty; the running
+  mean of the lengths moves in extra['pl_mean']. Returns (state, penalty)."""
   g_net = state.nets["g"]
   n = max(1, z.shape[0] // PL_BATCH_SHRINK)
   z, y = z[:n], y[:n]
