@@ -232,6 +232,7 @@ def test_p_gates_each_transform_with_its_probability():
   assert abs(np.std(c[c[:, 0, 3] != 0, 0, 3]) - 0.2) < 0.03
 
 
+@pytest.mark.slow  # over 5 s
 def test_xflip_and_rotate90_are_exact_blits():
   x = np.asarray(SQUARE)
   flipped = np.asarray(_ada(SQUARE, KEY, 1.0, A.AdaSpec(xflip=1.0)))
@@ -328,6 +329,7 @@ def test_ada_gradients_pass_through_every_stage():
     assert np.isfinite(g).all() and np.abs(g).sum() > 0, spec
 
 
+@pytest.mark.slow  # over 5 s
 def test_ada_gradients_of_linear_transforms_equal_the_analytic_ones():
   w = np.asarray(W[:, :6], np.float64)
   x = np.asarray(SQUARE)
@@ -383,6 +385,7 @@ def test_ada_update_over_two_intervals_by_hand():
 # --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over 5 s
 def test_bcr_penalty_by_hand():
   d_real, d_real_aug = jnp.array([1.0, -2.0, 0.5]), jnp.array([0.0, -1.0, 2.5])
   d_fake, d_fake_aug = jnp.array([[3.0], [-1.0]]), jnp.array([[1.0], [-1.0]])

@@ -35,6 +35,7 @@ def _tree_equal(a, b) -> bool:
   return all(jax.tree.leaves(jax.tree.map(lambda x, y: np.array_equal(x, y), a, b)))
 
 
+@pytest.mark.slow  # classifier compilations: over 10 s
 def test_shapes_resize_and_input_checks():
   clf = clf_lib.Classifier(clf_lib.init_params(0, 28), image_size=28, batch_size=16)
   x = np.random.default_rng(0).uniform(-1, 1, (37, 28, 28, 1)).astype(np.float32)
@@ -84,6 +85,7 @@ def test_training_learns_real_digits():
   assert acc > 0.6
 
 
+@pytest.mark.slow  # two trainings: over 5 s
 def test_cache_trains_once_then_loads(tmp_path, monkeypatch):
   monkeypatch.setenv("GAN_JAX_CACHE", str(tmp_path))
   trained = []

@@ -49,6 +49,7 @@ def test_shapes_for_every_combination(name, g_cond, d_cond):
   assert logits.shape == (4,) and logits.dtype == jnp.float32
 
 
+@pytest.mark.slow  # over 5 s
 @pytest.mark.parametrize("name,g_cond", [("dcgan", "concat"), ("dcgan", "cbn"), ("mlp", "concat")])
 def test_generator_output_depends_on_the_label(name, g_cond):
   channels = 1 if name == "dcgan" else 0
@@ -82,6 +83,7 @@ def test_conditional_batchnorm_at_init_is_batchnorm():
   np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # over 5 s
 def test_projection_discriminator_is_unconditional_logit_plus_projection():
   d = mlp.MLPDiscriminator(hidden_dim=4, num_layers=1, activation="leaky_relu", num_classes=3)
   x = jax.random.normal(jax.random.PRNGKey(0), (3, 2))

@@ -140,6 +140,7 @@ def test_a_real_summary_computed_once_gives_what_evaluate_images_gives(
     )
 
 
+@pytest.mark.slow  # over 5 s
 def test_non_finite_samples_give_nan_not_an_error(mnist_test, random_classifier):
   fake = np.zeros((20, 28, 28, 1), np.float32)
   fake[3, 5, 5] = np.nan  # one bad pixel is enough
@@ -151,6 +152,7 @@ def test_non_finite_samples_give_nan_not_an_error(mnist_test, random_classifier)
   assert all(np.isnan(v) for v in stacked(lambda n: bad[:n]).values())
 
 
+@pytest.mark.slow  # over 10 s
 def test_mnist_evaluator_streams_chunks_of_a_generator(mnist_test, random_classifier):
   digits = mnist_test[0]
   evaluator = ev.make_evaluator(

@@ -34,6 +34,7 @@ def _ema_run():
   return c, game, gan, mesh, state0, jax.device_get(state1)
 
 
+@pytest.mark.slow  # over 5 s
 def test_the_ema_generator_keeps_batchnorm_statistics_of_its_own():
   """After a step, the EMA statistics are G-with-the-EMA-weights' running statistics on
   the step's latents (one BatchNorm update from the initial ones), not G's."""
@@ -114,6 +115,7 @@ def test_a_simultaneous_g_update_does_not_see_this_step_s_d_update(update):
   assert (diff("g") < 1e-7) == (update == "simultaneous"), diff("g")
 
 
+@pytest.mark.slow  # over 10 s
 def test_simultaneous_g_loss_is_taken_on_the_fakes_d_judged():
   overrides = {"update_rule": "simultaneous", "loss": "wasserstein"}
   game, state0, _ = _one_step(overrides)
@@ -178,6 +180,7 @@ def test_g_batch_size_sizes_g_s_latents_labels_and_real_batch_only():
         assert batch["x_real_g"].shape == (*g_shape, 2)
 
 
+@pytest.mark.slow  # over 5 s
 def test_g_s_loss_is_taken_on_g_batch_size_latents():
   """One step with g_batch_size 32 over D's 16: G's logged loss is the Wasserstein G loss
   -mean D(G(z_g)) over the 32 latents, with G before the step and D after its update."""

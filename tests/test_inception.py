@@ -51,6 +51,7 @@ def test_output_shapes(feature_fn, variables, images):
   np.testing.assert_allclose(out.logits, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
 
 
+@pytest.mark.slow  # InceptionV3 at 299 px: over 5 s
 def test_empty_input(feature_fn, images):
   out = feature_fn(images[:0])
   assert out.pool.shape == (0, inc.POOL_DIM) and out.logits.shape == (0, inc.NUM_CLASSES)
@@ -232,6 +233,7 @@ def test_torch_spec_has_the_fid_inception_size():
   assert n == 23_834_568 + 8 * 2049
 
 
+@pytest.mark.slow  # over 5 s
 def test_convert_state_dict_round_trip(feature_fn, images):
   sd = _fake_torch_state_dict()
   variables = convert_inception.convert_state_dict(sd)

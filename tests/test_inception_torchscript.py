@@ -233,6 +233,7 @@ def test_mapping_covers_every_conv_once():
   assert cts.CONVERTER == catalog.INCEPTION_CONVERTER
 
 
+@pytest.mark.slow  # over 5 s
 def test_convert_fake_tree_round_trip(headless_variables):
   variables = cts.convert_script_module(_fake_default_1(headless_variables))
   flat_got = traverse_util.flatten_dict(variables, sep="/")
@@ -242,6 +243,7 @@ def test_convert_fake_tree_round_trip(headless_variables):
     np.testing.assert_array_equal(flat_got[k], v, err_msg=k)
 
 
+@pytest.mark.slow  # over 10 s
 def test_convert_refuses_a_different_network(headless_variables):
   tree = _fake_default_1(headless_variables)
   layer = tree["net"]["layers"]["mixed_9"]["tower_mixed_conv"]
@@ -265,6 +267,7 @@ def test_convert_refuses_a_different_network(headless_variables):
 # --- the headless network and its preprocessing ---------------------------------------------
 
 
+@pytest.mark.slow  # InceptionV3 at 299 px: over 5 s
 def test_headless_network_and_weights_file(tmp_path, headless_variables):
   inc.check_variables(headless_variables)  # no fc: checked against the network without it
   assert not inc.has_logits(headless_variables)

@@ -167,6 +167,7 @@ class _SNNet(nn.Module):
     return nn.SpectralNorm(nn.Dense(5), n_steps=1)(x, update_stats=update_stats)
 
 
+@pytest.mark.slow  # over 5 s
 def test_flax_spectral_norm_wiring():
   """nn.SpectralNorm keeps u and sigma in 'batch_stats'; carried state converges."""
   x = jnp.ones((2, 4, 4, 3))

@@ -75,6 +75,7 @@ def test_each_switch_trains_and_changes_the_step(name):
     assert extra_metric in metrics and metrics[extra_metric] > 0
 
 
+@pytest.mark.slow  # over 5 s
 def test_ada_at_p_zero_leaves_the_step_bit_for_bit():
   # Target 0: p stays at 0 (fixed p), so every step of ADA augments nothing.
   a, _ = steps(tiny(), 2)
@@ -84,6 +85,7 @@ def test_ada_at_p_zero_leaves_the_step_bit_for_bit():
     np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.slow  # over 5 s
 def test_ada_p_follows_the_heuristic_over_two_intervals():
   # Interval 1: p moves after every D update by sign(r_t - target) * batch / (kimg * 1000),
   # r_t the mean sign of D(augmented real) in [-1, 1]; with target 1 the sign is -1 (unless
@@ -100,6 +102,7 @@ def test_ada_p_follows_the_heuristic_over_two_intervals():
   assert float(state.extra["ada"]["count"]) == 0.0  # each interval's sums restart
 
 
+@pytest.mark.slow  # three training runs: over 20 s
 def test_a_stopped_and_resumed_ada_lecam_run_ends_with_the_same_bits(tmp_path):
   over = {**SWITCHES["ada"], "augment.lecam_weight": 0.3, "total_steps": 4}
   straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")

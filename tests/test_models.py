@@ -53,6 +53,7 @@ def test_benchmark_model_has_the_reference_parameter_count():
   assert len(g_vars["batch_stats"]) == 3 and len(d_vars["batch_stats"]) == 2
 
 
+@pytest.mark.slow  # over 5 s
 @pytest.mark.parametrize("norm", dcgan.D_NORMS)
 def test_discriminator_norms(norm):
   d = dcgan.DCGANDiscriminator(image_size=32, base_filters=8, norm=norm)
@@ -62,6 +63,7 @@ def test_discriminator_norms(norm):
   assert has_layer_norm == (norm == "layer")
 
 
+@pytest.mark.slow  # over 10 s
 def test_layer_norm_normalizes_each_sample_over_height_width_and_channels():
   """WGAN-GP's critic layer norm: every sample's (H, W, C) activations come out with mean 0
   and variance 1 (at the initial scale 1 and offset 0), samples independent of each other;
@@ -108,6 +110,7 @@ def test_unknown_model_name():
     models.make_models(ml_collections.ConfigDict({"name": "bogus"}), channels=1)
 
 
+@pytest.mark.slow  # over 5 s
 def test_fast_and_flax_conv_transpose_generators_agree():
   """fast_conv_transpose changes the formulation, not the function or its parameters."""
   z = jax.random.normal(jax.random.PRNGKey(0), (4, 100))

@@ -49,6 +49,7 @@ def test_veegan_networks_have_the_papers_shapes():
   assert _shapes(packed, jnp.zeros((4, 28, 28, 3)))["Conv_0/kernel"] == (5, 5, 6, 64)
 
 
+@pytest.mark.slow  # over 5 s
 def test_infogan_networks_have_the_papers_shapes():
   g, d = _build("infogan", z_dim=64)
   z = jnp.zeros((2, 64))

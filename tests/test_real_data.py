@@ -96,6 +96,7 @@ def test_fid_of_a_set_against_itself_is_zero():
   assert abs(generic["fd"]) < 1e-8 and np.isnan(generic["score"])
 
 
+@pytest.mark.slow  # two evaluations: over 5 s
 def test_precision_recall_in_classifier_and_2d_eval_rows(tmp_path):
   """Without Inception weights: the classifier features' four metrics; on a 2-D mixture,
   the points' own, beside the mode counts."""

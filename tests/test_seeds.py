@@ -73,6 +73,7 @@ def test_vmapped_seeds_equal_separate_runs(make_config):
   assert not np.allclose(jax.tree.leaves(a)[0], jax.tree.leaves(b)[0])
 
 
+@pytest.mark.slow  # training runs: over 5 s
 def test_training_logs_and_evaluates_every_seed(tmp_path):
   c = test_stabilizers.ring_config({})
   c.num_seeds, c.seed = 2, 7

@@ -96,6 +96,7 @@ def test_all_switches_with_every_objective(loss):
   assert any("sigma" in jax.tree_util.keystr(p) for p, _ in stats)
 
 
+@pytest.mark.slow  # a DCGAN step: over 5 s
 def test_dcgan_discriminator_with_switches():
   c = games.default_config()
   c.model.base_filters, c.model.image_size, c.batch_size = 4, 28, 8

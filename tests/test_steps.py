@@ -124,6 +124,7 @@ def _library_ops(hlo: str) -> tuple[int, int]:
   return len(called), sum(bodies[name].count(" convolution(") for name in called)
 
 
+@pytest.mark.slow  # a DCGAN step compiled twice: over 5 s
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU compile option")
 def test_cpu_train_step_keeps_convolutions_off_ynnpack(monkeypatch):
   """On CPU the train step compiles with host.compiler_options(): its convolutions run on

@@ -24,6 +24,7 @@ def stream_config():
   return c
 
 
+@pytest.mark.slow  # over 10 s
 def test_stream_batches_and_their_resumption():
   with tfds.testing.mock_data(num_examples=40):
     ds = data.load_dataset(stream_config())
@@ -87,6 +88,7 @@ def test_stream_only_for_tfds_image_sets():
     raise AssertionError("ring with data.stream=True validated")
 
 
+@pytest.mark.slow  # over 5 s
 def test_each_process_streams_a_disjoint_part_of_the_global_batch(monkeypatch):
   monkeypatch.setattr(images_lib, "_tfds_pipeline", _in_memory_pipeline)
   kwargs = dict(size=28, batch_size=8, d_steps=1, seed=0, data_dir="", download=False)

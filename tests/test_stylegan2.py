@@ -295,6 +295,7 @@ def test_draw_crossover_mixes_with_the_given_probability():
 # --- path length ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over 5 s
 def test_path_length_penalty_equals_finite_differences_in_float64():
   g, v = _tiny_generator(w_dim=4)
   with jax.enable_x64(True):
@@ -519,6 +520,7 @@ def test_build_reads_the_declared_keys():
     sg.build(m, 3, None, 0)
 
 
+@pytest.mark.slow  # over 5 s
 def test_the_pieces_compose_in_a_generator_update():
   """What a game's G step does: map (updating w_avg), mix with a second latent (not
   updating it), synthesize with random noise, judge (the path length penalty's gradients:

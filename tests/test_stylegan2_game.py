@@ -208,6 +208,7 @@ def _d_update(gan, state, batch, d_index):
   return np.asarray(state.nets["d"].params["w"], np.float64), metrics
 
 
+@pytest.mark.slow  # over 5 s
 def test_r1_weight_on_a_linear_d_is_stylegan2_adas_through_every_path():
   """R1 of weight gamma (penalty_weight) on D(x) = w . x is ada's gamma / 2 * ||w||^2
   (times the interval where lazy) through every path: in D's loss (penalty_interval 1), as
@@ -236,6 +237,7 @@ def test_r1_weight_on_a_linear_d_is_stylegan2_adas_through_every_path():
 # --- path length: latents of its own, on the G updates that are due -----------------------------
 
 
+@pytest.mark.slow  # StyleGAN2 train steps: over 10 s
 def test_path_length_draws_latents_of_its_own():
   """draw gives path length latents apart from G's main ones, and its update reads them
   alone: with G's learning rate 0 (the main update leaves G as it is), pl_mean after a G
@@ -269,6 +271,7 @@ def test_path_length_draws_latents_of_its_own():
   assert pl_mean(batch["z_g"], other) != reference
 
 
+@pytest.mark.slow  # StyleGAN2 train steps: over 10 s
 def test_path_length_counts_g_updates():
   """With g_steps = 3, G update j of step t is 3 t + j, and path length runs after those
   with index % 4 == 0 (one of them at t = 0, 1, 2, none at t = 3): G's Adam takes that
@@ -292,6 +295,7 @@ def test_path_length_counts_g_updates():
     assert moved == (due > 0), t
 
 
+@pytest.mark.slow  # StyleGAN2 forwards: over 10 s
 @pytest.mark.parametrize("prob", [0.0, 1.0])
 def test_style_mixing_in_the_training_forward(prob):
   """With probability 1 every batch switches to a second latent's W at a layer in

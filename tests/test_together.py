@@ -127,6 +127,7 @@ def assert_rows_match(together, alone, rtol=1e-5):
     np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-6)
 
 
+@pytest.mark.slow  # a training run: over 5 s
 def test_a_diverging_member_is_frozen_and_reported_while_the_others_finish(tmp_path):
   # Its D's learning rate absurd, the second member's weights overflow at once.
   members = [SETTINGS_SWEEP[0], {"loss": "hinge", "d_optimizer.learning_rate": 1e30}]

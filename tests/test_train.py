@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from gan_jax import games, train
 
@@ -28,6 +29,7 @@ def rows(workdir):
     return [json.loads(line) for line in f]
 
 
+@pytest.mark.slow  # two training runs: over 5 s
 def test_train_writes_workdir_and_resumes(tmp_path):
   workdir = str(tmp_path / "run")
   metrics = train.train_and_evaluate(tiny_config(), workdir)
