@@ -119,6 +119,9 @@ CONFIG = GameConfig(
     # A batch of 4 fills the pools and replaces in them in the first step: both of the pool's
     # rules run in the contract's one-step checks (4 devices equal 1) and across its resume.
     "cycle.pool_size": 2,
+    # No Inception FID: at 299 px on a CPU it takes minutes per evaluation (--mode=eval in the
+    # contract suite); the Inception metrics have tests of their own.
+    "eval.inception_path": "",
     "total_steps": 4,
     "log_every": 1,
     "sample_every": 100,
