@@ -1,11 +1,12 @@
 """A step on N devices against the same step on one: the helpers of the tests that check it.
 
-The device count is fixed when jax starts, so each count runs a script in its own process
-(`states_on`); the script trains one step of a config and saves the new state and metrics
-(`save_one_step`).
+The device count is fixed when jax starts, so each count of devices but the test process's
+own runs a script in a process of its own (`states_on`); the script trains one step of a
+config and saves the new state and metrics (`save_one_step`).
 """
 
 import os
+import runpy
 import subprocess
 import sys
 
@@ -27,10 +28,16 @@ def xla_flags(devices: int) -> str:
 
 def states_on(script: str, tmp_path, counts=(1, 4), args=()) -> list:
   """What `script N OUT.npz *args` saved, for each N of `counts` (numpy NpzFiles). A failing
-  script's stderr is shown."""
+  script's stderr is shown. N = 1 runs in this process where its JAX has one CPU device (as
+  the test processes do): a process of its own would cost a Python start and the imports of
+  JAX, TensorFlow and the project (about 8 s on 2 cores) for the same single-device step."""
   outs = []
   for n in counts:
     out = tmp_path / f"state{n}.npz"
+    if n == 1 and _one_cpu_device_here():
+      _run_here(script, out, args)
+      outs.append(np.load(out))
+      continue
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": os.pathsep.join((HERE, ROOT))}
     done = subprocess.run(
       [sys.executable, os.path.join(HERE, script), str(n), str(out), *args],
@@ -41,6 +48,26 @@ def states_on(script: str, tmp_path, counts=(1, 4), args=()) -> list:
     assert done.returncode == 0, f"{script} on {n} devices failed:\n{done.stderr[-3000:]}"
     outs.append(np.load(out))
   return outs
+
+
+def _one_cpu_device_here() -> bool:
+  if "jax" not in sys.modules:  # a script's own process, before it set its device count
+    return False
+  import jax  # noqa: PLC0415
+
+  return jax.default_backend() == "cpu" and jax.device_count() == 1
+
+
+def _run_here(script: str, out, args) -> None:
+  """`script 1 OUT *args` in this process; the environment it sets (XLA_FLAGS) is undone."""
+  argv, environ = sys.argv, dict(os.environ)
+  sys.argv = [os.path.join(HERE, script), "1", str(out), *args]
+  try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+  finally:
+    sys.argv = argv
+    os.environ.clear()
+    os.environ.update(environ)
 
 
 def save_one_step(config, out: str) -> None:
