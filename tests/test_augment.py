@@ -168,15 +168,15 @@ def test_diff_augment_gradients_equal_the_analytic_ones():
   assert np.isfinite(g).all() and np.abs(g).sum() > 0
 
 
-def test_one_key_one_draw_for_a_batch_and_its_copy():
+def test_one_key_one_draw_for_the_real_and_the_fake_batch():
+  # The draw depends on the key and the shape only: a fake batch augmented with the real
+  # batch's key gets the real one's transforms, drawn once.
   policy = "color,translation,cutout"
-  copy = jnp.array(np.asarray(X).copy())
-  np.testing.assert_array_equal(A.diff_augment(X, KEY, policy), A.diff_augment(copy, KEY, policy))
-  # The draw depends on the key and the shape only: a fake batch gets the real one's draw.
-  fake = _images(X.shape, seed=3)
-  d_real = A.diff_augment_draw(KEY, X.shape, policy)
-  d_fake = A.diff_augment_draw(KEY, fake.shape, policy)
-  jax.tree.map(np.testing.assert_array_equal, d_real, d_fake)
+  draw = A.diff_augment_draw(KEY, X.shape, policy)
+  for x in (X, _images(X.shape, seed=3)):
+    np.testing.assert_array_equal(
+      A.diff_augment(x, KEY, policy), A.diff_augment_apply(x, draw, policy)
+    )
   other = A.diff_augment(X, jax.random.key(8), policy)
   assert not np.array_equal(other, A.diff_augment(X, KEY, policy))
 
@@ -352,11 +352,22 @@ def test_ada_gradients_of_linear_transforms_equal_the_analytic_ones():
   np.testing.assert_allclose(g, np.einsum("nji,nhwj->nhwi", c[:, :3, :3], w), atol=1e-5)
 
 
-def test_ada_one_key_one_draw_for_a_batch_and_its_copy():
-  copy = jnp.array(np.asarray(SQUARE).copy())
-  a = _ada(SQUARE, KEY, jnp.float32(0.7), ADA_ALL)
-  np.testing.assert_array_equal(a, _ada(copy, KEY, jnp.float32(0.7), ADA_ALL))
-  assert not np.array_equal(a, _ada(SQUARE, jax.random.key(8), jnp.float32(0.7), ADA_ALL))
+def test_ada_one_key_one_draw_for_the_real_and_the_fake_batch():
+  # At p = 1 every image is moved and recoloured (continuous draws: never the identity):
+  # resampled with the geometric matrices of fold_in(key, 0), then the colour matrices of
+  # fold_in(key, 1), both drawn from the key and the shape alone, whatever the pixels.
+  p = jnp.float32(1.0)
+
+  @jax.jit
+  def explicit(x):
+    g = A.ada_geometric_matrix(jax.random.fold_in(KEY, 0), p, A.ADA_BGC, SQUARE.shape)
+    c = A.ada_color_matrix(jax.random.fold_in(KEY, 1), p, A.ADA_BGC, SQUARE.shape)
+    return A.apply_color_matrix(A.resample(x, g), c)
+
+  for x in (SQUARE, _images(SQUARE.shape, seed=5)):
+    np.testing.assert_allclose(_ada(x, KEY, p, A.ADA_BGC), explicit(x), rtol=0, atol=1e-5)
+  a = _ada(SQUARE, KEY, p, A.ADA_BGC)
+  assert not np.array_equal(a, _ada(SQUARE, jax.random.key(8), p, A.ADA_BGC))
 
 
 def test_ada_update_over_two_intervals_by_hand():

@@ -175,9 +175,11 @@ def test_instance_norm_is_the_formula():
 def test_reflection_padding_is_numpy_reflect(pad):
   x = np.arange(2 * 5 * 4 * 3, dtype=np.float32).reshape(2, 5, 4, 3)
   expected = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
-  np.testing.assert_array_equal(np.asarray(cg.reflect_pad(jnp.asarray(x), pad)), expected)
-  if pad == 1:  # torch's ReflectionPad2d: the edge is not repeated
-    assert expected[0, 0, 1, 0] == x[0, 1, 0, 0]
+  got = np.asarray(cg.reflect_pad(jnp.asarray(x), pad))
+  np.testing.assert_array_equal(got, expected)
+  if pad == 1:  # torch's ReflectionPad2d: the edge is not repeated (row -1 is row 1)
+    np.testing.assert_array_equal(got[:, 0, 1:-1], x[:, 1])
+    np.testing.assert_array_equal(got[:, 1:-1, 0], x[:, :, 1])
 
 
 # --- the networks ---------------------------------------------------------------------------
@@ -204,14 +206,6 @@ def test_generator_upsampling_variants_and_state(upsample):
   assert _apply_shape(g, x).shape == (2, 32, 32, 3)
   with pytest.raises(ValueError, match="divisible by 4"):
     _apply_shape(g, jnp.zeros((1, 30, 30, 3)))
-
-
-def test_generator_values():
-  g = cg.ResnetGenerator(channels=3, ngf=4, n_blocks=1)
-  x = jax.random.uniform(jax.random.PRNGKey(0), (2, 16, 16, 3), minval=-1, maxval=1)
-  y = jax.jit(g.apply)(_random_variables(g, x), x)
-  assert y.shape == (2, 16, 16, 3) and bool(jnp.isfinite(y).all())
-  assert 0.0 < float(jnp.abs(y).max()) <= 1.0 and float(y.std()) > 0.0
 
 
 def test_upsampling_is_torch_conv_transpose_geometry():

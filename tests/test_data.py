@@ -37,9 +37,16 @@ def test_tfds_dataset_scaled_to_unit_range(tfds_dir):
   with tfds.testing.mock_data(num_examples=10):
     ds = data.load_dataset(c)
   batch = ds.sample(ds.arrays, jax.random.PRNGKey(0), (2, 5))
-  assert batch["x"].shape == (2, 5, 32, 32, 3)
-  assert -1.0 <= float(batch["x"].min()) and float(batch["x"].max()) <= 1.0
+  assert batch["x"].shape == (2, 5, 32, 32, 3) and batch["x"].dtype == np.float32
   assert ds.example_shape == (32, 32, 3)
+  # Each sampled image is a stored uint8 image u as u / 127.5 - 1 (0 -> -1, 255 -> 1).
+  x = np.asarray(batch["x"], np.float64).reshape(10, -1)
+  pixels = np.rint((x + 1) * 127.5)
+  np.testing.assert_allclose(x, pixels / 127.5 - 1, rtol=0, atol=1e-6)
+  stored = ds.arrays["images"].reshape(len(ds.arrays["images"]), -1)
+  for row, label in zip(pixels, np.asarray(batch["y"]).ravel(), strict=True):
+    (match,) = np.flatnonzero((stored == row).all(axis=1))
+    assert ds.arrays["labels"][match] == label
 
 
 def test_offline_mnist_subset_split_and_size():

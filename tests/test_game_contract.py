@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 
 import jax
 import numpy as np
@@ -99,24 +100,42 @@ def test_a_stopped_and_resumed_run_ends_with_the_same_bits(game, trained, tiny_c
   straight, resumed = trained(game)
   c = tiny_config(game)
   (step_a, a), (step_b, b) = _final_state(c, straight), _final_state(c, resumed)
-  assert step_a == step_b == tiny_config(game).total_steps
-  assert len(a) == len(b)
+  total = tiny_config(game).total_steps
+  assert step_a == step_b == total
   for x, y in zip(a, b, strict=True):
     np.testing.assert_array_equal(x, y)
   rows = [json.loads(line) for line in open(os.path.join(resumed, "metrics.jsonl"))]
-  assert [r["event"] for r in rows if "event" in r and r["event"] == "start"] == ["start"] * 2
+  assert [r["step"] for r in rows if r.get("event") == "start"] == [0, total // 2]
+
+
+def _eval_rows(workdir: str) -> list[dict]:
+  rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+  return [r for r in rows if "event" not in r and "d_loss" not in r and "g_loss" not in r]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("game", GAMES)
-def test_sample_and_eval_modes_work_on_its_workdir(game, trained, run_launch):
-  workdir, _ = trained(game)
-  before = set(os.listdir(os.path.join(workdir, "samples")))
+def test_sample_and_eval_modes_work_on_its_workdir(
+  game, trained, run_launch, tiny_config, tmp_path
+):
+  # A copy: the module's runs stay as training left them for the other tests.
+  workdir = str(tmp_path / "run")
+  shutil.copytree(trained(game)[0], workdir, symlinks=True)
+  final = tiny_config(game).total_steps
+  samples = os.path.join(workdir, "samples")
+  before = set(os.listdir(samples)) if os.path.isdir(samples) else set()
   run_launch("--mode=sample", f"--workdir={workdir}")
-  assert set(os.listdir(os.path.join(workdir, "samples"))) > before
-  rows = len(open(os.path.join(workdir, "metrics.jsonl")).readlines())
+  written = set(os.listdir(samples)) - before
+  assert written and all(f"_{final}." in name for name in written), written
+  rows = _eval_rows(workdir)
   run_launch("--mode=eval", f"--workdir={workdir}")
-  assert len(open(os.path.join(workdir, "metrics.jsonl")).readlines()) == rows + 1
+  # One row more, of the final checkpoint (the tiny configs evaluate only here, except the
+  # toy game's, whose evaluation at the end of training is repeated).
+  *same, new = _eval_rows(workdir)
+  assert same == rows and new["step"] == final and set(new) > {"step"}, new
+  assert all(math.isfinite(v) for v in new.values() if isinstance(v, float)), new
+  if rows:
+    assert new == rows[-1]
 
 
 def _bad_value(spec):

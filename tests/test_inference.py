@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import _launch  # a sibling helper module (pytest puts tests/ on the path)
 import jax.numpy as jnp
@@ -30,15 +31,19 @@ def mnist_config():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-  """(the workdir of a tiny MNIST run, its eval rows as training wrote them)."""
-  workdir = str(tmp_path_factory.mktemp("mnist_run"))
+  """The workdir of a tiny MNIST run, trained once for the module and never written again:
+  each test reads or launches on a copy of its own (`mnist_run`)."""
+  workdir = str(tmp_path_factory.mktemp("mnist_run") / "run")
   train.train_and_evaluate(mnist_config(), workdir)
-  return workdir, eval_rows(workdir)
+  return workdir
 
 
 @pytest.fixture
-def mnist_run(trained):
-  return trained[0]
+def mnist_run(trained, tmp_path):
+  """A fresh copy of the trained workdir: what one test's launches write, no other test sees."""
+  workdir = str(tmp_path / "run")
+  shutil.copytree(trained, workdir, symlinks=True)
+  return workdir
 
 
 def eval_rows(workdir):
@@ -46,31 +51,37 @@ def eval_rows(workdir):
     return [r for r in map(json.loads, f) if "classifier_fid" in r]
 
 
+CLASSIFIER_METRICS = ("classifier_fid", "classifier_kid", "classifier_score")
+
+
 @pytest.mark.slow  # a training run with evaluation: over 10 s
 def test_training_writes_classifier_metrics(trained):
-  # The rows as training left them: --mode=eval (another test) appends to the same file.
-  _, rows = trained
+  rows = eval_rows(trained)
   assert [r["step"] for r in rows] == [2, 4]
-  for key in ("classifier_fid", "classifier_kid", "classifier_score"):
+  for key in CLASSIFIER_METRICS:
     assert np.isfinite(rows[-1][key])
   assert rows[-1]["classifier_fid"] > 0
 
 
 @pytest.mark.slow  # the training run of test_training_writes_classifier_metrics
 def test_mode_eval_appends_a_row_and_prints_summary(mnist_run):
-  before = len(eval_rows(mnist_run))
+  trained_rows = eval_rows(mnist_run)
   result = launch("--mode=eval", f"--workdir={mnist_run}")
   assert result.returncode == 0, result.stderr[-3000:]
   assert "eval at step 4:" in result.stdout and "classifier_fid" in result.stdout
-  assert len(eval_rows(mnist_run)) == before + 1
+  # One row more: the step-4 checkpoint evaluated again, the very numbers training wrote.
+  assert [r["step"] for r in trained_rows] == [2, 4]
+  assert eval_rows(mnist_run) == [*trained_rows, trained_rows[-1]]
 
 
 @pytest.mark.slow  # the training run of test_training_writes_classifier_metrics
 def test_mode_sample_writes_grid_interpolation_and_npz(mnist_run):
+  samples = os.path.join(mnist_run, "samples")
+  before = set(os.listdir(samples))
   result = launch("--mode=sample", f"--workdir={mnist_run}")
   assert result.returncode == 0, result.stderr[-3000:]
-  samples = os.path.join(mnist_run, "samples")
-  assert {"grid_4.png", "interpolation_4.png", "samples_4.npz"} <= set(os.listdir(samples))
+  written = set(os.listdir(samples)) - before
+  assert written == {"grid_4.png", "interpolation_4.png", "samples_4.npz"}
   x = np.load(os.path.join(samples, "samples_4.npz"))["x"]
   assert x.shape == (600, 28, 28, 1) and x.dtype == np.float32
   # The first batch: the step-4 generator (no EMA: its own weights and running statistics)

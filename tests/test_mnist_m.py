@@ -112,8 +112,17 @@ def test_mnist_m_domains_are_unpaired_and_labelled(cache):
     train.arrays, jax.random.PRNGKey(0), (2, 5)
   )
   assert batch["a"].shape == (2, 5, 28, 28, 3) and batch["b"].shape == (2, 5, 28, 28, 3)
-  assert -1.0 <= float(batch["b"].min()) and float(batch["b"].max()) <= 1.0
   assert batch["a_labels"].shape == (2, 5)
+  # Each sampled image is a stored uint8 image u of its domain as u / 127.5 - 1, its label
+  # with it.
+  for domain in ("a", "b"):
+    x = np.asarray(batch[domain], np.float64).reshape(10, -1)
+    pixels = np.rint((x + 1) * 127.5)
+    np.testing.assert_allclose(x, pixels / 127.5 - 1, rtol=0, atol=1e-6)
+    stored = train.arrays[domain].reshape(len(train.arrays[domain]), -1)
+    for row, label in zip(pixels, np.asarray(batch[f"{domain}_labels"]).ravel(), strict=True):
+      matches = np.flatnonzero((stored == row).all(axis=1))
+      assert len(matches) and label in train.arrays[f"{domain}_labels"][matches], domain
 
 
 @pytest.fixture

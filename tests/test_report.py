@@ -75,7 +75,9 @@ def test_report_csv_has_exact_statistics(tmp_path):
       assert float(row["std"]) == np.std(values, ddof=1)
       assert [float(x) for x in row["values"].split(";")] == values
       assert row["seeds"] == "0;1"
-      assert float(row["ci_low"]) <= float(row["mean"]) <= float(row["ci_high"])
+      # Two seeds: the resampled means are a, (a + b) / 2 and b with probabilities 1/4, 1/2,
+      # 1/4, so the 2.5% and 97.5% quantiles are the two values themselves.
+      assert (float(row["ci_low"]), float(row["ci_high"])) == (min(values), max(values))
   assert rows[("loss=hinge", "fid")]["std"] == repr(math.sqrt(8.0))
   # Bookkeeping keys are not metrics.
   assert not {m for _, m in rows} & {"step", "steps_per_s", "eval_time", "devices", "event"}
@@ -86,7 +88,6 @@ def test_bootstrap_interval_contains_the_mean_and_is_deterministic():
   lo, hi = report.bootstrap_ci(values)
   assert lo < np.mean(values) < hi
   assert (lo, hi) == report.bootstrap_ci(values)
-  assert min(values) <= lo and hi <= max(values)
   assert report.bootstrap_ci([2.5]) == (2.5, 2.5)
   assert all(math.isnan(x) for x in report.bootstrap_ci([1.0, float("nan")]))
   single = report.aggregate([2.5])
@@ -201,7 +202,6 @@ def test_best_over_evaluations_is_the_min_or_max_of_each_run(tmp_path):
   assert record["finals"]["modes"] == 6.0 and record["finals"]["best_modes"] == 7.0
   assert "best_d_loss" not in record["finals"]  # a training loss has no "best"
   assert summary["metrics"][:4] == ["fid", "best_fid", "modes", "best_modes"]
-  assert report.best_values({"fid": {10: 3.0, 20: float("nan")}})["best_fid"] != 0  # NaN
   assert math.isnan(report.best_values({"fid": {10: 3.0, 20: float("nan")}})["best_fid"])
   assert report.best_values({"fid": {10: 3.0}}) == {}  # one evaluation: best is the last
 

@@ -344,7 +344,6 @@ def test_resnet_reads_labels_and_runs_its_power_iteration():
   gen = jax.jit(lambda z, y: g.apply(gv, z, y, train=False))
   x = gen(z, y)
   assert float(jnp.abs(x - gen(z, y[::-1])).max()) > 0
-  assert float(jnp.abs(x).max()) <= 1.0  # tanh
   dv = _init(d, x, y)
   disc = jax.jit(lambda v, x, y: d.apply(v, x, y, train=True, mutable=["batch_stats"]))
   logits, updates = disc(dv, x, y)

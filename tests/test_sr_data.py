@@ -49,7 +49,13 @@ def test_held_out_crops_are_fixed_and_inside_the_photos():
   photos = coded_photos()[:2]
   crops = sr_data.held_out_crops(photos, 32, 2)
   assert crops.shape == (4, 32, 32, 3)
-  np.testing.assert_array_equal(crops, sr_data.held_out_crops(photos, 32, 2))
+  # At 0.1 and 0.9 of the diagonal, rounded: (40 - 32, 52 - 32) = (8, 20) free rows and
+  # columns in photo 0 give tops 1, 7 and lefts 2, 18; (32, 1) in photo 1 give 3, 29 and 0, 1.
+  # The coded pixels name (photo, row, column) of each crop's top left corner.
+  starts = [(0, 1, 2), (0, 7, 18), (1, 3, 0), (1, 29, 1)]
+  for crop, (i, top, left) in zip(crops, starts, strict=True):
+    np.testing.assert_array_equal(crop, photos[i][top : top + 32, left : left + 32])
+  np.testing.assert_array_equal(crops[:, 0, 0], [[50 * i, t, s] for i, t, s in starts])
   centre = sr_data.held_out_crops(photos[:1], 32, 1)[0]
   np.testing.assert_array_equal(centre, photos[0][4:36, 10:42])
 

@@ -123,7 +123,15 @@ def test_the_srgan_loss_is_content_plus_a_thousandth_of_adversarial(srresnet_run
   np.testing.assert_allclose(metrics["g_adversarial"], adversarial, rtol=1e-5)
   np.testing.assert_allclose(metrics["content_loss"], content, rtol=1e-5)
   np.testing.assert_allclose(metrics["g_loss"], content + 1e-3 * adversarial, rtol=1e-5)
-  assert np.isfinite(metrics["d_loss"])
+  # D's loss on the same super-resolved batch (G's, before its update) and the real HR batch.
+  real, _ = d_net.apply(
+    {"params": d.params, "batch_stats": d.batch_stats},
+    batch["hr"],
+    train=True,
+    mutable=["batch_stats"],
+  )
+  d_loss = jnp.mean(jax.nn.softplus(-real)) + jnp.mean(jax.nn.softplus(fake))
+  np.testing.assert_allclose(metrics["d_loss"], d_loss, rtol=1e-5)
 
 
 def test_resume_is_exact(tmp_path, srresnet_run):

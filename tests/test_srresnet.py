@@ -38,7 +38,7 @@ def test_generator_upscales_by_four_and_discriminator_gives_one_logit():
   lr = jnp.zeros((2, 6, 5, 3))
   g_vars = g.init(jax.random.PRNGKey(0), lr)
   sr, _ = g.apply(g_vars, lr, train=True, mutable=["batch_stats"])
-  assert sr.shape == (2, 24, 20, 3) and float(jnp.abs(sr).max()) <= 1
+  assert sr.shape == (2, 24, 20, 3)
   d_vars = d.init(jax.random.PRNGKey(1), sr)
   assert d.apply(d_vars, sr).shape == (2,)
   # B residual blocks, each conv-BN-PReLU-conv-BN; 9x9 convs at both ends.
