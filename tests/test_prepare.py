@@ -255,5 +255,42 @@ def test_command_line_and_light_imports(tmp_path):
   assert bad.returncode == errors.EXIT_BAD_INPUT
   assert bad.stderr.strip().splitlines() == [
     "error: unknown item(s) ['cifar10']; choose from "
-    "['fashion_mnist', 'inception', 'mate_backgrounds', 'mnist']"
+    "['classifiers', 'fashion_mnist', 'inception', 'mate_backgrounds', 'mnist']"
   ]
+
+
+def test_classifiers_train_for_the_prepared_data_sets_after_fetching(
+  tmp_path, fake_mnist, monkeypatch, capsys
+):
+  _, archives = fake_mnist
+  cache = str(tmp_path / "cache")
+  calls = []
+
+  def fake_classifier(dataset):
+    # The classifiers read the cache the command names, and only after it was fetched into.
+    calls.append((dataset, os.environ.get("GAN_JAX_CACHE"), cache_lib.prepared_idx_dir(dataset)))
+    return dataclasses.make_dataclass("C", ["accuracy", "name"])(0.5, f"{dataset}_clf")
+
+  monkeypatch.setitem(
+    entry_point.EXTRA_ITEMS,
+    entry_point.CLASSIFIERS,
+    lambda c: entry_point.prepare_classifiers(c, get_classifier=fake_classifier),
+  )
+  monkeypatch.setenv("GAN_JAX_CACHE", "/elsewhere")
+  argv = ["classifiers", "mnist", f"--cache_dir={cache}", f"--archive_dir={archives}"]
+  assert entry_point.main(argv) == 0
+  out = capsys.readouterr().out.strip().splitlines()
+  assert [line.split(":")[0] for line in out] == ["mnist", "classifiers"]
+  assert out[1].startswith("classifiers: mnist at 28 px, held-out accuracy 0.5000 (mnist_clf, ")
+  # fashion_mnist is not prepared there: only MNIST's classifier trains.
+  assert calls == [("mnist", cache, cache_lib.idx_dir("mnist", cache))]
+  assert os.environ["GAN_JAX_CACHE"] == "/elsewhere"
+
+
+def test_classifiers_without_prepared_data_is_one_line(tmp_path, capsys):
+  status = entry_point.prepare_classifiers(
+    str(tmp_path), get_classifier=lambda d: pytest.fail("trained without data")
+  )
+  assert status == errors.EXIT_BAD_INPUT
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith("error: classifiers: none of mnist fashion_mnist")

