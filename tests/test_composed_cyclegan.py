@@ -19,6 +19,7 @@ import _composition as C
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from gan_jax.models import cyclegan
 
@@ -109,6 +110,7 @@ def _initialized():
   return C.flat(init_g(jax.random.PRNGKey(0))), C.flat(init_d(jax.random.PRNGKey(1)))
 
 
+@pytest.mark.slow  # over 3 s with a cold compilation cache
 def test_cyclegan_initialization_is_normal_0_02_with_zero_biases():
   for params in _initialized():
     kernels = []

@@ -17,6 +17,7 @@ import _composition as C
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from gan_jax.models import r3gan
 
@@ -128,6 +129,7 @@ def _assert_normal(v, std, name):
   assert abs(v.mean()) < 5 * std / math.sqrt(v.size), name
 
 
+@pytest.mark.slow  # over 3 s with a cold compilation cache
 def test_r3gan_initialization_is_the_references_fixup():
   g, d = _initialized()
   width, num_blocks, cardinality = 32, 4, 4  # L = sum(BlocksPerStage)

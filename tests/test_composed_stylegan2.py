@@ -237,6 +237,7 @@ def _initialized():
   return C.flat(init_g(jax.random.PRNGKey(0))), C.flat(init_d(jax.random.PRNGKey(1)))
 
 
+@pytest.mark.slow  # over 3 s with a cold compilation cache
 def test_stylegan2_initialization_is_the_references():
   g, d = _initialized()
   groups = {"unit normal": [], "mapping": []}

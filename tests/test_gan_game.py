@@ -97,6 +97,7 @@ def _one_step(overrides):
   return game, state0, jax.device_get(state1)
 
 
+@pytest.mark.slow  # over 3 s with a cold compilation cache
 @pytest.mark.parametrize("update", ["alternating", "simultaneous"])
 def test_a_simultaneous_g_update_does_not_see_this_step_s_d_update(update):
   # G's new weights do not depend on D's learning rate exactly when G's gradient is taken at

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _tiers import slow_except
 
 from gan_jax import games, losses, parallel, train
 from gan_jax.data import datasets as data_lib
@@ -75,7 +76,8 @@ def run_steps(c, n=2):
 ALONE = ("r1", "r2", "r1_r2", "dragan", "minibatch_discrimination", "grad_clip_ttur")
 
 
-@pytest.mark.parametrize("switch", ALONE)
+# The quick tier: r1 and the non-saturating loss (each variant is a step compiled again).
+@pytest.mark.parametrize("switch", slow_except(ALONE, ["r1"]))
 def test_each_switch_trains(switch):
   c = ring_config(SWITCHES[switch])
   _, _, state, metrics = run_steps(c)
@@ -83,7 +85,7 @@ def test_each_switch_trains(switch):
   assert ("d_penalty" in metrics) == (SWITCHES[switch].get("penalty", "none") != "none")
 
 
-@pytest.mark.parametrize("loss", sorted(losses.OBJECTIVES))
+@pytest.mark.parametrize("loss", slow_except(sorted(losses.OBJECTIVES), ["non_saturating"]))
 def test_all_switches_with_every_objective(loss):
   overrides = {**ALL_AT_ONCE, **CONDITIONAL, "loss": loss}
   if losses.OBJECTIVES[loss].takes_real_label:
@@ -123,6 +125,7 @@ def test_ema_in_the_step_is_its_closed_form():
   assert sampled["params"] is ema["params"] and sampled["batch_stats"] is ema["batch_stats"]
 
 
+@pytest.mark.slow  # over 3 s with a cold compilation cache
 def test_a_pack_beyond_two_builds_and_trains():
   # PacGAN's sweeps go to pack 4; D's first layer reads `pack` examples side by side (pack 3
   # is the same code; ALL_AT_ONCE packs 2).
