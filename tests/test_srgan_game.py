@@ -24,10 +24,25 @@ TINY = {
 
 
 def tiny_config(phase="srresnet", pretrained=""):
-  """The tiny config in `phase`: the SRGAN phase starts from the SRResNet run `pretrained`."""
+  """The tiny config in `phase`: the SRGAN phase starts from the SRResNet run `pretrained`.
+  Its SRGAN phase is experiments/srgan.py's (VGG loss at relu1_2, G's learning rate), so
+  the launch of that experiment below runs the compiled programs of test_resume_is_exact."""
   c = _tiny.tiny_config("srgan", **{"sr.phase": phase, "sr.pretrained_workdir": pretrained})
   if phase == "srgan":
     c.sr.content_loss, c.sr.vgg_layer = "vgg", "relu1_2"
+    c.g_optimizer.learning_rate = 1e-5
+  return c
+
+
+def sgd_config(pretrained):
+  """The SRGAN phase's tiny config with SGD, batch 8: the config of the 4-device check
+  (tests/_parallel_srgan.py) and of the losses' check, which share its compiled step. SGD:
+  Adam's first step divides each gradient by its own size, turning rounding differences of
+  near-zero gradients into differences of a learning-rate size."""
+  c = tiny_config("srgan", pretrained)
+  for opt in (c.g_optimizer, c.d_optimizer):
+    opt.name, opt.learning_rate = "sgd", 0.01
+  c.batch_size = 8
   return c
 
 
@@ -104,7 +119,7 @@ def test_the_srresnet_loss_is_the_pixel_mse():
 
 
 def test_the_srgan_loss_is_content_plus_a_thousandth_of_adversarial(srresnet_run):
-  c = tiny_config("srgan", srresnet_run)
+  c = sgd_config(srresnet_run)  # the first step's losses do not depend on the optimizer
   _, state0, batch, metrics = _first_step(c)
   sg, weights = srgan_game.build(c, srgan_game.restore_pretrained(srresnet_run, c)[0])
   g_net, d_net = srresnet_models.build(c.model.srresnet, None)
@@ -152,8 +167,10 @@ def test_resume_is_exact(tmp_path, srresnet_run):
     np.testing.assert_array_equal(a, b)
 
 
-def test_four_devices_equal_one_device_in_the_srgan_phase(states_on):
-  one, four = states_on("_parallel_srgan.py")
+def test_four_devices_equal_one_device_in_the_srgan_phase(states_on, srresnet_run):
+  # Both from the module's SRResNet run (its step on 4 devices against 1: the contract's
+  # test_four_devices_equal_one[srgan], whose tiny config is the SRResNet phase).
+  one, four = states_on("_parallel_srgan.py", args=(srresnet_run,))
   assert len(one.files) == len(four.files) > 20
   for key in one.files:
     np.testing.assert_allclose(one[key], four[key], rtol=1e-4, atol=1e-5, err_msg=key)

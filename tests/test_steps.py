@@ -52,11 +52,20 @@ def test_no_retrace_across_steps():
   assert int(state.step) == 4
 
 
-@pytest.mark.slow  # over 10 s
-def test_fused_steps_equal_single_steps():
+@pytest.fixture(scope="module")
+def two_d_steps():
+  """The MLP with two D updates per step: (mesh, state, data, {k: the step of k steps per
+  dispatch}). Module-wide, so that the fusion and the norms tests run the same compiled
+  steps. The steps donate their input: callers pass copies of the state."""
   _, game, mesh, state, arrays = _mlp_setup(d_steps=2)
-  single = train.make_train_step(game, mesh)
-  fused = train.make_train_step(game, mesh, steps_per_dispatch=3)
+  steps = {k: train.make_train_step(game, mesh, steps_per_dispatch=k) for k in (1, 3)}
+  return mesh, state, arrays, steps
+
+
+@pytest.mark.slow  # over 10 s
+def test_fused_steps_equal_single_steps(two_d_steps):
+  _, state, arrays, steps = two_d_steps
+  single, fused = steps[1], steps[3]
   copy = lambda s: jax.tree.map(jnp.copy, s)  # the steps donate their input
   a = copy(state)
   for _ in range(3):
@@ -86,12 +95,12 @@ NORMS += ("g_param_norm", "d_param_norm")
 
 
 @pytest.mark.slow  # over 10 s
-@pytest.mark.parametrize("steps_per_dispatch", [1, 2])
-def test_norms_skipped_on_unlogged_steps_change_nothing_else(steps_per_dispatch):
+@pytest.mark.parametrize("steps_per_dispatch", [1, 3])
+def test_norms_skipped_on_unlogged_steps_change_nothing_else(two_d_steps, steps_per_dispatch):
   """with_norms=False: the six norms are NaN; the state and every other metric are the
   same as with the norms (the default), which are finite and positive."""
-  _, game, mesh, state, arrays = _mlp_setup(d_steps=2)
-  step = train.make_train_step(game, mesh, steps_per_dispatch=steps_per_dispatch)
+  mesh, state, arrays, steps = two_d_steps
+  step = steps[steps_per_dispatch]
   copy = lambda s: jax.tree.map(jnp.copy, s)  # the steps donate their input
   a, m_with = step(copy(state), arrays)
   b, m_without = step(copy(state), arrays, parallel.replicate(np.asarray(False), mesh))

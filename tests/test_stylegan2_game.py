@@ -6,6 +6,7 @@ mixing in G's training forward, the EMA with a half-life in images, and bf16 com
 against f32."""
 
 import dataclasses
+import types
 
 import flax.linen as nn
 import jax
@@ -52,6 +53,37 @@ def tiny_config(**overrides):
   return c
 
 
+@pytest.fixture(scope="module")
+def tiny_init():
+  """The tiny config, its game and its initial state (on the host), initialized once for
+  the module: its initializers compile to one program that costs seconds."""
+  c = tiny_config()
+  game = gan_game.make(c, _dataset())
+  return types.SimpleNamespace(
+    config=c, game=game, state=jax.device_get(train.init_run_state(c, game))
+  )
+
+
+@pytest.fixture(scope="module")
+def tiny_step(tiny_init):
+  """The tiny config's train step, compiled once for the tests that run it (the
+  bookkeeping, bfloat16's float32 side), and its initial state (on the host)."""
+  mesh = parallel.make_mesh()
+  return types.SimpleNamespace(
+    config=tiny_init.config,
+    mesh=mesh,
+    step_fn=train.make_train_step(tiny_init.game, mesh),
+    arrays=parallel.replicate(tiny_init.game.data, mesh),
+    state=tiny_init.state,
+  )
+
+
+def _with_optimizer(state, net, tx):
+  """The state with `net`'s optimizer state that of `tx` (from its parameters)."""
+  n = state.nets[net]
+  return state.replace(nets={**state.nets, net: n.replace(opt_state=tx.init(n.params))})
+
+
 def _adam_count(opt_state) -> int:
   counts = [x for x in jax.tree.leaves(opt_state) if np.ndim(x) == 0 and x.dtype == np.int32]
   assert len(counts) == 1
@@ -59,21 +91,17 @@ def _adam_count(opt_state) -> int:
 
 
 @pytest.mark.slow  # a StyleGAN2 train step: over 10 s
-def test_lazy_r1_path_length_and_ema_bookkeeping():
+def test_lazy_r1_path_length_and_ema_bookkeeping(tiny_step):
   """Steps run by the loop's train step from chosen step counters (d_steps = 1, so D
   update t is step t): D's Adam takes a second update exactly where step % 16 == 0, G's
   where step % 4 == 0; path length's mean and the logged regularizer values change only
   there; the EMA moves by StyleGAN2's beta of the images seen."""
-  c = tiny_config()
-  game = gan_game.make(c, _dataset())
-  gan = gan_build.build_gan(c, _dataset())
-  mesh = parallel.make_mesh()
-  step_fn = train.make_train_step(game, mesh)
-  arrays = parallel.replicate(game.data, mesh)
-  state = jax.device_get(train.init_run_state(c, game))
+  gan = gan_build.build_gan(tiny_step.config, _dataset())
+  mesh, step_fn, arrays = tiny_step.mesh, tiny_step.step_fn, tiny_step.arrays
+  state = tiny_step.state  # the tiny config's initial state, on the host
   for t in (0, 1, 3, 4, 15, 16, 17, 32):
     before = state.replace(step=jnp.asarray(t, jnp.int32))
-    after, metrics = step_fn(parallel.replicate(jax.tree.map(jnp.copy, before), mesh), arrays)
+    after, metrics = step_fn(parallel.replicate(jax.tree.map(np.copy, before), mesh), arrays)
     after, metrics = jax.device_get((after, metrics))
     d_extra = _adam_count(after.nets["d"].opt_state) - _adam_count(before.nets["d"].opt_state)
     g_extra = _adam_count(after.nets["g"].opt_state) - _adam_count(before.nets["g"].opt_state)
@@ -105,15 +133,13 @@ def test_lazy_r1_path_length_and_ema_bookkeeping():
 
 
 @pytest.mark.slow  # over 20 s
-def test_lazy_penalty_update_is_its_weight_times_the_interval():
+def test_lazy_penalty_update_is_its_weight_times_the_interval(tiny_init):
   """D's regularization update on its own, with plain SGD(1) to read the gradient off:
   params' = params - 16 * (gamma / 2) * grad mean_n ||grad_x D(x_n)||^2."""
-  c = tiny_config()
-  gan = gan_build.build_gan(c, _dataset())
+  gan = gan_build.build_gan(tiny_init.config, _dataset())
   gan = dataclasses.replace(gan, d_tx=optax.sgd(1.0))
-  state = gan_build.init_state(gan, jax.random.PRNGKey(0))
+  state = _with_optimizer(tiny_init.state, "d", gan.d_tx)  # the tiny config's initial state
   d = state.nets["d"]
-  state = state.replace(nets={**state.nets, "d": d.replace(opt_state=gan.d_tx.init(d.params))})
   real = jax.random.normal(jax.random.PRNGKey(1), (BATCH, 8, 8, 1))
   y = jnp.zeros((BATCH,), jnp.int32)
   (reg,) = [r for r in gan.lazy if r.net == "d"]
@@ -131,7 +157,7 @@ def test_lazy_penalty_update_is_its_weight_times_the_interval():
     grad_x = jax.grad(d_sum)(real)
     return 0.5 * jnp.mean(jnp.sum(jnp.square(grad_x), axis=(1, 2, 3)))
 
-  expected_penalty, grads = jax.value_and_grad(r1)(d.params)
+  expected_penalty, grads = jax.jit(jax.value_and_grad(r1))(d.params)
   np.testing.assert_allclose(penalty, expected_penalty, rtol=1e-5)
   for p1, p0, g in zip(
     jax.tree.leaves(new.nets["d"].params),
@@ -238,14 +264,14 @@ def test_r1_weight_on_a_linear_d_is_stylegan2_adas_through_every_path():
 
 
 @pytest.mark.slow  # StyleGAN2 train steps: over 10 s
-def test_path_length_draws_latents_of_its_own():
+def test_path_length_draws_latents_of_its_own(tiny_init):
   """draw gives path length latents apart from G's main ones, and its update reads them
   alone: with G's learning rate 0 (the main update leaves G as it is), pl_mean after a G
   update is the same for any main latents and moves with path length's."""
   dataset = _dataset()
-  gan = gan_build.build_gan(tiny_config(), dataset)
+  gan = gan_build.build_gan(tiny_init.config, dataset)
   gan = dataclasses.replace(gan, g_tx=optax.sgd(0.0))
-  state = gan_build.init_state(gan, jax.random.PRNGKey(0))
+  state = _with_optimizer(tiny_init.state, "g", gan.g_tx)  # the tiny config's initial state
   batch = gan_step.draw(gan, dataset.sample, dataset.arrays, jax.random.PRNGKey(1))
   assert batch["z_pl"].shape == batch["z_g"].shape == (BATCH, 6)
   assert not np.array_equal(batch["z_pl"], batch["z_g"])
@@ -253,16 +279,20 @@ def test_path_length_draws_latents_of_its_own():
   assert "z_pl" not in gan_step.draw(plain, dataset.sample, dataset.arrays, jax.random.PRNGKey(1))
   spec = P(parallel.AXIS)
 
-  def pl_mean(z, z_pl):
-    def update(s, z, y, z_pl, y_pl, key):
-      s, _ = gan_step.g_update(gan, s, z, y, key, False, None, 0, (z_pl, y_pl))
-      return parallel.invariant(s.extra["pl_mean"])
+  def update(s, z, y, z_pl, y_pl, key):
+    s, _ = gan_step.g_update(gan, s, z, y, key, False, None, 0, (z_pl, y_pl))
+    return parallel.invariant(s.extra["pl_mean"])
 
-    update = jax.shard_map(
+  # One program for the three updates below (the latents are its arguments).
+  update = jax.jit(
+    jax.shard_map(
       update, mesh=parallel.make_mesh(), in_specs=(P(), spec, spec, spec, spec, P()), out_specs=P()
     )
+  )
+
+  def pl_mean(z, z_pl):
     y = batch["y_g"]
-    return float(jax.jit(update)(state, z, y, z_pl, y, jax.random.PRNGKey(2)))
+    return float(update(state, z, y, z_pl, y, jax.random.PRNGKey(2)))
 
   other = jax.random.normal(jax.random.PRNGKey(3), batch["z_g"].shape)
   reference = pl_mean(batch["z_g"], batch["z_pl"])
@@ -284,7 +314,7 @@ def test_path_length_counts_g_updates():
   state = jax.device_get(train.init_run_state(c, game))
   for t in (0, 1, 2, 3, 4, 16):
     before = state.replace(step=jnp.asarray(t, jnp.int32))
-    after, _ = step_fn(parallel.replicate(jax.tree.map(jnp.copy, before), mesh), arrays)
+    after, _ = step_fn(parallel.replicate(jax.tree.map(np.copy, before), mesh), arrays)
     after = jax.device_get(after)
     g_extra = _adam_count(after.nets["g"].opt_state) - _adam_count(before.nets["g"].opt_state)
     d_extra = _adam_count(after.nets["d"].opt_state) - _adam_count(before.nets["d"].opt_state)
@@ -297,13 +327,12 @@ def test_path_length_counts_g_updates():
 
 @pytest.mark.slow  # StyleGAN2 forwards: over 10 s
 @pytest.mark.parametrize("prob", [0.0, 1.0])
-def test_style_mixing_in_the_training_forward(prob):
+def test_style_mixing_in_the_training_forward(prob, tiny_init):
   """With probability 1 every batch switches to a second latent's W at a layer in
   [1, num_ws - 1]; with 0 every layer reads the W of z."""
   c = tiny_config(style_mixing_prob=prob)
   gan = gan_build.build_gan(c, _dataset())
-  state = gan_build.init_state(gan, jax.random.PRNGKey(0))
-  g = state.nets["g"]
+  g = tiny_init.state.nets["g"]  # the tiny config's initial G (the same networks)
   z = jax.random.normal(jax.random.PRNGKey(1), (BATCH, 6))
   y = jnp.zeros((BATCH,), jnp.int32)
 
@@ -320,8 +349,8 @@ def test_style_mixing_in_the_training_forward(prob):
       out_specs=(spec, P()),
     )
   )
-  plain = gan.generator.apply(
-    {"params": g.params, "batch_stats": g.batch_stats}, z, y, train=False, method="map"
+  plain = jax.jit(lambda v: gan.generator.apply(v, z, y, train=False, method="map"))(
+    {"params": g.params, "batch_stats": g.batch_stats}
   )
   for seed in range(4):
     ws, _ = ws_fn(g.params, g.batch_stats, z, y, jax.random.PRNGKey(seed))
@@ -336,31 +365,40 @@ def test_style_mixing_in_the_training_forward(prob):
 
 @pytest.mark.slow  # over 20 s
 @pytest.mark.parametrize("family", ["stylegan2", "dcgan"])
-def test_bfloat16_compute_is_finite_and_close_to_float32(family):
+def test_bfloat16_compute_is_finite_and_close_to_float32(family, request):
   """Two train steps from one initial state, in float32 and in bfloat16 compute (float32
   master weights): every logged loss finite, and within 3% (relative, + 0.02 absolute)
-  of float32's; the state keeps float32 dtypes."""
+  of float32's; the state keeps float32 dtypes. StyleGAN2's float32 side is the tiny
+  config's step of `tiny_step` (compiled once for this and the bookkeeping)."""
   if family == "dcgan":
     c = games.default_config()
-    c.model.base_filters, c.batch_size, c.model.image_size = 16, BATCH, 32
-    dataset = _dataset(32)
+    # 28 px: DCGAN's smallest geometry (two upsamplings), for a program that compiles faster.
+    c.model.base_filters, c.batch_size, c.model.image_size = 16, BATCH, 28
+    dataset = _dataset(28)
   else:
     c, dataset = tiny_config(), _dataset()
   results = {}
   for dtype in ("float32", "bfloat16"):
     c.model.compute_dtype = dtype
-    game = gan_game.make(c, dataset)
-    mesh = parallel.make_mesh()
-    state = parallel.replicate(train.init_run_state(c, game), mesh)
-    step = train.make_train_step(game, mesh)
+    if family == "stylegan2" and dtype == "float32":
+      tiny = request.getfixturevalue("tiny_step")
+      assert tiny.config == c  # the same float32 run
+      mesh, step, arrays = tiny.mesh, tiny.step_fn, tiny.arrays
+      state = parallel.replicate(jax.tree.map(np.copy, tiny.state), mesh)  # the step donates it
+    else:
+      game = gan_game.make(c, dataset)
+      mesh = parallel.make_mesh()
+      state = parallel.replicate(train.init_run_state(c, game), mesh)
+      step = train.make_train_step(game, mesh)
+      arrays = parallel.replicate(game.data, mesh)
     losses = []
     for _ in range(2):
-      state, metrics = step(state, parallel.replicate(game.data, mesh))
+      state, metrics = step(state, arrays)
       losses.append(jax.device_get(metrics))
     results[dtype] = losses
     assert {x.dtype for x in jax.tree.leaves(state.nets) if x.dtype.kind == "f"} == {
       np.dtype(np.float32)
-    }
+    }, dtype
   for m32, m16 in zip(results["float32"], results["bfloat16"], strict=True):
     for key in ("d_loss", "g_loss", "d_real", "d_fake"):
       assert np.isfinite(m16[key]), key

@@ -90,9 +90,15 @@ CONFIG = GameConfig(
   ),
   structural=("sr.phase",),
   free=("sr.photos",),  # 'auto' is saved resolved, as data.source is
-  # A one-block SRResNet on 16-px crops of the photos that ship in registry packages.
+  # A one-block SRResNet on 16-px crops of the photos that ship in registry packages, with
+  # experiments/srresnet.py's G (bicubic_skip) and Adam: a launch of that experiment with
+  # these networks and crops (tests/test_srgan_game.py) runs the tests' compiled programs.
   tiny={
     "batch_size": 4,
+    "model.srresnet.bicubic_skip": True,
+    "g_optimizer.b1": 0.9,
+    "d_optimizer.b1": 0.9,
+    "d_optimizer.learning_rate": 1e-4,
     "model.srresnet.num_blocks": 1,
     "model.srresnet.width": 8,
     "model.srresnet.d_width": 4,
