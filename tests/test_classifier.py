@@ -119,6 +119,7 @@ def test_cache_trains_once_then_loads(tmp_path, monkeypatch):
   np.testing.assert_array_equal(first.apply(x)[1], second.apply(x)[1])
 
 
+@pytest.mark.slow  # over 3 s with a cold compilation cache
 def test_cache_key_separates_sizes_and_seeds(tmp_path, monkeypatch):
   monkeypatch.setenv("GAN_JAX_CACHE", str(tmp_path))
   clf_lib.get_classifier(image_size=28, steps=1, loader=_tiny_loader())

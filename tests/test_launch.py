@@ -120,6 +120,7 @@ def one_error_line(result):
   return lines[0]
 
 
+@pytest.mark.slow  # over 3 s with a cold compilation cache
 def test_resume_with_other_shapes_is_refused_and_workdir_untouched(tmp_path):
   workdir = str(tmp_path / "run")
   assert run(*TINY_RING, f"--workdir={workdir}").returncode == 0

@@ -14,6 +14,7 @@ import os
 import jax
 import numpy as np
 import pytest
+from _tiers import slow_except
 
 from gan_jax import errors, games, parallel, train
 from gan_jax.data import datasets as data_lib
@@ -78,7 +79,8 @@ SWITCHES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SWITCHES))
+# The quick tier: the cheaper switches (ADA's pipeline compiles for about 20 s).
+@pytest.mark.parametrize("name", slow_except(sorted(SWITCHES), ["bcr", "diffaugment", "lecam"]))
 def test_each_switch_trains_and_changes_the_step(name):
   plain, _ = steps()
   state, metrics = steps(**SWITCHES[name])
@@ -138,6 +140,7 @@ def test_a_stopped_and_resumed_ada_lecam_run_ends_with_the_same_bits(tmp_path):
     np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.slow  # over 3 s with a cold compilation cache
 def test_the_limited_subset_is_fixed_recorded_and_checked(tmp_path):
   images = np.arange(100)[:, None]
   labels = np.arange(100) % 10

@@ -149,6 +149,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_previous(tmp_path, caplog):
   assert 6 in checkpoint_steps(workdir)
 
 
+@pytest.mark.slow  # over 3 s with a cold compilation cache
 def test_non_finite_loss_stops_with_step_and_quantity(tmp_path):
   workdir = str(tmp_path)
   c = tiny_ring(20, loss="wasserstein")

@@ -86,6 +86,7 @@ def test_together_resume_is_exact(tmp_path):
     ]
 
 
+@pytest.mark.slow  # over 3 s with a cold compilation cache
 def test_a_diverged_run_stays_bitwise_frozen_while_the_others_train():
   c = ring(seed=0)
   c.num_seeds = 2
