@@ -484,6 +484,7 @@ def test_fused_generator_equals_the_unfused_one():
   np.testing.assert_allclose(run(fused), run(g), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow  # over 3 s with a cold compilation cache
 def test_conditional_models_read_the_labels():
   g, v = _tiny_generator(num_classes=5)
   z = _normal(0, (4, 6))
