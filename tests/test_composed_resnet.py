@@ -191,6 +191,7 @@ def test_sngan_initialization_is_glorot_uniform_with_the_reference_gains(kind):
   "(source/links/sn_convolution_2d.py W_bar). The function at init is the same, but an Adam "
   "step (about lr per entry) then moves gan_jax's normalized weights sigma times further",
 )
+@pytest.mark.slow  # over 3 s with a cold compilation cache
 def test_sngan_spectrally_normalized_kernels_are_stored_as_initialized():
   params = _initialized("d_sn")
   _assert_reference_init({k: v for k, v in params.items() if "embedding" not in k})
