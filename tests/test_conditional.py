@@ -103,6 +103,7 @@ def test_missing_labels_is_an_error():
     g.init(jax.random.PRNGKey(0), jnp.zeros((2, 2)), train=False)
 
 
+@pytest.mark.slow  # over 5 s with a cold compilation cache
 def test_conditional_ring_trains_with_a_projection_discriminator():
   # G concat, D projection; the other pair (cbn G, concat D) trains with every objective and
   # the stabilizers in test_stabilizers.test_all_switches_with_every_objective.

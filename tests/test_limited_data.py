@@ -14,7 +14,6 @@ import os
 import jax
 import numpy as np
 import pytest
-from _tiers import slow_except
 
 from gan_jax import errors, games, parallel, train
 from gan_jax.data import datasets as data_lib
@@ -79,8 +78,8 @@ SWITCHES = {
 }
 
 
-# The quick tier: DiffAugment's switch (each switch compiles a step, ADA's for about 20 s).
-@pytest.mark.parametrize("name", slow_except(sorted(SWITCHES), ["diffaugment"]))
+@pytest.mark.slow  # each switch compiles a DCGAN step (ADA's for about 20 s) beside the plain one
+@pytest.mark.parametrize("name", sorted(SWITCHES))
 def test_each_switch_trains_and_changes_the_step(name):
   plain, _ = steps()
   state, metrics = steps(**SWITCHES[name])
