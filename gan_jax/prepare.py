@@ -37,14 +37,13 @@ def convert_inception(torchscript_path: str, npz_path: str, source: str) -> None
 
 
 def _evaluation_classifier(dataset: str):
-  """The classifier evaluation reads for `dataset` at CLASSIFIER_IMAGE_SIZE (its cache file)."""
-  from gan_jax.evaluation import classifier as clf_lib  # noqa: PLC0415 - imports JAX: only here
-  from gan_jax.evaluation import references  # noqa: PLC0415
+  """The classifier evaluation reads for `dataset` at CLASSIFIER_IMAGE_SIZE: the evaluator's
+  own choice (evaluate.classifier_of), so the file trained here is the one it loads."""
+  from gan_jax.evaluation import evaluate  # noqa: PLC0415 - imports JAX: only here
 
-  get = (
-    clf_lib.get_fashion_mnist_classifier if dataset == "fashion_mnist" else clf_lib.get_classifier
+  return evaluate.classifier_of(
+    dataset, image_size=CLASSIFIER_IMAGE_SIZE, data_source="auto", data_dir=""
   )
-  return get(image_size=CLASSIFIER_IMAGE_SIZE, seed=references.EVALUATOR_SEED)
 
 
 def prepare_classifiers(

@@ -365,7 +365,7 @@ class Evaluator:
     return result
 
 
-def _classifier_of(
+def classifier_of(
   dataset_name: str, *, image_size: int, data_source: str, data_dir: str
 ) -> classifier_lib.Classifier | None:
   """The in-project classifier of a data set (trained once, cached); None, with one log line,
@@ -468,7 +468,7 @@ def make_evaluator(
   cacheable = classifier is None and inception_fn is None and real_images is None
   classifier_name = inception_name = "given"
   if use_classifier and classifier is None:
-    classifier = _classifier_of(
+    classifier = classifier_of(
       dataset_name, image_size=image_size, data_source=data_source, data_dir=data_dir
     )
     if classifier is None:
