@@ -6,8 +6,9 @@ compiles), and the suite's XLA flags. Set before jax is imported anywhere, so th
 imports nothing that imports jax at its top.
 
 The fixtures: `tiny_config` (each registered game's tiny config), `run_launch` (launch.py in
-this process or its own, showing the child's stderr when it fails) and `states_on` (a script
-on 1 and on 4 fake devices).
+this process or its own, showing the child's stderr when it fails), `states_on` (a script
+on 1 and on 4 fake devices) and `compiled_as_for_users` (XLA's default compile options for
+the tests of bit-for-bit equalities between programs).
 """
 
 import os
@@ -24,17 +25,23 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 # formulation rounds differently (differences near 5e-5, seen on an H200), so tests run at
 # full f32 precision everywhere. A no-op on CPU, where f32 is already full precision.
 os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
-# XLA:CPU's LLVM backend at -O1, as the loop compiles its run-once programs
-# (host.run_once_compiler_options). The suite is mostly the compilation of tiny programs,
-# run for a step or two: a tiny StyleGAN2 train step compiles in 12.6 s instead of 16
-# (docs/performance.md, the suite's time). Not -O0: there a conditional ring run of
-# tests/test_conditional.py turned non-finite. Every comparison in the suite is between two
-# computations under the same flags, except tests/test_regression.py, whose pinned
-# experiments run with XLA's default flags (tests/_regression.py), so the numbers users get
-# stay checked. Fake-device tests add their count with _fake_devices.xla_flags.
-os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=1")
+# XLA:CPU's LLVM backend at -O0 and XLA's elemental fusion emitters instead of the newer
+# MLIR ones. The suite is mostly the compilation of tiny programs run for a step or two, and
+# these two flags more than halve that: tests/test_stabilizers.py in one process with a cold
+# cache takes 71 s at -O1 (the suite's flag before), 49 s with the elemental emitters too,
+# 33 s with both at -O0 (docs/performance.md has the whole suite's times). Comparisons of
+# two computations run under the same flags. The exceptions compile as users' runs do:
+# tests/test_regression.py's pinned experiments run in processes with XLA's defaults
+# (tests/_regression.py), and the tests of a bit-for-bit equality between two different
+# programs, which holds at XLA's defaults (and -O1) but not at -O0, compile those programs
+# with XLA's defaults (`compiled_as_for_users` below, tests/_compile.py). Fake-device tests
+# add their count with _fake_devices.xla_flags.
+os.environ.setdefault(
+  "XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+)
 # The in-project MNIST classifier trains once per test session, into a shared cache.
 os.environ.setdefault("GAN_JAX_CACHE", os.path.join(tempfile.gettempdir(), "gan_jax_test_cache"))
+
 
 # --- the shared fixtures: their helper modules import jax, so they are imported inside ----------
 
@@ -82,3 +89,13 @@ def states_on(tmp_path):
     return _fake_devices.states_on(script, tmp_path, counts=counts, args=args)
 
   return run
+
+
+@pytest.fixture
+def compiled_as_for_users():
+  """The train step and the initial state compile with XLA's defaults, as in users' runs,
+  not with the suite's XLA_FLAGS (tests/_compile.py). Other programs keep the suite's flags."""
+  import _compile  # noqa: PLC0415
+
+  with _compile.compiled_as_for_users():
+    yield

@@ -5,6 +5,7 @@ import dataclasses
 import importlib
 import re
 
+import _compile
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,7 +18,8 @@ from gan_jax.games import gan as gan_game
 @pytest.mark.slow  # two processes of fake devices
 def test_four_devices_equal_one_device(states_on):
   """One global batch split over 4 devices = the same batch on 1: a DCGAN with BatchNorm, two
-  D updates per step (the scan over D steps), two steps. Beyond the contract's tiny MLP
+  D updates per step (the scan over D steps), two SGD steps (tests/_parallel_step.py says
+  why SGD). Beyond the contract's tiny MLP
   (tests/test_game_contract.py), the convolutions and cross-device BatchNorm statistics."""
   one, four = states_on("_parallel_step.py")
   assert len(one.files) == len(four.files) > 10
@@ -56,9 +58,11 @@ def test_no_retrace_across_steps():
 def two_d_steps():
   """The MLP with two D updates per step: (mesh, state, data, {k: the step of k steps per
   dispatch}). Module-wide, so that the fusion and the norms tests run the same compiled
-  steps. The steps donate their input: callers pass copies of the state."""
-  _, game, mesh, state, arrays = _mlp_setup(d_steps=2)
-  steps = {k: train.make_train_step(game, mesh, steps_per_dispatch=k) for k in (1, 3)}
+  steps. The steps donate their input: callers pass copies of the state. Compiled as for
+  users: the norms test's equality of two programs' bits does not hold at the suite's -O0."""
+  with _compile.compiled_as_for_users():
+    _, game, mesh, state, arrays = _mlp_setup(d_steps=2)
+    steps = {k: train.make_train_step(game, mesh, steps_per_dispatch=k) for k in (1, 3)}
   return mesh, state, arrays, steps
 
 
@@ -162,23 +166,24 @@ def test_cpu_train_step_keeps_convolutions_off_ynnpack(monkeypatch):
 @pytest.mark.slow  # four experiments' inits: over 10 s
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU compile option")
 @pytest.mark.parametrize("experiment", ["dcgan", "sngan", "cgan", "ring2d"])
-def test_initial_state_compiled_for_one_run_is_bit_identical(experiment):
+def test_initial_state_compiled_for_one_run_is_bit_identical(experiment, compiled_as_for_users):
   """init_run_state compiles with host.run_once_compiler_options() (fast to compile): the
-  very same parameters, statistics and optimizer states as the default compilation."""
-  assert host.run_once_compiler_options() is not None, "this jaxlib rejects the -O1 option"
+  very same parameters, statistics and optimizer states as the default compilation. Both
+  compile as for users, on top of XLA's defaults, not the suite's flags."""
+  assert host.run_once_compiler_options()["xla_backend_optimization_level"] == 1
   config = importlib.import_module(f"experiments.{experiment}").get_config()
   config.seed = 3
   game = gan_game.make(config)
   fast = train.init_run_state(config, game)
-  default = jax.jit(game.init)(jax.random.PRNGKey(3))
+  default = jax.jit(game.init, compiler_options=_compile.XLA_DEFAULTS)(jax.random.PRNGKey(3))
   assert jax.tree.structure(fast) == jax.tree.structure(default)
   for a, b in zip(jax.tree.leaves(fast), jax.tree.leaves(default), strict=True):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_initial_state_inside_other_transformations():
+def test_initial_state_inside_other_transformations(compiled_as_for_users):
   """A game's init traces into an enclosing program (jit, eval_shape, vmap over seeds)
-  with the result of the loop's own init program."""
+  with the result of the loop's own init program, compiled as for users."""
   c, game, *_ = _mlp_setup()
   key = jax.random.PRNGKey(0)
   direct = train.init_run_state(c, game)
@@ -186,6 +191,6 @@ def test_initial_state_inside_other_transformations():
   assert jax.tree.map(lambda a: (a.shape, a.dtype), shapes) == jax.tree.map(
     lambda a: (a.shape, a.dtype), direct
   )
-  nested = jax.jit(game.init)(key)
+  nested = jax.jit(game.init, compiler_options=_compile.XLA_DEFAULTS)(key)
   for a, b in zip(jax.tree.leaves(nested), jax.tree.leaves(direct), strict=True):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

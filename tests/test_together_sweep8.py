@@ -46,7 +46,10 @@ def rows(workdir):
 
 
 @pytest.mark.slow  # 8 runs of 50 steps, twice: about a minute and a half on 2 CPU cores
-def test_an_8_member_sweep_trained_together_equals_the_sequential_sweep_bit_for_bit(tmp_path):
+def test_an_8_member_sweep_trained_together_equals_the_sequential_sweep_bit_for_bit(
+  tmp_path, compiled_as_for_users
+):
+  # Compiled as for users (conftest.py): at the suite's -O0 the two programs' bits differ.
   together = sweep.run_sweep_together(
     gan2d(), MEMBERS, str(tmp_path / "together"), train_fn=train.train_together
   )
