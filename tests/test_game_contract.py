@@ -113,7 +113,7 @@ def _final_state(config, workdir: str):
   return step, leaves(state)
 
 
-@pytest.mark.slow  # three runs of each game
+@pytest.mark.slow  # two runs of each game
 @pytest.mark.parametrize("game", GAMES)
 def test_a_killed_and_resumed_run_ends_with_the_same_bits(game, trained, tiny_config):
   straight, resumed = trained(game)
