@@ -11,6 +11,7 @@ program run 600 to 6,000 times per classifier, compiles with them for the whole 
 
 import contextlib
 from collections.abc import Callable, Iterator
+from unittest import mock
 
 # XLA:CPU's defaults of the options that the suite's XLA_FLAGS change.
 XLA_DEFAULTS = {"xla_backend_optimization_level": 3, "xla_cpu_use_fusion_emitters": True}
@@ -30,19 +31,15 @@ def compiled_as_for_users() -> Iterator[None]:
 
   from gan_jax import host  # noqa: PLC0415
 
-  names = ("compiler_options", "run_once_compiler_options")
-  own = {name: getattr(host, name) for name in names}
-  if jax.default_backend() == "cpu":
-    for name in names:
-      setattr(host, name, lambda own=own[name]: as_for_users(own()))
-  try:
+  with contextlib.ExitStack() as patches:
+    if jax.default_backend() == "cpu":
+      for name in ("compiler_options", "run_once_compiler_options"):
+        own = getattr(host, name)
+        patches.enter_context(mock.patch.object(host, name, lambda own=own: as_for_users(own())))
     yield
-  finally:
-    for name in names:
-      setattr(host, name, own[name])
 
 
-def _compiled_as_for_users(jitted: Callable) -> Callable:
+def _each_compilation_as_for_users(jitted: Callable) -> Callable:
   """`jitted` (a jax.jit function), each of its compilations with XLA_DEFAULTS on top of its
   own options: lowered by `jitted` itself (its static and donated arguments are its own),
   compiled once per signature."""
@@ -72,10 +69,8 @@ def classifiers_trained_as_for_users() -> Iterator[None]:
 
   from gan_jax.evaluation import classifier  # noqa: PLC0415
 
-  own = classifier._train_step
-  if jax.default_backend() == "cpu":
-    classifier._train_step = _compiled_as_for_users(own)
-  try:
+  with contextlib.ExitStack() as patches:
+    if jax.default_backend() == "cpu":
+      step = _each_compilation_as_for_users(classifier._train_step)
+      patches.enter_context(mock.patch.object(classifier, "_train_step", step))
     yield
-  finally:
-    classifier._train_step = own
