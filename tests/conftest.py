@@ -13,6 +13,7 @@ classifiers that tests train compile their train step with XLA's defaults too.
 """
 
 import collections
+import gc
 import os
 import tempfile
 
@@ -21,7 +22,15 @@ import pytest
 os.environ.setdefault(
   "JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "gan_jax_test_xla_cache")
 )
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+# Every program to the cache, however fast it compiled: tests build the same small programs
+# again and again (initializers, samplers, a tiny config's pieces), in one process and in
+# several, and a cache hit costs less than their compilation. With 0.5 s, the floor before,
+# tests/test_stabilizers.py, test_gan_game.py, test_conditional.py and test_launch.py in one
+# process with a cold cache took 10% more CPU (docs/performance.md).
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+# No Python traceback in the MLIR locations of lowered programs (JAX keeps 100 frames): the
+# suite never reads them, and building them is part of every lowering.
+os.environ.setdefault("JAX_TRACEBACK_IN_LOCATIONS_LIMIT", "0")
 # Equality tests compare formulations of one function (e.g. ops.ConvTranspose vs Flax's) to
 # 1e-5. On GPUs the default f32 matmul/conv precision rounds operands to TF32, and each
 # formulation rounds differently (differences near 5e-5, seen on an H200), so tests run at
@@ -43,6 +52,11 @@ os.environ.setdefault(
 )
 # The in-project MNIST classifier trains once per test session, into a shared cache.
 os.environ.setdefault("GAN_JAX_CACHE", os.path.join(tempfile.gettempdir(), "gan_jax_test_cache"))
+
+
+# Tracing allocates millions of short-lived objects; at Python's default thresholds the
+# collector walks the whole heap (jax, flax, every traced program) again and again.
+gc.set_threshold(50_000, 20, 100)
 
 
 def pytest_collection_modifyitems(items: list) -> None:
