@@ -105,19 +105,28 @@ def cluster_lost(reason: str) -> None:
 
   os._exit, not sys.exit: the interpreter's exit would run JAX's shutdown barrier, which
   waits for the dead process and then aborts with a C++ fatal error and a stack dump.
-  Called where a collective failed because its peer is gone.
+  Called where a collective failed because its peer is gone. The line is the last of
+  stderr: JAX's coordination agent, in a thread of its own, may log the lost peer as a fatal
+  error at the same moment, so the process's stderr goes to /dev/null first and the line to
+  a duplicate of it.
   """
   first = (reason.strip().splitlines() or ["unknown"])[0]
   with contextlib.suppress(Exception):
     logging.flush()
     sys.stdout.flush()
+    sys.stderr.flush()
   where = f" ({_process})" if _process else ""
-  print(
+  line = (
     f"error{where}: another process of the cluster stopped or cannot be reached "
-    f"({' '.join(first.split())[:240]}); this one stops too: {RESTART_ALL}",
-    file=sys.stderr,
-    flush=True,
+    f"({' '.join(first.split())[:240]}); this one stops too: {RESTART_ALL}\n"
   )
+  try:
+    stderr = os.dup(2)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+  except OSError:  # no stderr to silence: write where there is one
+    stderr = 2
+  with contextlib.suppress(OSError):
+    os.write(stderr, line.encode())
   os._exit(EXIT_CLUSTER_LOST)
 
 

@@ -179,3 +179,33 @@ def test_resume_with_other_shapes_names_keys_unless_allowed(tmp_path):
   train.train_and_evaluate(c, workdir, allow_config_change=True)
   assert checkpoint_steps(workdir) == [2, 4]
   assert any(n.startswith("checkpoints_replaced_") for n in os.listdir(workdir))
+
+
+# What another thread writes to stderr once the line is out (JAX's coordination agent logs a
+# lost peer as a C++ fatal error, from a thread of its own) stands here just before the exit.
+_CLUSTER_LOST_THEN_ANOTHER_WRITE = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+from gan_jax import errors
+exit_now = os._exit
+def written_at_the_last_moment(code):
+  os.write(2, b"F1207 client.h:80] Terminating process because the JAX distributed service...\\n")
+  exit_now(code)
+os._exit = written_at_the_last_moment
+errors.tag_process(1, 2)
+errors.cluster_lost("Gloo AllGather failed: Connection closed by peer\\nsecond line")
+"""
+
+
+def test_a_lost_peer_is_the_last_line_of_stderr_whatever_else_writes_there():
+  result = subprocess.run(
+    [sys.executable, "-c", _CLUSTER_LOST_THEN_ANOTHER_WRITE, ROOT],
+    capture_output=True,
+    text=True,
+    timeout=60,
+  )
+  assert result.returncode == errors.EXIT_CLUSTER_LOST, result.stderr[-2000:]
+  assert result.stderr.splitlines() == [
+    "error (process 1/2): another process of the cluster stopped or cannot be reached (Gloo "
+    "AllGather failed: Connection closed by peer); this one stops too: " + errors.RESTART_ALL
+  ]
