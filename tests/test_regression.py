@@ -21,7 +21,7 @@ OTHER_CPU_STEPS = 5
 OTHER_CPU_RTOL = 1e-2
 
 
-@pytest.mark.slow  # five experiments, each in a process of its own
+@pytest.mark.slow  # five experiments in processes of their own, one per CPU
 def test_first_steps_losses_are_those_recorded():
   with open(_regression.FIXTURE) as f:
     recorded = json.load(f)
