@@ -1,5 +1,9 @@
 """Fast, exactly-equivalent replacements for slow Flax ops.
 
+One idea over 600 lines: strided and transposed convolutions rewritten as stride-1
+correlations and plain matmuls (their plans, kernels and custom gradients), each a drop-in
+for its Flax module.
+
 `flax.linen.ConvTranspose` lowers to `lax.conv_general_dilated` with `lhs_dilation=strides`:
 the input is spread out with zeros and then cross-correlated with the full kernel. XLA:CPU
 has no fast kernel for lhs-dilated convolutions (and neither the forward pass nor the
