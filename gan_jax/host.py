@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import sys
 from typing import Any
 
@@ -85,12 +86,18 @@ def compiler_options() -> dict[str, str] | None:
   return dict(options) if _accepted_compiler_options(options) else None
 
 
-def run_once_compiler_options() -> dict[str, int] | None:
+def run_once_compiler_options(xla_flags: str | None = None) -> dict[str, int] | None:
   """XLA compile options for programs that run once (the initial state): on CPU, LLVM's
   -O1 instead of XLA's default -O3. The DCGAN's initializers then compile in about 0.8
   instead of 2.4 s, to the same bits (tests/test_steps.py checks them); at -O0 some
-  differ in the last place. None elsewhere, and where this jaxlib refuses the option."""
+  differ in the last place. None elsewhere, where this jaxlib refuses the option, and
+  where `xla_flags` (default: the environment's XLA_FLAGS) set an optimization level:
+  a compile option overrides XLA_FLAGS, and the user's explicit choice wins."""
   if jax.default_backend() != "cpu":
+    return None
+  if xla_flags is None:
+    xla_flags = os.environ.get("XLA_FLAGS", "")
+  if any(f.startswith("--xla_backend_optimization_level=") for f in xla_flags.split()):
     return None
   options = (("xla_backend_optimization_level", 1),)
   return dict(options) if _accepted_compiler_options(options) else None

@@ -14,7 +14,12 @@ from collections.abc import Callable, Iterator
 from unittest import mock
 
 # XLA:CPU's defaults of the options that the suite's XLA_FLAGS change.
-XLA_DEFAULTS = {"xla_backend_optimization_level": 3, "xla_cpu_use_fusion_emitters": True}
+XLA_DEFAULTS = {
+  "xla_backend_optimization_level": 3,
+  "xla_cpu_use_fusion_emitters": True,
+  "xla_cpu_parallel_codegen_split_count": 32,
+  "xla_cpu_enable_concurrency_optimized_scheduler": True,
+}
 
 
 def as_for_users(options: dict | None) -> dict:
@@ -33,8 +38,13 @@ def compiled_as_for_users() -> Iterator[None]:
 
   with contextlib.ExitStack() as patches:
     if jax.default_backend() == "cpu":
-      for name in ("compiler_options", "run_once_compiler_options"):
-        own = getattr(host, name)
+      # Users' XLA_FLAGS name no optimization level, so their initial state compiles at the
+      # -O1 of run_once_compiler_options; the suite's name -O0.
+      user_options = {
+        "compiler_options": host.compiler_options,
+        "run_once_compiler_options": lambda own=host.run_once_compiler_options: own(""),
+      }
+      for name, own in user_options.items():
         patches.enter_context(mock.patch.object(host, name, lambda own=own: as_for_users(own())))
     yield
 

@@ -47,8 +47,16 @@ os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
 # programs, which holds at XLA's defaults (and -O1) but not at -O0, compile those programs
 # with XLA's defaults (`compiled_as_for_users` below, tests/_compile.py). Fake-device tests
 # add their count with _fake_devices.xla_flags.
+# Two more take 7% and 4% off such a compilation, measured in pairs run at once, one per CPU
+# (docs/performance.md): one LLVM module per program, not 32 parts compiled on a thread pool
+# (the suite's two workers already fill both CPUs, so the threads only contend), and XLA's
+# plain scheduler instead of the one that orders independent operations to run concurrently.
+# Neither changes an operation's arithmetic; _compile.XLA_DEFAULTS resets both too.
 os.environ.setdefault(
-  "XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+  "XLA_FLAGS",
+  "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
+  " --xla_cpu_parallel_codegen_split_count=1"
+  " --xla_cpu_enable_concurrency_optimized_scheduler=false",
 )
 # The in-project MNIST classifier trains once per test session, into a shared cache.
 os.environ.setdefault("GAN_JAX_CACHE", os.path.join(tempfile.gettempdir(), "gan_jax_test_cache"))

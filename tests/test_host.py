@@ -43,3 +43,20 @@ def test_reuse_host_memory_turns_off_async_dispatch_and_sets_mallopt():
   assert reused["applied"] is (
     sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
   )
+
+
+def test_an_optimization_level_in_xla_flags_wins_over_the_run_once_options():
+  """The initial state compiles at -O1 on CPU, unless the user's XLA_FLAGS name a level:
+  a compile option would silently override it."""
+  import jax  # noqa: PLC0415
+
+  from gan_jax import host  # noqa: PLC0415
+
+  if jax.default_backend() != "cpu":
+    pytest.skip("an XLA:CPU compile option")
+
+  level = {"xla_backend_optimization_level": 1}
+  assert host.run_once_compiler_options(xla_flags="") == level
+  assert host.run_once_compiler_options(xla_flags="--xla_cpu_max_isa=AVX2") == level
+  assert host.run_once_compiler_options(xla_flags="--xla_backend_optimization_level=0") is None
+  assert host.run_once_compiler_options() is None  # the suite's XLA_FLAGS (conftest.py) name -O0

@@ -3,6 +3,7 @@ fusion, residency, the compile options."""
 
 import dataclasses
 import importlib
+import os
 import re
 
 import _compile
@@ -170,7 +171,7 @@ def test_initial_state_compiled_for_one_run_is_bit_identical(experiment, compile
   """init_run_state compiles with host.run_once_compiler_options() (fast to compile): the
   very same parameters, statistics and optimizer states as the default compilation. Both
   compile as for users, on top of XLA's defaults, not the suite's flags."""
-  options = host.run_once_compiler_options()
+  options = host.run_once_compiler_options()  # a user's, within compiled_as_for_users
   assert options["xla_backend_optimization_level"] == 1, "this jaxlib rejects the -O1 option"
   config = importlib.import_module(f"experiments.{experiment}").get_config()
   config.seed = 3
@@ -180,6 +181,17 @@ def test_initial_state_compiled_for_one_run_is_bit_identical(experiment, compile
   assert jax.tree.structure(fast) == jax.tree.structure(default)
   for a, b in zip(jax.tree.leaves(fast), jax.tree.leaves(default), strict=True):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_compiled_as_for_users_resets_every_option_the_suites_xla_flags_change():
+  """conftest.py's XLA_FLAGS speed the suite's compilations up; a program compiled as for
+  users must not keep any of them (only the fake device count may stay)."""
+  names = {
+    flag.removeprefix("--").split("=")[0]
+    for flag in os.environ["XLA_FLAGS"].split()
+    if not flag.startswith("--xla_force_host_platform_device_count=")
+  }
+  assert names and names <= set(_compile.XLA_DEFAULTS), names - set(_compile.XLA_DEFAULTS)
 
 
 def test_initial_state_inside_other_transformations(compiled_as_for_users):

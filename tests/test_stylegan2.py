@@ -45,7 +45,7 @@ def _tiny_generator(num_classes=0, **kw):
 
 
 def _init(module, x, y=None):
-  # Initializers run once: LLVM -O1 compiles them several times faster, to the same values.
+  # Initializers run once: compiled as the loop's initial state (host.run_once_compiler_options).
   init = jax.jit(
     lambda k: module.init(k, x, y, train=False), compiler_options=host.run_once_compiler_options()
   )
