@@ -3,8 +3,9 @@
 # cache, the prepared data, Inception weights and 28 px classifiers of `bash .ci/prepare`
 # (copied from $GAN_JAX_CACHE, default <tempdir>/gan_jax_test_cache), the venv that is active.
 #   bash benchmarks/suite_time.sh [full|quick] [REF] [--reference]
-# --reference first times a fixed subset in one process (empty XLA cache): this machine's
-# speed moves by 30% between hours, so compare suite times only beside that subset's time.
+# --reference first times a fixed subset of a fixed tree (b6a1526, whatever REF is) in one
+# process (empty XLA cache): this machine's speed moves by 30% between hours, so compare
+# suite times only beside that subset's time.
 # Prints the pytest summary and the suite's wall, user and sys times; the log stays in the
 # temporary directory it names.
 set -euo pipefail
@@ -21,11 +22,12 @@ cp "$prepared"/*_classifier-idx-60000-28px-*.npz "$work/cache/" 2>/dev/null || t
 export GAN_JAX_CACHE=$work/cache
 cd "$work/repo"
 if [ "$reference" = --reference ]; then
-  echo "reference subset (one process, empty XLA cache):"
-  { time JAX_COMPILATION_CACHE_DIR=$work/xla_reference python -m pytest -q -n 0 \
-      -p no:cacheprovider tests/test_stabilizers.py tests/test_gan_game.py \
-      tests/test_conditional.py tests/test_launch.py >"$work/reference.log" 2>&1; } 2>&1 |
-    grep -E "real|user" || true
+  echo "reference subset of b6a1526 (one process, empty XLA cache):"
+  git clone -q "$repo" "$work/reference" && git -C "$work/reference" checkout -q b6a1526
+  { time (cd "$work/reference" && JAX_COMPILATION_CACHE_DIR=$work/xla_reference \
+      python -m pytest -q -n 0 -p no:cacheprovider tests/test_stabilizers.py \
+      tests/test_gan_game.py tests/test_conditional.py tests/test_launch.py \
+      >"$work/reference.log" 2>&1); } 2>&1 | grep -E "real|user" || true
 fi
 marker=()
 if [ "$tier" = quick ]; then marker=(-m "not slow"); fi
