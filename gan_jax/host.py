@@ -13,7 +13,8 @@ telling glibc to keep freed memory lets every step reuse the same pages.
 
 Compiler: `compiler_options()` for the train step (which libraries XLA:CPU hands its
 operations to) and `run_once_compiler_options()` for programs that run once (the initial
-state), both None off CPU and where this jaxlib refuses them.
+state), both None off CPU and where this jaxlib refuses them; the second also where
+XLA_FLAGS name an optimization level (the user's choice wins).
 """
 
 from __future__ import annotations

@@ -51,7 +51,8 @@ os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
 # (docs/performance.md): one LLVM module per program, not 32 parts compiled on a thread pool
 # (the suite's two workers already fill both CPUs, so the threads only contend), and XLA's
 # plain scheduler instead of the one that orders independent operations to run concurrently.
-# Neither changes an operation's arithmetic; _compile.XLA_DEFAULTS resets both too.
+# Neither changes an operation's arithmetic; _compile.XLA_DEFAULTS resets both too. The
+# initial state's -O1 (host.run_once_compiler_options) yields to the level named here.
 os.environ.setdefault(
   "XLA_FLAGS",
   "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
