@@ -38,14 +38,15 @@ def compiled_as_for_users() -> Iterator[None]:
 
   with contextlib.ExitStack() as patches:
     if jax.default_backend() == "cpu":
-      # Users' XLA_FLAGS name no optimization level, so their initial state compiles at the
-      # -O1 of run_once_compiler_options; the suite's name -O0.
-      user_options = {
-        "compiler_options": host.compiler_options,
-        "run_once_compiler_options": lambda own=host.run_once_compiler_options: own(""),
-      }
-      for name, own in user_options.items():
-        patches.enter_context(mock.patch.object(host, name, lambda own=own: as_for_users(own())))
+      step, init = host.compiler_options, host.run_once_compiler_options
+      patches.enter_context(
+        mock.patch.object(host, "compiler_options", lambda: as_for_users(step()))
+      )
+      # Users' XLA_FLAGS name no optimization level (""), so their initial state compiles at
+      # run_once_compiler_options' -O1; the suite's XLA_FLAGS name -O0.
+      patches.enter_context(
+        mock.patch.object(host, "run_once_compiler_options", lambda: as_for_users(init("")))
+      )
     yield
 
 
