@@ -7,8 +7,9 @@ imports nothing that imports jax at its top.
 
 The fixtures: `tiny_config` (each registered game's tiny config), `run_launch` (launch.py in
 this process or its own, showing the child's stderr when it fails), `states_on` (a script
-on 1 and on 4 fake devices) and `compiled_as_for_users` (XLA's default compile options for
-the tests of bit-for-bit equalities between programs); for the whole session, the evaluation
+on 1 and on 4 fake devices), `compiled_as_for_users` (XLA's default compile options for
+the tests of bit-for-bit equalities between programs) and `quick_classifiers` (evaluation
+classifiers of a few steps, for launch tests); for the whole session, the evaluation
 classifiers that tests train compile their train step with XLA's defaults too.
 """
 
@@ -136,6 +137,24 @@ def compiled_as_for_users():
 
   with _compile.compiled_as_for_users():
     yield
+
+
+QUICK_CLASSIFIER_STEPS = 20
+
+
+@pytest.fixture
+def quick_classifiers(monkeypatch):
+  """The evaluation classifiers this test's runs train on first use train
+  QUICK_CLASSIFIER_STEPS steps, not the 600 or 1,500 of evaluation's recipe: for launch
+  tests whose claim is that an evaluation runs and writes its rows, whatever the classifier's
+  accuracy (its training and accuracy are test_classifier.py's and test_translation.py's
+  claims). They cost 40 s of CPU in the suite otherwise (32 px: 25 s). Their cache files'
+  names hold the steps, so no other test loads them."""
+  from gan_jax.evaluation import classifier  # noqa: PLC0415 - imports jax
+
+  get = classifier.get_classifier
+  quick = lambda **kwargs: get(**{**kwargs, "steps": QUICK_CLASSIFIER_STEPS})
+  monkeypatch.setattr(classifier, "get_classifier", quick)
 
 
 @pytest.fixture(scope="session", autouse=True)

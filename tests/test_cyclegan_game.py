@@ -42,7 +42,8 @@ def test_the_generators_loss_is_its_definition(tiny_config):
   assert cycle.LAMBDA_CYCLE == 10 and cycle.IDENTITY_WEIGHT == 0.5
 
 
-@pytest.mark.slow  # two MNIST-M classifiers, evaluation and sampling: over 20 s
+@pytest.mark.slow  # two classifiers (a few steps each: conftest.py), evaluation, sampling
+@pytest.mark.usefixtures("quick_classifiers")
 def test_launch_trains_evaluates_and_draws_the_translations(tmp_path, run_launch):
   workdir = tmp_path / "run"
   # The experiment with the tiny config's networks, batch, pools and length: the train step and

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import test_launch  # a sibling test module (pytest puts tests/ on the path)
 
-pytestmark = pytest.mark.slow  # in-process launches of whole experiments: over 20 s each
+# In-process launches of whole experiments: over 20 s each. Their evaluations' classifiers
+# train a few steps (conftest.py): the claim is that each family's images are evaluated.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("quick_classifiers")]
 
 TINY = {
   "stylegan2": [
