@@ -142,6 +142,7 @@ def _eval_rows(workdir: str) -> list[dict]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("game", GAMES)
+@pytest.mark.usefixtures("quick_classifiers")  # the modes' claim, not the classifiers' accuracy
 def test_sample_and_eval_modes_work_on_its_workdir(
   game, trained, run_launch, tiny_config, tmp_path
 ):
