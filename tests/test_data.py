@@ -2,6 +2,7 @@
 
 import os
 import socket
+import tempfile
 
 import jax
 import numpy as np
@@ -20,6 +21,9 @@ def tfds_dir(tmp_path, monkeypatch):
   for name in data.IMAGE_DATASETS:
     os.makedirs(tmp_path / "tfds" / name)
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+  # Mocked builders have no dataset_info.json, so TFDS makes a temporary directory for the
+  # info it would fetch from GCS and never removes it: make it in tmp_path, not /tmp.
+  monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
 @pytest.mark.parametrize("name,channels", [("mnist", 1), ("fashion_mnist", 1), ("cifar10", 3)])

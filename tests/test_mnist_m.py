@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import tempfile
 
 import jax
 import numpy as np
@@ -130,6 +131,9 @@ def tfds_dir(tmp_path, monkeypatch):
   """A TFDS data dir where cycle_gan/horse2zebra looks prepared (mock_data serves it)."""
   os.makedirs(tmp_path / "tfds" / "cycle_gan" / "horse2zebra")
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+  # Mocked builders have no dataset_info.json, so TFDS makes a temporary directory for the
+  # info it would fetch from GCS and never removes it: make it in tmp_path, not /tmp.
+  monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
 def test_cycle_gan_from_tfds(tfds_dir):
