@@ -8,8 +8,9 @@ imports nothing that imports jax at its top.
 The fixtures: `tiny_config` (each registered game's tiny config), `run_launch` (launch.py in
 this process or its own, showing the child's stderr when it fails), `states_on` (a script
 on 1 and on 4 fake devices), `compiled_as_for_users` (XLA's default compile options for
-the tests of bit-for-bit equalities between programs) and `quick_classifiers` (evaluation
-classifiers of a few steps, for launch tests); for the whole session, the evaluation
+the tests of bit-for-bit equalities between programs), `tfds_prepared_as` (a TFDS data dir
+for mocked data sets) and `quick_classifiers` (evaluation classifiers of a few steps, for
+launch tests); for the whole session, the evaluation
 classifiers that tests train compile their train step with XLA's defaults too.
 """
 
@@ -137,6 +138,25 @@ def compiled_as_for_users():
 
   with _compile.compiled_as_for_users():
     yield
+
+
+@pytest.fixture
+def tfds_prepared_as(tmp_path, monkeypatch):
+  """`tfds_prepared_as(*names)`: TFDS_DATA_DIR (a new directory in tmp_path) where the data
+  sets `names` (e.g. "cycle_gan/horse2zebra") look prepared, for tfds.testing.mock_data to
+  serve them. Returns the directory. Mocked builders have no dataset_info.json, so TFDS
+  makes a temporary directory for the info it would fetch from GCS and never removes it:
+  within the test, temporary files go to tmp_path, not /tmp."""
+
+  def prepare(*names: str) -> str:
+    data_dir = tmp_path / "tfds"
+    for name in names:
+      os.makedirs(data_dir / name)
+    monkeypatch.setenv("TFDS_DATA_DIR", str(data_dir))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    return str(data_dir)
+
+  return prepare
 
 
 QUICK_CLASSIFIER_STEPS = 20

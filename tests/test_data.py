@@ -1,8 +1,6 @@
 """Data: TFDS loading (mocked), the offline MNIST subset, mixtures, Stacked MNIST."""
 
-import os
 import socket
-import tempfile
 
 import jax
 import numpy as np
@@ -16,14 +14,9 @@ from gan_jax.data import mixtures, stacked_mnist
 
 
 @pytest.fixture
-def tfds_dir(tmp_path, monkeypatch):
+def tfds_dir(tfds_prepared_as):
   """A TFDS data dir where the image sets look prepared (tfds.testing.mock_data serves them)."""
-  for name in data.IMAGE_DATASETS:
-    os.makedirs(tmp_path / "tfds" / name)
-  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
-  # Mocked builders have no dataset_info.json, so TFDS makes a temporary directory for the
-  # info it would fetch from GCS and never removes it: make it in tmp_path, not /tmp.
-  monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+  return tfds_prepared_as(*data.IMAGE_DATASETS)
 
 
 @pytest.mark.parametrize("name,channels", [("mnist", 1), ("fashion_mnist", 1), ("cifar10", 3)])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import tempfile
 
 import jax
 import numpy as np
@@ -127,13 +126,9 @@ def test_mnist_m_domains_are_unpaired_and_labelled(cache):
 
 
 @pytest.fixture
-def tfds_dir(tmp_path, monkeypatch):
+def tfds_dir(tfds_prepared_as):
   """A TFDS data dir where cycle_gan/horse2zebra looks prepared (mock_data serves it)."""
-  os.makedirs(tmp_path / "tfds" / "cycle_gan" / "horse2zebra")
-  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
-  # Mocked builders have no dataset_info.json, so TFDS makes a temporary directory for the
-  # info it would fetch from GCS and never removes it: make it in tmp_path, not /tmp.
-  monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+  return tfds_prepared_as("cycle_gan/horse2zebra")
 
 
 def test_cycle_gan_from_tfds(tfds_dir):
