@@ -9,9 +9,10 @@ The fixtures: `tiny_config` (each registered game's tiny config), `run_launch` (
 this process or its own, showing the child's stderr when it fails), `states_on` (a script
 on 1 and on 4 fake devices), `compiled_as_for_users` (XLA's default compile options for
 the tests of bit-for-bit equalities between programs), `tfds_prepared_as` (a TFDS data dir
-for mocked data sets) and `quick_classifiers` (evaluation classifiers of a few steps, for
-launch tests); for the whole session, the evaluation
-classifiers that tests train compile their train step with XLA's defaults too.
+for mocked data sets), `temporary_files_in_tmp_path` (for TFDS's leftovers) and
+`quick_classifiers` (evaluation classifiers of a few steps, for launch tests); for the whole
+session, the evaluation classifiers that tests train compile their train step with XLA's
+defaults too.
 """
 
 import collections
@@ -141,19 +142,25 @@ def compiled_as_for_users():
 
 
 @pytest.fixture
-def tfds_prepared_as(tmp_path, monkeypatch):
+def temporary_files_in_tmp_path(tmp_path, monkeypatch):
+  """Temporary files of this test and of the processes it starts go to tmp_path, not /tmp.
+  For TFDS builders without a dataset_info.json (mocked or in-memory data sets): TFDS makes
+  a temporary directory for the info it would fetch from GCS and never removes it."""
+  monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+  monkeypatch.setenv("TMPDIR", str(tmp_path))  # for child processes (os.environ at start)
+
+
+@pytest.fixture
+def tfds_prepared_as(tmp_path, monkeypatch, temporary_files_in_tmp_path):
   """`tfds_prepared_as(*names)`: TFDS_DATA_DIR (a new directory in tmp_path) where the data
   sets `names` (e.g. "cycle_gan/horse2zebra") look prepared, for tfds.testing.mock_data to
-  serve them. Returns the directory. Mocked builders have no dataset_info.json, so TFDS
-  makes a temporary directory for the info it would fetch from GCS and never removes it:
-  within the test, temporary files go to tmp_path, not /tmp."""
+  serve them. Returns the directory. Temporary files go to tmp_path meanwhile."""
 
   def prepare(*names: str) -> str:
     data_dir = tmp_path / "tfds"
     for name in names:
       os.makedirs(data_dir / name)
     monkeypatch.setenv("TFDS_DATA_DIR", str(data_dir))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     return str(data_dir)
 
   return prepare

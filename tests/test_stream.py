@@ -14,6 +14,9 @@ from gan_jax import games, train
 from gan_jax.data import datasets as data
 from gan_jax.data import images as images_lib
 
+# The MNIST builder here has no dataset_info.json: TFDS would leave a directory in /tmp per use.
+pytestmark = pytest.mark.usefixtures("temporary_files_in_tmp_path")
+
 
 def stream_config():
   c = games.default_config()
