@@ -57,25 +57,28 @@ def test_no_retrace_across_steps():
 
 @pytest.fixture(scope="module")
 def two_d_steps():
-  """The MLP with two D updates per step: (mesh, state, data, {k: the step of k steps per
-  dispatch}). Module-wide, so that the fusion and the norms tests run the same compiled
-  steps. The steps donate their input: callers pass copies of the state. Compiled as for
-  users: the norms test's equality of two programs' bits does not hold at the suite's -O0."""
+  """The MLP with two D updates per step: (state, data, {k: the step of k steps per
+  dispatch}, {with_norms: its device-resident flag}). The steps take the flag as the train
+  loop passes it, so the fusion and the norms tests run the same two compiled programs
+  (module-wide; a cache hit on the other worker). The steps donate their input: callers
+  pass copies of the state. Compiled as for users: the fused and single steps are two
+  programs, whose bits are equal at XLA's defaults but not at the suite's -O0."""
   with _compile.compiled_as_for_users():
     _, game, mesh, state, arrays = _mlp_setup(d_steps=2)
     steps = {k: train.make_train_step(game, mesh, steps_per_dispatch=k) for k in (1, 3)}
-  return mesh, state, arrays, steps
+  flags = {b: parallel.replicate(np.asarray(b), mesh) for b in (False, True)}
+  return state, arrays, steps, flags
 
 
 @pytest.mark.slow  # over 10 s
 def test_fused_steps_equal_single_steps(two_d_steps):
-  _, state, arrays, steps = two_d_steps
+  state, arrays, steps, flags = two_d_steps
   single, fused = steps[1], steps[3]
   copy = lambda s: jax.tree.map(jnp.copy, s)  # the steps donate their input
   a = copy(state)
   for _ in range(3):
-    a, m_single = single(a, arrays)
-  b, m_fused = fused(copy(state), arrays)
+    a, m_single = single(a, arrays, flags[True])
+  b, m_fused = fused(copy(state), arrays, flags[True])
   assert int(a.step) == int(b.step) == 3
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
     np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
@@ -102,13 +105,13 @@ NORMS += ("g_param_norm", "d_param_norm")
 @pytest.mark.slow  # over 10 s
 @pytest.mark.parametrize("steps_per_dispatch", [1, 3])
 def test_norms_skipped_on_unlogged_steps_change_nothing_else(two_d_steps, steps_per_dispatch):
-  """with_norms=False: the six norms are NaN; the state and every other metric are the
-  same as with the norms (the default), which are finite and positive."""
-  mesh, state, arrays, steps = two_d_steps
+  """with_norms False: the six norms are NaN; the state and every other metric are the
+  same as with them (True), which are finite and positive. One program, as in the loop."""
+  state, arrays, steps, flags = two_d_steps
   step = steps[steps_per_dispatch]
   copy = lambda s: jax.tree.map(jnp.copy, s)  # the steps donate their input
-  a, m_with = step(copy(state), arrays)
-  b, m_without = step(copy(state), arrays, parallel.replicate(np.asarray(False), mesh))
+  a, m_with = step(copy(state), arrays, flags[True])
+  b, m_without = step(copy(state), arrays, flags[False])
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
     np.testing.assert_array_equal(x, y)
   assert set(m_with) == set(m_without) >= set(NORMS)
