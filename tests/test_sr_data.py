@@ -99,6 +99,7 @@ def _mock_div2k(sizes):
 
 
 @pytest.mark.slow  # over 10 s
+@pytest.mark.usefixtures("temporary_files_in_tmp_path")  # TFDS's leftovers of mock_data
 def test_div2k_from_tfds_mock_data(monkeypatch):
   monkeypatch.setattr(sr_data, "div2k_prepared", lambda: True)
   assert sr_data.resolve_photos("auto") == "div2k"
