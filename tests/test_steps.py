@@ -61,11 +61,9 @@ def two_d_steps():
   dispatch}, {with_norms: its device-resident flag}). The steps take the flag as the train
   loop passes it, so the fusion and the norms tests run the same two compiled programs
   (module-wide; a cache hit on the other worker). The steps donate their input: callers
-  pass copies of the state. Compiled as for users: the fused and single steps are two
-  programs, whose bits are equal at XLA's defaults but not at the suite's -O0."""
-  with _compile.compiled_as_for_users():
-    _, game, mesh, state, arrays = _mlp_setup(d_steps=2)
-    steps = {k: train.make_train_step(game, mesh, steps_per_dispatch=k) for k in (1, 3)}
+  pass copies of the state."""
+  _, game, mesh, state, arrays = _mlp_setup(d_steps=2)
+  steps = {k: train.make_train_step(game, mesh, steps_per_dispatch=k) for k in (1, 3)}
   flags = {b: parallel.replicate(np.asarray(b), mesh) for b in (False, True)}
   return state, arrays, steps, flags
 
