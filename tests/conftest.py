@@ -153,13 +153,16 @@ def temporary_files_in_tmp_path(tmp_path, monkeypatch):
 @pytest.fixture
 def tfds_prepared_as(tmp_path, monkeypatch, temporary_files_in_tmp_path):
   """`tfds_prepared_as(*names)`: TFDS_DATA_DIR (a new directory in tmp_path) where the data
-  sets `names` (e.g. "cycle_gan/horse2zebra") look prepared, for tfds.testing.mock_data to
-  serve them. Returns the directory. Temporary files go to tmp_path meanwhile."""
+  sets `names` (e.g. "cycle_gan/horse2zebra") look prepared (a version folder with a
+  dataset_info.json, images.tfds_prepared), for tfds.testing.mock_data to serve them. The
+  version, 0.0.0, is none TFDS reads. Returns the directory. Temporary files go to tmp_path
+  meanwhile."""
 
   def prepare(*names: str) -> str:
     data_dir = tmp_path / "tfds"
     for name in names:
-      os.makedirs(data_dir / name)
+      os.makedirs(data_dir / name / "0.0.0")
+      (data_dir / name / "0.0.0" / "dataset_info.json").write_text("{}")
     monkeypatch.setenv("TFDS_DATA_DIR", str(data_dir))
     return str(data_dir)
 

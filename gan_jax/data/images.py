@@ -8,6 +8,7 @@ images stay uint8 on the device and are scaled to [-1, 1] there.
 
 from __future__ import annotations
 
+import glob
 import gzip
 import importlib.util
 import os
@@ -28,8 +29,19 @@ def tfds_data_dir(data_dir: str) -> str:
 
 
 def tfds_prepared(name: str, data_dir: str = "") -> bool:
-  """Whether TFDS has `name` on disk (checked without importing TensorFlow)."""
-  return os.path.isdir(os.path.join(tfds_data_dir(data_dir), name))
+  """Whether TFDS has prepared `name` on disk, checked without importing TensorFlow: a
+  finished version of it, `<dir>/<name>/<version>/dataset_info.json` (`name` may hold its
+  builder config, "cycle_gan/horse2zebra"; a set with configs keeps its default one a level
+  deeper). A folder of that name that TFDS did not write, e.g. the IDX files of `python -m
+  gan_jax.prepare` (GAN_JAX_CACHE/data/mnist), is not a prepared set; neither is a version
+  still being written (TFDS writes it as `incomplete.<suffix>_<version>`, then renames it)."""
+  root = os.path.join(tfds_data_dir(data_dir), name)
+  infos = glob.glob(os.path.join(glob.escape(root), "*", "dataset_info.json"))
+  infos += glob.glob(os.path.join(glob.escape(root), "*", "*", "dataset_info.json"))
+  return any(
+    not any(part.startswith("incomplete.") for part in os.path.relpath(info, root).split(os.sep))
+    for info in infos
+  )
 
 
 def resize_images(images: np.ndarray, size: int) -> np.ndarray:
