@@ -278,6 +278,11 @@ def main(
     return supervisor.run_supervised(
       errors.process_tag(fv.process_id, fv.num_processes) if known else ""
     )
+  # TensorFlow is only a run's data pipeline (TFDS). Its import loads Keras 3 eagerly, with
+  # scikit-learn and pandas where installed (4 s of CPU on 2 cores, a third of the import),
+  # unless Keras is said to be the separate tf_keras package, which, where not installed,
+  # then does not load either. A run never uses tf.keras.
+  os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
   import jax  # noqa: PLC0415
 
   from gan_jax import host, parallel, train  # heavy, after flag parsing  # noqa: PLC0415

@@ -5,10 +5,14 @@ that needs fake devices: a process of its own."""
 
 import json
 import os
+import subprocess
+import sys
 
 import _fake_devices  # sibling helper modules (pytest puts tests/ on the path)
 import _launch
 import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def launch(*args, workdir, devices=1):
@@ -141,6 +145,22 @@ def test_dataset_not_available_offline(tmp_path):
   assert result.returncode == 2
   assert "tfds build cifar10" in one_error_line(result)
   assert not workdir.exists()
+
+
+@pytest.mark.slow  # a fresh interpreter importing JAX and TensorFlow: over 8 s
+def test_a_launch_imports_tensorflow_without_keras():
+  # The launcher keeps Keras out of TensorFlow's import (a third of its time); checked in a
+  # process whose environment does not already say so, as a user's shell does not.
+  script = (
+    "import sys; from gan_jax import launcher; "
+    "code = launcher.run(['launch.py', '--mode=sample']); import tensorflow; "
+    "print(code, sorted(m for m in ('keras', 'sklearn', 'pandas') if m in sys.modules))"
+  )
+  env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+  result = subprocess.run(
+    [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+  )
+  assert result.stdout.split("\n")[-2] == "2 []", result.stderr[-3000:]
 
 
 @pytest.mark.slow  # a 20-step run: over 10 s
