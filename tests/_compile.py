@@ -19,6 +19,7 @@ XLA_DEFAULTS = {
   "xla_cpu_use_fusion_emitters": True,
   "xla_cpu_parallel_codegen_split_count": 32,
   "xla_cpu_enable_concurrency_optimized_scheduler": True,
+  "xla_disable_hlo_passes": "",  # none disabled: the HLO verifier runs again
 }
 
 

@@ -58,7 +58,7 @@ os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
 # initial state's -O1 (host.run_once_compiler_options) yields to the level named here.
 # And no HLO verifier after each of XLA's passes (about 10% of a compilation, 2.5-5.6% of
 # test files' CPU in pairs): it checks XLA's own passes, not this project, and changes no
-# program; it stays off in the compilations as for users too.
+# program (_compile.XLA_DEFAULTS turns it back on).
 os.environ.setdefault(
   "XLA_FLAGS",
   "--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false"
