@@ -64,6 +64,7 @@ def test_train_writes_workdir_and_resumes(tmp_path):
   assert "6" in os.listdir(os.path.join(workdir, "checkpoints"))
 
 
+@pytest.mark.slow  # a run and an evaluation of 2,500 samples, then its setup again: over 5 s
 def test_train_2d_mixture_evaluates_mode_metrics(tmp_path):
   c = games.default_config()
   c.dataset, c.model.name, c.model.z_dim, c.batch_size = "ring", "mlp", 2, 16
