@@ -12,8 +12,6 @@ import _fake_devices  # sibling helper modules (pytest puts tests/ on the path)
 import _launch
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def launch(*args, workdir, devices=1):
   args = ["--config=experiments/dcgan.py", f"--workdir={workdir}", *args]
@@ -158,7 +156,7 @@ def test_a_launch_imports_tensorflow_without_keras():
   )
   env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
   result = subprocess.run(
-    [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    [sys.executable, "-c", script], cwd=_launch.ROOT, env=env, capture_output=True, text=True
   )
   assert result.stdout.split("\n")[-2] == "2 []", result.stderr[-3000:]
 
