@@ -129,6 +129,7 @@ def test_cache_key_separates_sizes_and_seeds(tmp_path, monkeypatch):
   assert len(os.listdir(tmp_path)) == 3
 
 
+@pytest.mark.slow  # a classifier's training compiled: over 3 s
 def test_corrupt_cache_is_retrained_with_one_warning(tmp_path, monkeypatch, caplog):
   monkeypatch.setenv("GAN_JAX_CACHE", str(tmp_path))
   path = tmp_path / clf_lib.cache_filename(

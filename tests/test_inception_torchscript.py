@@ -396,6 +396,7 @@ def test_prepared_file_is_the_conversion_of_default_1(prepared):
   assert "_0(x0, mean, var, None, beta, False" in code["__torch__/inceptionv3.py"]
 
 
+@pytest.mark.slow  # InceptionV3 at 299 px: over 3 s
 def test_prepared_features_match_stored_torch_reference(prepared, prepared_fn):
   with open(REFERENCE) as f:
     ref = json.load(f)

@@ -195,6 +195,7 @@ def test_compiled_as_for_users_resets_every_option_the_suites_xla_flags_change()
   assert names and names <= set(_compile.XLA_DEFAULTS), names - set(_compile.XLA_DEFAULTS)
 
 
+@pytest.mark.slow  # a compilation as for users: over 3 s
 def test_initial_state_inside_other_transformations(compiled_as_for_users):
   """A game's init traces into an enclosing program (jit, eval_shape, vmap over seeds)
   with the result of the loop's own init program, compiled as for users."""

